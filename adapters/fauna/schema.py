@@ -1,0 +1,124 @@
+"""The Fauna schema of the event store: one collection and five indexes, created idempotently.
+
+Collection `events`, one document per recorded event; the document's `data` holds
+`{stream, version, recorded_at (Time), causation_id, causation_key?, type, schema, data, nulls?}`:
+- `causation_key` is the causation id, present only on the first event of a causation batch (all events of one
+  append share the causation id, so uniqueness can only be asked of one of them);
+- `data` is the event's payload with null fields left out, because Fauna does not store null-valued fields, and
+  `nulls` (present only when needed) names the payload fields that were null, so they can be restored on read.
+
+Indexes (terms -> values; `unique` is over terms and values combined, as Fauna defines it):
+- `events_by_stream`          [stream] -> [version, ref]; pages of a stream, by version, either way, with cursors.
+- `events_by_causation`       [stream, causation_id] -> [version, ref]; the batch a causation id recorded.
+- `events_unique_version`     [stream, version] -> (ref), unique; no two events at one version of a stream.
+- `events_unique_causation`   [causation_key] -> [stream], unique; one batch per causation id in a stream. Events
+                              without `causation_key` have all their terms null, and Fauna stores no index entry
+                              for such documents, so only batch starts are constrained.
+- `events_by_version`         [version] -> [stream]; `Match(Index("events_by_version"), 1)` is the set of first
+                              events, i.e. every stream that has events, sorted by name (no streams collection to
+                              keep in step). The cost is one small index entry per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from adapters.fauna.driver import q
+
+COLLECTION = "events"
+
+BY_STREAM = "events_by_stream"
+BY_CAUSATION = "events_by_causation"
+UNIQUE_VERSION = "events_unique_version"
+UNIQUE_CAUSATION = "events_unique_causation"
+BY_VERSION = "events_by_version"
+
+
+@attrs.frozen
+class IndexSpec:
+    """One index of the schema, as given to CreateIndex."""
+
+    name: str
+    """The index name."""
+    terms: tuple[str, ...]
+    """Fields under the document's `data` that the index is searched by."""
+    values: tuple[str, ...] = ()
+    """Fields under `data` (or `ref`) each entry covers, in sort order; empty means the document ref."""
+    unique: bool = False
+    """Whether terms and values combined must be unique."""
+
+    def definition(self) -> dict[str, Any]:
+        """The index's `terms`, `values` and `unique` as Fauna stores and returns them."""
+        definition: dict[str, Any] = {
+            "terms": [{"field": _path(name)} for name in self.terms],
+            "unique": self.unique,
+        }
+        if self.values:
+            definition["values"] = [{"field": _path(name)} for name in self.values]
+        return definition
+
+
+INDEXES: tuple[IndexSpec, ...] = (
+    IndexSpec(BY_STREAM, terms=("stream",), values=("version", "ref")),
+    IndexSpec(BY_CAUSATION, terms=("stream", "causation_id"), values=("version", "ref")),
+    IndexSpec(UNIQUE_VERSION, terms=("stream", "version"), unique=True),
+    IndexSpec(UNIQUE_CAUSATION, terms=("causation_key",), values=("stream",), unique=True),
+    IndexSpec(BY_VERSION, terms=("version",), values=("stream",)),
+)
+
+
+def _path(name: str) -> list[str]:
+    return ["ref"] if name == "ref" else ["data", name]
+
+
+def create_collection() -> Any:
+    """FQL: create the events collection unless it exists. (An index may not share its collection's transaction.)"""
+    return q.if_(
+        q.exists(q.collection(COLLECTION)),
+        None,
+        q.create_collection({"name": COLLECTION}),
+    )
+
+
+def create_indexes() -> Any:
+    """FQL: create every missing index, in one transaction."""
+    return q.do(
+        *(
+            q.if_(
+                q.exists(q.index(spec.name)),
+                None,
+                q.create_index({"name": spec.name, "source": q.collection(COLLECTION), **spec.definition()}),
+            )
+            for spec in INDEXES
+        ),
+        None,
+    )
+
+
+def read_indexes() -> Any:
+    """FQL: the definition documents of every index, in INDEXES order."""
+    return [q.get(q.index(spec.name)) for spec in INDEXES]
+
+
+def mismatches(found: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Names of indexes whose stored definition is not the one this code needs (index documents in INDEXES order)."""
+    wrong = []
+    for spec, document in zip(INDEXES, found, strict=True):
+        wanted = spec.definition()
+        stored = {
+            "terms": list(document.get("terms") or []),
+            "unique": bool(document.get("unique", False)),
+        }
+        if document.get("values"):
+            stored["values"] = list(document["values"])
+        if stored != wanted:
+            wrong.append(spec.name)
+    return wrong
+
+
+def inactive(found: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Names of indexes Fauna is still building (index documents in INDEXES order)."""
+    return [spec.name for spec, document in zip(INDEXES, found, strict=True) if not document.get("active", False)]

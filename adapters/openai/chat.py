@@ -1,0 +1,250 @@
+"""The chat model port over the OpenAI Chat Completions API (and any server that speaks it).
+
+Any model name is sent as given: there are no model tables. The answer limit goes out as `max_tokens`, the one
+parameter every OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio) and OpenAI's chat models accept;
+OpenAI's reasoning models reject it with 400 `unsupported_parameter`, and then the same attempt is repeated at once
+with `max_completion_tokens` (and an unsupported `temperature` is dropped the same way), remembered for the next
+calls. Streaming sends `stream_options.include_usage` so the final chunk carries the billed tokens (dropped the
+same way for servers that reject it: then the usage is 0 unless they send it anyway).
+
+Timeouts: a non-streamed attempt must finish within `timeout`; a streamed one must start within `timeout` and never
+go silent for longer (a long answer that keeps coming is not cut), and every attempt ends at the retry budget.
+A stream that breaks is requested again and `on_text` simply receives the new answer from its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import openai
+import structlog
+from openai import AsyncOpenAI, AsyncStream, omit
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.completion_usage import CompletionUsage
+
+from adapters.openai.errors import CallerError, IncompleteAnswer, detail
+from adapters.openai.retry import RetryPolicy
+from domain.ports import Completion, ModelFailure, TextSoFar
+from domain.prompt import Message
+
+log = structlog.get_logger(__name__)
+R = TypeVar("R")
+
+_ADAPTABLE = ("max_tokens", "temperature", "stream_options")
+"""Parameters sent again differently (or not at all) when a server rejects them."""
+_UNSUPPORTED_CODES = frozenset({"unsupported_parameter", "unsupported_value", "unknown_parameter"})
+_UNSUPPORTED_WORDS = ("unsupported", "not supported", "unrecognized", "unknown parameter")
+_LATE_ERRORS = (openai.APIConnectionError, openai.APIError, ValueError, TimeoutError)
+"""What may break a stream after its finish chunk; the answer is complete by then, so it is kept."""
+
+
+def wire_message(message: Message) -> ChatCompletionMessageParam:
+    """A prompt message as the API takes it."""
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+@attrs.define
+class _Answer:
+    """What an attempt has received so far."""
+
+    model: str
+    parts: list[str] = attrs.field(factory=list)
+    refusal: list[str] = attrs.field(factory=list)
+    finish_reason: str | None = None
+    usage: CompletionUsage | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def take_chunk(self, chunk: ChatCompletionChunk) -> bool:
+        """Fold one stream chunk in; True when the text grew."""
+        self.model = chunk.model or self.model
+        self.usage = chunk.usage or self.usage
+        grew = False
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            if choice.delta.content:
+                self.parts.append(choice.delta.content)
+                grew = True
+            if choice.delta.refusal:
+                self.refusal.append(choice.delta.refusal)
+            self.finish_reason = choice.finish_reason or self.finish_reason
+        return grew
+
+    def completion(self) -> Completion:
+        """The answer, or the reason it cannot be one."""
+        if self.finish_reason == "content_filter":
+            raise ModelFailure("content_refused", "the answer was stopped by the content filter")
+        if self.refusal and not self.parts:
+            said = detail("".join(self.refusal)) or "no reason given"
+            raise ModelFailure("content_refused", f"the model refused to answer: {said}")
+        if self.finish_reason is None:
+            raise IncompleteAnswer("the answer stream ended before the answer was complete")
+        usage = self.usage
+        return Completion(
+            text=self.text,
+            model=self.model,
+            prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
+            completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+        )
+
+
+class OpenAIChatModel:
+    """A ChatModel backed by `client.chat.completions` (the client is built with `max_retries=0`)."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        model: str,
+        max_tokens: int | None,
+        timeout: float,
+        retry: RetryPolicy,
+        stream: bool = True,
+        temperature: float | None = None,
+    ) -> None:
+        self._client = client
+        self._model = model
+        self._max_tokens = max_tokens
+        self._timeout = timeout
+        self._retry = retry
+        self._stream = stream
+        self._temperature = temperature
+        self._unsupported: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        """The configured model name."""
+        return self._model
+
+    async def close(self) -> None:
+        """Close the HTTP client (shared with the image model, if built together)."""
+        await self._client.close()
+
+    async def answer(self, prompt: Sequence[Message], on_text: TextSoFar | None = None) -> Completion:
+        """The model's answer; streamed through `on_text` when streaming is on. Raises ModelFailure."""
+        messages = [wire_message(message) for message in prompt]
+        streaming = self._stream and on_text is not None
+
+        async def attempt(left: float) -> Completion:
+            if streaming and on_text is not None:
+                return await self._streamed(messages, on_text, left)
+            async with asyncio.timeout(min(self._timeout, left)):
+                return await self._whole(messages)
+
+        return await self._retry.call(attempt, operation="chat", secrets=self._secrets())
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = getattr(self._client, "api_key", None)
+        return (key,) if isinstance(key, str) else ()
+
+    async def _whole(self, messages: list[ChatCompletionMessageParam]) -> Completion:
+        response: ChatCompletion = await self._adapting(lambda: self._create_whole(messages))
+        answer = _Answer(model=response.model or self._model, usage=response.usage)
+        if not response.choices:
+            raise IncompleteAnswer("the model server sent no answer")
+        choice = response.choices[0]
+        if choice.message.content:
+            answer.parts.append(choice.message.content)
+        if choice.message.refusal:
+            answer.refusal.append(choice.message.refusal)
+        answer.finish_reason = choice.finish_reason or "stop"
+        return answer.completion()
+
+    async def _streamed(
+        self, messages: list[ChatCompletionMessageParam], on_text: TextSoFar, left: float
+    ) -> Completion:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + left
+        answer = _Answer(model=self._model)
+
+        def quiet_until() -> float:
+            return min(loop.time() + self._timeout, end)
+
+        try:
+            async with asyncio.timeout_at(quiet_until()) as limit:
+                stream = await self._adapting(lambda: self._create_stream(messages))
+                async with stream:
+                    async for chunk in stream:
+                        if answer.take_chunk(chunk):
+                            limit.reschedule(None)
+                            await _tell(on_text, answer.text)
+                        limit.reschedule(quiet_until())
+        except _LATE_ERRORS:
+            if answer.finish_reason is None:
+                raise
+            log.info("chat_stream_ended_late", model=answer.model, finish_reason=answer.finish_reason)
+        return answer.completion()
+
+    async def _adapting(self, send: Callable[[], Awaitable[R]]) -> R:
+        """`send()`, sent again without a parameter the server says it does not support (each one only once)."""
+        while True:
+            try:
+                return await send()
+            except openai.BadRequestError as error:
+                param = self._unsupported_param(error)
+                if param is None:
+                    raise
+                self._unsupported.add(param)
+                log.info("chat_param_adapted", model=self._model, unsupported=param)
+
+    def _unsupported_param(self, error: openai.BadRequestError) -> str | None:
+        message = str(error.body.get("message", "")) if isinstance(error.body, dict) else ""
+        for param in _ADAPTABLE:
+            if param in self._unsupported or self._value(param) is omit:
+                continue
+            named = error.param == param or f"'{param}'" in message
+            refused = error.code in _UNSUPPORTED_CODES or any(word in message.lower() for word in _UNSUPPORTED_WORDS)
+            if named and refused:
+                return param
+        return None
+
+    def _value(self, param: str) -> Any:
+        """What to send for an optional parameter: its value, or `omit`."""
+        if param == "stream_options":
+            return omit if param in self._unsupported else {"include_usage": True}
+        if param == "max_completion_tokens":
+            value: float | None = self._max_tokens if "max_tokens" in self._unsupported else None
+        elif param in self._unsupported:
+            value = None
+        else:
+            value = self._max_tokens if param == "max_tokens" else self._temperature
+        return omit if value is None else value
+
+    async def _create_whole(self, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
+        return await self._client.chat.completions.create(
+            model=self._model,
+            messages=messages,
+            max_tokens=self._value("max_tokens"),
+            max_completion_tokens=self._value("max_completion_tokens"),
+            temperature=self._value("temperature"),
+            timeout=self._timeout,
+        )
+
+    async def _create_stream(self, messages: list[ChatCompletionMessageParam]) -> AsyncStream[ChatCompletionChunk]:
+        return await self._client.chat.completions.create(
+            model=self._model,
+            messages=messages,
+            max_tokens=self._value("max_tokens"),
+            max_completion_tokens=self._value("max_completion_tokens"),
+            temperature=self._value("temperature"),
+            timeout=self._timeout,
+            stream=True,
+            stream_options=self._value("stream_options"),
+        )
+
+
+async def _tell(on_text: TextSoFar, text: str) -> None:
+    """Hand the text to the caller; what the caller raises is not a model failure."""
+    try:
+        await on_text(text)
+    except Exception as error:
+        raise CallerError(error) from error

@@ -1,0 +1,99 @@
+"""Token counting for prompt budgets: tiktoken when its encoding is already on disk, the domain's estimate otherwise.
+
+tiktoken downloads an encoding the first time it is asked for one, which must never happen here (no network, no
+blocking at start-up). So the encoding is used only if tiktoken has it loaded already, or if its file already sits
+in tiktoken's cache (`$TIKTOKEN_CACHE_DIR`, else `$DATA_GYM_CACHE_DIR`, else `<tmp>/data-gym-cache`, named by the
+sha1 of the blob URL) with the expected sha256; anything else (no tiktoken, an unknown model, a missing or corrupt
+file) falls back to `domain.prompt.estimate_tokens`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from domain.prompt import TokenCounter, estimate_tokens
+
+log = structlog.get_logger(__name__)
+
+_BLOB_ROOT = "https://openaipublic.blob.core.windows.net/encodings/"
+ENCODING_FILES: Mapping[str, tuple[str, str]] = {
+    "r50k_base": ("r50k_base.tiktoken", "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"),
+    "p50k_base": ("p50k_base.tiktoken", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069"),
+    "p50k_edit": ("p50k_base.tiktoken", "94b5ca7dff4d00767bc256fdd1b27e5b17361d7b8a5f968547f9f23eb70d2069"),
+    "cl100k_base": ("cl100k_base.tiktoken", "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"),
+    "o200k_base": ("o200k_base.tiktoken", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
+    "o200k_harmony": ("o200k_base.tiktoken", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
+}
+"""Encoding -> (blob file name, sha256), as tiktoken's own constructors name and check them."""
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """Where tiktoken caches encoding files; None when caching is switched off (an empty directory setting)."""
+    env = os.environ if env is None else env
+    if "TIKTOKEN_CACHE_DIR" in env:
+        chosen = env["TIKTOKEN_CACHE_DIR"]
+    elif "DATA_GYM_CACHE_DIR" in env:
+        chosen = env["DATA_GYM_CACHE_DIR"]
+    else:
+        chosen = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    return Path(chosen) if chosen else None
+
+
+def cached_file(encoding: str, env: Mapping[str, str] | None = None) -> Path | None:
+    """The cached file of `encoding` if it is present and intact, else None."""
+    known = ENCODING_FILES.get(encoding)
+    folder = cache_dir(env)
+    if known is None or folder is None:
+        return None
+    blob_name, expected = known
+    path = folder / hashlib.sha1((_BLOB_ROOT + blob_name).encode()).hexdigest()
+    try:
+        intact = hashlib.sha256(path.read_bytes()).hexdigest() == expected
+    except OSError:
+        return None
+    return path if intact else None
+
+
+def token_counter(model: str) -> TokenCounter:
+    """A counter for prompts to `model`: exact when tiktoken can work offline, the domain's estimate otherwise."""
+    encoding = _offline_encoding(model)
+    if encoding is None:
+        return estimate_tokens
+
+    def count(text: str) -> int:
+        return len(encoding.encode(text, disallowed_special=()))
+
+    return count
+
+
+def _offline_encoding(model: str) -> Any:
+    """tiktoken's encoding for `model` if it needs no download, else None (and why, in the log)."""
+    try:
+        import tiktoken
+        import tiktoken.registry
+    except ImportError:
+        return _fallback(model, "tiktoken is not installed")
+    try:
+        name = tiktoken.encoding_name_for_model(model)
+    except KeyError:
+        return _fallback(model, "tiktoken does not know the model")
+    loaded = tiktoken.registry.ENCODINGS.get(name)
+    if loaded is not None:
+        return loaded
+    if cached_file(name) is None:
+        return _fallback(model, "the encoding is not in tiktoken's cache", encoding=name)
+    try:
+        return tiktoken.get_encoding(name)
+    except Exception as error:  # a broken cache or plugin must not stop the bot
+        return _fallback(model, f"tiktoken failed: {type(error).__name__}", encoding=name)
+
+
+def _fallback(model: str, reason: str, **fields: str) -> None:
+    log.info("token_counter_estimates", model=model, reason=reason, **fields)

@@ -1,0 +1,136 @@
+"""Assembling and running the bot: the aiogram Bot and Dispatcher, the command menu, polling or webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from urllib.parse import urlsplit
+
+import structlog
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.types import BotCommand
+from aiohttp import web
+
+from adapters.telegram import errors
+from adapters.telegram.handlers import commands, forget, messages
+from adapters.telegram.identity import chat_of
+from adapters.telegram.middlewares import AccessControl, Addressing, ChatOrder, Flood, UpdateLog
+from adapters.telegram.polling import SafePolling
+from adapters.telegram.ratelimit import RateLimiter
+from adapters.telegram.webhook import build_webhook_app
+from entrypoints.config import ConfigError, TelegramSettings
+from service.conversations import ConversationService
+from service.locks import StreamLocks
+from service.recovery import recover_pending
+
+log = structlog.get_logger(__name__)
+
+COMMANDS = (
+    BotCommand(command="start", description="Start and see how to use the bot"),
+    BotCommand(command="chat", description="Chat mode: your messages are questions"),
+    BotCommand(command="image", description="Image mode, or /image <prompt> for one picture"),
+    BotCommand(command="reset", description="Start the conversation over"),
+    BotCommand(command="help", description="What I can do"),
+    BotCommand(command="forget", description="Erase everything stored about you"),
+)
+DRAIN_SECONDS = 20.0
+"""How long a stopping bot waits for answers in flight; unfinished ones are recovered at the next start."""
+
+
+def build_bot(settings: TelegramSettings) -> Bot:
+    """The aiogram Bot, pointed at a self-hosted Bot API server when TELEGRAM_API_BASE is set."""
+    api = TelegramAPIServer.from_base(settings.api_base) if settings.api_base else None
+    session = AiohttpSession(api=api) if api else AiohttpSession()
+    return Bot(settings.token, session=session)
+
+
+def build_dispatcher(service: ConversationService, settings: TelegramSettings) -> Dispatcher:
+    """Routers and middlewares; the service and settings reach handlers by keyword injection."""
+    dispatcher = Dispatcher(service=service, edit_interval=settings.edit_interval)
+    for middleware in (
+        UpdateLog(),
+        AccessControl(settings.allowed_users),
+        Addressing(),
+        Flood(RateLimiter(settings.rate_per_minute, settings.rate_burst)),
+        ChatOrder(StreamLocks()),
+    ):
+        dispatcher.update.outer_middleware(middleware)
+    dispatcher.include_routers(errors.router, forget.router, commands.router, messages.router)
+    return dispatcher
+
+
+async def check_bot(bot: Bot, settings: TelegramSettings) -> str:
+    """Fail with one clear line if Telegram is unreachable or rejects the token; the bot's @username otherwise."""
+    where = settings.api_base or "https://api.telegram.org"
+    try:
+        me = await bot.get_me()
+    except TelegramUnauthorizedError:
+        raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): check the token") from None
+    except TelegramNetworkError as error:
+        raise ConfigError(f"cannot reach the Telegram Bot API at {where}: {error.message}") from None
+    except TelegramAPIError as error:
+        raise ConfigError(f"the Telegram Bot API at {where} answered getMe with: {error.message}") from None
+    return me.username or str(me.id)
+
+
+async def run_bot(
+    bot: Bot, dispatcher: Dispatcher, service: ConversationService, settings: TelegramSettings, webhook_url: str | None
+) -> None:
+    """Serve until SIGINT or SIGTERM: recover pending requests, then poll or serve the webhook."""
+    username = await check_bot(bot, settings)
+    await bot.set_my_commands(list(COMMANDS))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    recovery = asyncio.create_task(recover_pending(service, accept=lambda stream: chat_of(stream) is not None))
+    allowed = dispatcher.resolve_used_update_types()
+    log.info("bot_started", bot=username, mode="webhook" if webhook_url else "polling")
+    try:
+        if webhook_url:
+            await _serve_webhook(bot, dispatcher, settings, webhook_url, allowed, stop)
+        else:
+            await _serve_polling(bot, dispatcher, allowed, stop)
+    finally:
+        recovery.cancel()
+        log.info("bot_stopped")
+
+
+async def _serve_polling(bot: Bot, dispatcher: Dispatcher, allowed: list[str], stop: asyncio.Event) -> None:
+    await bot.delete_webhook(drop_pending_updates=False)
+    polling = SafePolling(bot, dispatcher, allowed)
+    runner = asyncio.create_task(polling.run())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    polling.stop()
+    stopper.cancel()
+    await runner
+    await polling.drain(DRAIN_SECONDS)
+
+
+async def _serve_webhook(
+    bot: Bot, dispatcher: Dispatcher, settings: TelegramSettings, url: str, allowed: list[str], stop: asyncio.Event
+) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"--webhook-url must be an https URL Telegram can reach, got {url!r}")
+    path = parts.path or "/webhook"
+    app = build_webhook_app(bot, dispatcher, path, settings.webhook_secret)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    host, port = settings.webhook_listen
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {host}:{port} (CONVO_WEBHOOK_LISTEN): {error.strerror}") from None
+    await bot.set_webhook(url, secret_token=settings.webhook_secret, allowed_updates=allowed)
+    log.info("webhook_listening", host=host, port=port, path=path)
+    await stop.wait()
+    tasks = app["tasks"]
+    if tasks:
+        await asyncio.wait(set(tasks), timeout=DRAIN_SECONDS)
+    await runner.cleanup()

@@ -1,0 +1,213 @@
+"""Putting answers, pictures and failures in front of the user, within Telegram's limits.
+
+- While an answer streams in, one message is edited at most every `edit_interval` seconds, as plain text.
+- The final answer is rendered to Telegram HTML from the model's Markdown and split under 4096 characters at
+  paragraph or code-block boundaries; if Telegram still rejects the entities, the plain text is sent instead.
+- A 429 from Telegram is waited out (bounded) for final messages and skipped for intermediate edits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from aiogram import Bot
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.types import BufferedInputFile, Message
+
+from adapters.telegram import replies
+from adapters.telegram.identity import chat_of
+from adapters.telegram.render import markdown_to_telegram_html, split_html, split_message, utf16_len
+from service.outcomes import Answered, Drawn, Failed, Outcome
+
+log = structlog.get_logger(__name__)
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+RETRY_AFTER_CAP = 30.0
+"""Longest Telegram flood wait honoured for a final message before giving up on it."""
+
+
+async def _send_text(bot: Bot, chat_id: int, text: str, *, html: bool, reply_to: int | None) -> Message:
+    """Send one message, waiting out a flood-control answer a few times."""
+    for _ in range(3):
+        try:
+            return await bot.send_message(
+                chat_id,
+                text,
+                parse_mode=ParseMode.HTML if html else None,
+                reply_to_message_id=reply_to,
+                allow_sending_without_reply=True,
+                disable_web_page_preview=True,
+            )
+        except TelegramRetryAfter as flood:
+            if flood.retry_after > RETRY_AFTER_CAP:
+                raise
+            await asyncio.sleep(flood.retry_after)
+    return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML if html else None)
+
+
+async def _edit_text(bot: Bot, message: Message, text: str, *, html: bool) -> None:
+    for _ in range(3):
+        try:
+            await bot.edit_message_text(
+                text=text,
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                parse_mode=ParseMode.HTML if html else None,
+                disable_web_page_preview=True,
+            )
+            return
+        except TelegramRetryAfter as flood:
+            if flood.retry_after > RETRY_AFTER_CAP:
+                raise
+            await asyncio.sleep(flood.retry_after)
+        except TelegramBadRequest as error:
+            if "message is not modified" in error.message:
+                return
+            raise
+
+
+async def send_answer(
+    bot: Bot, chat_id: int, markdown: str, *, first: Message | None = None, reply_to: int | None = None
+) -> None:
+    """The final answer: HTML parts (editing `first` into part one when given), or plain text if rejected."""
+    try:
+        await _send_parts(
+            bot, chat_id, split_html(markdown_to_telegram_html(markdown), TEXT_LIMIT), True, first, reply_to
+        )
+    except TelegramBadRequest as error:
+        if "can't parse entities" not in error.message and "must be non-empty" not in error.message:
+            raise
+        log.warning("html_rejected", reason=error.message)
+        await _send_parts(bot, chat_id, split_message(markdown, TEXT_LIMIT), False, first, reply_to)
+
+
+async def _send_parts(
+    bot: Bot, chat_id: int, parts: list[str], html: bool, first: Message | None, reply_to: int | None
+) -> None:
+    parts = [part for part in parts if part.strip()] or ["…"]
+    if first is not None:
+        await _edit_text(bot, first, parts[0], html=html)
+        parts = parts[1:]
+    for part in parts:
+        await _send_text(bot, chat_id, part, html=html, reply_to=reply_to)
+
+
+async def send_plain(bot: Bot, chat_id: int, text: str, *, reply_to: int | None = None) -> None:
+    """A short plain-text reply (help, errors, confirmations)."""
+    for part in split_message(text, TEXT_LIMIT):
+        await _send_text(bot, chat_id, part, html=False, reply_to=reply_to)
+
+
+async def send_picture(bot: Bot, chat_id: int, drawn: Drawn, *, reply_to: int | None = None) -> None:
+    """The picture as a photo, with the prompt as caption (cut to Telegram's caption limit)."""
+    caption = _cut(drawn.prompt, CAPTION_LIMIT)
+    if drawn.data is not None:
+        photo: BufferedInputFile | str = BufferedInputFile(drawn.data, filename="image.png")
+    elif drawn.image_ref.startswith(("https://", "http://")):
+        photo = drawn.image_ref
+    else:
+        await send_plain(bot, chat_id, replies.IMAGE_SENT_EARLIER, reply_to=reply_to)
+        return
+    for _ in range(3):
+        try:
+            await bot.send_photo(
+                chat_id, photo, caption=caption, reply_to_message_id=reply_to, allow_sending_without_reply=True
+            )
+            return
+        except TelegramRetryAfter as flood:
+            if flood.retry_after > RETRY_AFTER_CAP:
+                raise
+            await asyncio.sleep(flood.retry_after)
+
+
+async def send_outcome(bot: Bot, chat_id: int, outcome: Outcome, *, reply_to: int | None = None) -> None:
+    """Whatever the outcome is, as the user should see it."""
+    match outcome:
+        case Answered(text=text):
+            await send_answer(bot, chat_id, text, reply_to=reply_to)
+        case Drawn():
+            await send_picture(bot, chat_id, outcome, reply_to=reply_to)
+        case Failed(kind=kind, retry_after=retry_after, request=request):
+            await send_plain(
+                bot, chat_id, replies.failure(kind, retry_after, image=request == "image"), reply_to=reply_to
+            )
+
+
+def _cut(text: str, limit: int) -> str:
+    if utf16_len(text) <= limit:
+        return text
+    while utf16_len(text) > limit - 1:
+        text = text[: max(0, len(text) - max(1, (utf16_len(text) - limit + 1) // 2))]
+    return text + "…"
+
+
+class StreamingReply:
+    """Shows an answer while it is generated: one message, edited no more often than `interval` seconds."""
+
+    def __init__(self, bot: Bot, chat_id: int, reply_to: int | None, interval: float) -> None:
+        self._bot = bot
+        self._chat_id = chat_id
+        self._reply_to = reply_to
+        self._interval = interval
+        self._message: Message | None = None
+        self._shown = ""
+        self._last = 0.0
+
+    @property
+    def message(self) -> Message | None:
+        """The message being edited, once one was sent."""
+        return self._message
+
+    async def update(self, text_so_far: str) -> None:
+        """Called with the whole answer so far; shows it if enough time has passed since the last edit."""
+        now = time.monotonic()
+        if now - self._last < self._interval or not text_so_far.strip():
+            return
+        preview = _cut(text_so_far, TEXT_LIMIT - 2) + " ▌"
+        if preview == self._shown:
+            return
+        self._last = now
+        try:
+            if self._message is None:
+                self._message = await self._bot.send_message(
+                    self._chat_id, preview, reply_to_message_id=self._reply_to, allow_sending_without_reply=True
+                )
+            else:
+                await self._bot.edit_message_text(
+                    text=preview, chat_id=self._chat_id, message_id=self._message.message_id
+                )
+            self._shown = preview
+        except TelegramRetryAfter as flood:
+            self._last = now + flood.retry_after
+        except TelegramBadRequest as error:
+            log.debug("stream_edit_skipped", reason=error.message)
+
+    async def finish(self, outcome: Outcome) -> None:
+        """Replace the preview with the final answer, or with the failure reply."""
+        if isinstance(outcome, Answered):
+            await send_answer(self._bot, self._chat_id, outcome.text, first=self._message, reply_to=self._reply_to)
+            return
+        if self._message is not None and isinstance(outcome, Failed):
+            text = replies.failure(outcome.kind, outcome.retry_after)
+            await _edit_text(self._bot, self._message, text, html=False)
+            return
+        await send_outcome(self._bot, self._chat_id, outcome, reply_to=self._reply_to)
+
+
+class TelegramOutbox:
+    """Delivers results that finish after their update's handler is gone (requests recovered at start-up)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def deliver(self, stream: str, outcome: Outcome) -> None:
+        """Send the outcome to the chat behind the stream (streams of other front ends are skipped)."""
+        chat_id = chat_of(stream)
+        if chat_id is None:
+            return
+        await send_outcome(self._bot, chat_id, outcome)
+        log.info("recovered_outcome_delivered", stream=stream, outcome=type(outcome).__name__)

@@ -1,0 +1,85 @@
+"""Commands: /start, /help, /chat, /image [prompt], /reset, and unknown ones."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import Message, Update
+from aiogram.utils.chat_action import ChatActionSender
+
+from adapters.telegram import replies
+from adapters.telegram.delivery import send_outcome, send_plain
+from adapters.telegram.handlers.common import log_outcome, request_for, said
+from adapters.telegram.middlewares import Admission
+from service.conversations import ConversationService
+
+router = Router(name=__name__)
+
+
+@router.message(CommandStart())
+async def start(message: Message, event_update: Update, service: ConversationService, admission: Admission) -> None:
+    """Register the user if new, then welcome them."""
+    started = await service.start(request_for(message, event_update.update_id, admission))
+    name = replies.greeting_name(message.from_user.first_name if message.from_user else None)
+    text = replies.WELCOME if started.new_user else replies.WELCOME_BACK
+    said("registered" if started.new_user else "welcomed_back")
+    await message.answer(text.format(name=name, mode=replies.mode_name(started.mode)))
+
+
+@router.message(Command("help"))
+async def help_(message: Message) -> None:
+    """List the commands."""
+    said("help")
+    await message.answer(replies.HELP)
+
+
+@router.message(Command("chat"))
+async def chat_mode(message: Message, event_update: Update, service: ConversationService, admission: Admission) -> None:
+    """Switch to chat mode."""
+    await service.select_mode(request_for(message, event_update.update_id, admission), "chat")
+    said("mode_chat")
+    await message.answer(replies.CHAT_MODE)
+
+
+@router.message(Command("image"))
+async def image(
+    message: Message,
+    command: CommandObject,
+    event_update: Update,
+    bot: Bot,
+    service: ConversationService,
+    admission: Admission,
+) -> None:
+    """With a prompt: one picture now. Without: switch to image mode."""
+    request = request_for(message, event_update.update_id, admission)
+    prompt = (command.args or "").strip()
+    if not prompt:
+        await service.select_mode(request, "image")
+        said("mode_image")
+        await message.answer(replies.IMAGE_MODE)
+        return
+    async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot):
+        outcome = await service.request_image(request, prompt)
+    log_outcome(outcome)
+    await send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id)
+
+
+@router.message(Command("reset"))
+async def reset(message: Message, event_update: Update, service: ConversationService, admission: Admission) -> None:
+    """Start the conversation over."""
+    await service.reset(request_for(message, event_update.update_id, admission))
+    said("reset")
+    await message.answer(replies.RESET_DONE)
+
+
+@router.message(F.text.startswith("/"), ~F.text.startswith("//"))
+async def unknown_command(message: Message, bot: Bot) -> None:
+    """A command this bot does not have (commands for other bots never reach here in groups)."""
+    word = (message.text or "/").split(maxsplit=1)[0]
+    name, _, target = word.partition("@")
+    me = await bot.me()
+    if target and target.lower() != (me.username or "").lower():
+        said("ignored_other_bot")
+        return
+    said("unknown_command")
+    await send_plain(bot, message.chat.id, replies.UNKNOWN_COMMAND.format(command=name[:64]))

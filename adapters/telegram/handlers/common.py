@@ -1,0 +1,39 @@
+"""What every handler needs: the use-case request for a message, and outcome fields for the log line."""
+
+from __future__ import annotations
+
+import structlog
+from aiogram.types import Message
+
+from adapters.telegram.identity import causation_of, sender_of, stream_of
+from adapters.telegram.middlewares import Admission
+from service.conversations import Request
+from service.outcomes import Answered, Drawn, Failed, Outcome
+
+
+def request_for(message: Message, update_id: int, admission: Admission) -> Request:
+    """The use-case request: this chat's stream, this update's causation, this user."""
+    assert message.from_user is not None
+    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user), admission)
+
+
+def log_outcome(outcome: Outcome) -> None:
+    """Adds the outcome's model, tokens and latency to the update's canonical log line."""
+    match outcome:
+        case Answered():
+            structlog.contextvars.bind_contextvars(
+                outcome="answered_again" if outcome.replayed else "answered",
+                model=outcome.model,
+                prompt_tokens=outcome.prompt_tokens,
+                completion_tokens=outcome.completion_tokens,
+                model_ms=outcome.latency_ms,
+            )
+        case Drawn():
+            structlog.contextvars.bind_contextvars(outcome="drawn_again" if outcome.replayed else "drawn")
+        case Failed():
+            structlog.contextvars.bind_contextvars(outcome=f"failed_{outcome.kind}")
+
+
+def said(outcome: str) -> None:
+    """Records a simple outcome (e.g. `mode_chat`, `reset`) for the log line."""
+    structlog.contextvars.bind_contextvars(outcome=outcome)

@@ -1,0 +1,60 @@
+"""Plain messages: text by the chat's mode, and a clear rule for everything that is not text."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.types import Message, Update
+from aiogram.utils.chat_action import ChatActionSender
+
+from adapters.telegram import replies
+from adapters.telegram.delivery import StreamingReply, send_outcome, send_plain
+from adapters.telegram.handlers.common import log_outcome, request_for, said
+from adapters.telegram.middlewares import Admission
+from service.conversations import ConversationService
+
+router = Router(name=__name__)
+
+
+@router.message(F.text)
+async def text(
+    message: Message,
+    event_update: Update,
+    bot: Bot,
+    service: ConversationService,
+    admission: Admission,
+    edit_interval: float,
+    addressed_text: str | None = None,
+) -> None:
+    """A question in chat mode (streamed back), a picture prompt in image mode."""
+    content = addressed_text if addressed_text is not None else message.text or ""
+    request = request_for(message, event_update.update_id, admission)
+    if not content.strip():
+        said("empty")
+        await send_plain(bot, message.chat.id, replies.EMPTY)
+        return
+    if await service.mode(request.stream) == "image":
+        async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot):
+            outcome = await service.request_image(request, content)
+        log_outcome(outcome)
+        await send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id)
+        return
+    reply = StreamingReply(bot, message.chat.id, message.message_id, edit_interval)
+    async with ChatActionSender.typing(chat_id=message.chat.id, bot=bot):
+        outcome = await service.ask(request, content, reply.update)
+    log_outcome(outcome)
+    await reply.finish(outcome)
+
+
+@router.message()
+async def not_text(message: Message, bot: Bot) -> None:
+    """Stickers, photos, voice, documents, locations, contacts, polls...: say what the bot understands."""
+    said("not_text")
+    await send_plain(bot, message.chat.id, replies.NOT_TEXT)
+
+
+@router.edited_message()
+async def edited(message: Message, bot: Bot) -> None:
+    """Edits are not answered again; private chats are told to send a new message."""
+    said("edited_ignored")
+    if message.chat.type == "private":
+        await send_plain(bot, message.chat.id, replies.EDITED)

@@ -1,0 +1,30 @@
+"""Telegram ids to the core's names: streams per chat, senders per user, causation per update."""
+
+from __future__ import annotations
+
+from aiogram.types import Chat, User
+
+from domain.commands import Sender
+
+
+def stream_of(chat: Chat) -> str:
+    """One stream per chat: a private chat's id is its user's id, so users are keyed by id, never by username."""
+    return str(chat.id)
+
+
+def chat_of(stream: str) -> int | None:
+    """The Telegram chat behind a stream, or None for streams of other front ends (e.g. `cli:...`)."""
+    try:
+        return int(stream)
+    except ValueError:
+        return None
+
+
+def sender_of(user: User) -> Sender:
+    """The core's view of a Telegram user."""
+    return Sender(user.id, user.username, user.first_name, user.language_code)
+
+
+def causation_of(update_id: int) -> str:
+    """The causation id of everything one update makes happen."""
+    return f"tg:{update_id}"

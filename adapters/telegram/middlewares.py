@@ -1,0 +1,154 @@
+"""Outer middlewares, in the order they run: log context and the canonical line, access, addressing, flood,
+per-chat order. Each may end an update early; none lets an exception reach the polling loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiogram import BaseMiddleware, Bot
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, User
+
+from adapters.telegram import replies
+from adapters.telegram.addressing import addressed_text
+from adapters.telegram.identity import stream_of
+from adapters.telegram.ratelimit import RateLimiter
+from service.locks import StreamLocks
+
+log = structlog.get_logger("convo.updates")
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+def update_kind(update: Update) -> str:
+    """What kind of update this is, for the log line."""
+    return update.event_type
+
+
+class Admission:
+    """Tells the polling loop (or the webhook) that an update is safely recorded and may be confirmed."""
+
+    def __init__(self, admit: Callable[[], None] | None = None) -> None:
+        self._admit = admit
+
+    def __call__(self) -> None:
+        if self._admit is not None:
+            self._admit()
+            self._admit = None
+
+
+class UpdateLog(BaseMiddleware):
+    """Binds the update's ids to every log line and writes one canonical line per update."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        user: User | None = data.get("event_from_user")
+        chat: Chat | None = data.get("event_chat")
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            update_id=event.update_id,
+            user_id=user.id if user else None,
+            chat_id=chat.id if chat else None,
+            kind=update_kind(event),
+        )
+        data.setdefault("admission", Admission())
+        started = time.monotonic()
+        try:
+            result = await handler(event, data)
+        except Exception:
+            log.exception("update_failed", latency_ms=_since(started))
+            return None
+        if "outcome" not in structlog.contextvars.get_contextvars():
+            structlog.contextvars.bind_contextvars(outcome="ignored")
+        log.info("update_handled", latency_ms=_since(started))
+        return result
+
+
+class AccessControl(BaseMiddleware):
+    """Only allowlisted users get through (when an allowlist is set); others get one clear reply, and no events."""
+
+    def __init__(self, allowed: frozenset[int] | None) -> None:
+        self._allowed = allowed
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        if user is None or user.is_bot:
+            structlog.contextvars.bind_contextvars(outcome="ignored_no_user" if user is None else "ignored_bot")
+            return None
+        if self._allowed is None or user.id in self._allowed:
+            return await handler(event, data)
+        structlog.contextvars.bind_contextvars(outcome="denied")
+        assert isinstance(event, Update)
+        await _refuse(event, data["bot"], replies.NOT_ALLOWED, private_only=True)
+        return None
+
+
+class Addressing(BaseMiddleware):
+    """In groups, the bot only hears messages addressed to it: commands, mentions, replies to its messages."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        message = event.message
+        if message is None or message.chat.type == "private":
+            return await handler(event, data)
+        me = await data["bot"].me()
+        text = addressed_text(message, me)
+        if text is None:
+            structlog.contextvars.bind_contextvars(outcome="ignored_not_addressed")
+            return None
+        data["addressed_text"] = text
+        return await handler(event, data)
+
+
+class Flood(BaseMiddleware):
+    """A per-user rate limit: a flood gets one "too fast" reply and is otherwise dropped unrecorded."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User = data["event_from_user"]
+        wait = self._limiter.check(user.id)
+        if wait <= 0:
+            return await handler(event, data)
+        structlog.contextvars.bind_contextvars(outcome="throttled")
+        if self._limiter.first_refusal(user.id):
+            assert isinstance(event, Update)
+            await _refuse(event, data["bot"], replies.TOO_FAST.format(seconds=max(1, round(wait))))
+        return None
+
+
+class ChatOrder(BaseMiddleware):
+    """One update at a time per chat, in arrival order; other chats run concurrently.
+
+    The lock is requested before the first suspension point of the update's task, so tasks queue in the order
+    the polling loop created them.
+    """
+
+    def __init__(self, locks: StreamLocks) -> None:
+        self._locks = locks
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        chat: Chat | None = data.get("event_chat")
+        if chat is None:
+            return await handler(event, data)
+        stream = stream_of(chat)
+        if self._locks.busy(stream):
+            data["admission"]()
+        async with self._locks.hold(stream):
+            return await handler(event, data)
+
+
+async def _refuse(update: Update, bot: Bot, text: str, *, private_only: bool = False) -> None:
+    if isinstance(update.callback_query, CallbackQuery):
+        await update.callback_query.answer(text, show_alert=True)
+        return
+    message: Message | None = update.message
+    if message is None or (private_only and message.chat.type != "private"):
+        return
+    await bot.send_message(message.chat.id, text)
+
+
+def _since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

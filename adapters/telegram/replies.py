@@ -1,0 +1,65 @@
+"""Every text the bot says, in one place: short, human, and saying what to do next."""
+
+from __future__ import annotations
+
+import math
+
+from domain.events import FailureKind, Mode
+
+WELCOME = (
+    "Hello{name}! I'm a chat bot backed by an AI model.\n\n"
+    "Just send me a message and I'll answer. Commands:\n"
+    "/chat – chat mode (the default): your messages are questions\n"
+    "/image – image mode: your messages are picture prompts; or /image <prompt> for one picture\n"
+    "/reset – start the conversation over\n"
+    "/forget – erase everything I stored about you\n"
+    "/help – this help"
+)
+WELCOME_BACK = "Welcome back{name}! You're in {mode} mode. Send a message, or /help for the commands."
+HELP = WELCOME.split("\n\n", 1)[1]
+CHAT_MODE = "Chat mode: send me a question."
+IMAGE_MODE = "Image mode: describe the picture you want, e.g. “a red fox in the snow, watercolor”."
+RESET_DONE = "Done — the conversation starts over. Earlier messages won't be used as context."
+FORGET_CONFIRM = "Erase everything I stored about this chat? This cannot be undone."
+FORGET_DONE = "Erased. Everything I stored about this chat is gone."
+FORGET_CANCELLED = "Nothing was erased."
+FORGET_BUTTON_YES = "Yes, erase it"
+FORGET_BUTTON_NO = "Cancel"
+STALE_BUTTON = "This button is no longer valid."
+EMPTY = "Send me some text — for example a question, or /image a red fox in the snow."
+NOT_TEXT = "I can only read text. Send your question as a text message, or /image <prompt> for a picture."
+EDITED = "I only answer new messages — send the corrected text as a new message."
+UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
+NOT_ALLOWED = "Sorry, this bot is private."
+TOO_FAST = "You're sending messages too fast. Please wait {seconds} s and try again."
+STORE_DOWN = "I couldn't save that: my storage is unavailable right now. Please try again in a minute."
+INTERNAL = "Something went wrong on my side. Please try again."
+IMAGE_SENT_EARLIER = "I already sent that picture earlier."
+
+_FAILURES: dict[FailureKind, str] = {
+    "rate_limited": "The AI model is busy right now (rate limited). Please try again in {seconds} s.",
+    "timeout": "The AI model took too long to answer. Please try again.",
+    "content_refused": "The AI model refused this request under its content policy. Try rephrasing it.",
+    "context_too_long": "That message is too long for me to handle. Please send a shorter one (or /reset).",
+    "auth": "The bot can't reach its AI model: its access is misconfigured. The operator has to fix it.",
+    "upstream": "The AI model is unreachable right now. Please try again in a minute.",
+    "abandoned": "That request was interrupted before it finished. Please send it again.",
+}
+
+
+def failure(kind: FailureKind, retry_after: float | None = None, *, image: bool = False) -> str:
+    """The reply for a failed request."""
+    text = _FAILURES[kind].format(seconds=math.ceil(retry_after or 20))
+    if image and kind == "content_refused":
+        return "The image model refused this prompt under its content policy. Try describing it differently."
+    return text
+
+
+def mode_name(mode: Mode) -> str:
+    """The mode as users read it."""
+    return {"chat": "chat", "image": "image"}[mode]
+
+
+def greeting_name(first_name: str | None) -> str:
+    """`, Ada` or nothing."""
+    return f", {first_name}" if first_name else ""

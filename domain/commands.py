@@ -1,0 +1,130 @@
+"""What the outside world asks of a conversation: commands, named in the imperative."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import attrs
+
+from domain.events import FailureKind, Mode
+
+
+@attrs.frozen
+class Sender:
+    """The Telegram user behind a command."""
+
+    user_id: int
+    """Telegram user id."""
+    username: str | None = None
+    """Telegram @username without the @, if the user has one."""
+    first_name: str = ""
+    """Telegram first name."""
+    language_code: str | None = None
+    """IETF language tag of the user's client, if known."""
+
+
+@attrs.frozen
+class Start:
+    """Say hello: registers the sender if the stream is new."""
+
+    sender: Sender
+    """Who sent /start."""
+
+
+@attrs.frozen
+class Ask:
+    """Put a question to the chat model."""
+
+    sender: Sender
+    """Who asked."""
+    text: str
+    """The question."""
+
+
+@attrs.frozen
+class RequestImage:
+    """Ask the image model for a picture."""
+
+    sender: Sender
+    """Who asked."""
+    prompt: str
+    """What to draw."""
+
+
+@attrs.frozen
+class Reset:
+    """Forget the conversation so far (the log keeps it; prompts no longer see it)."""
+
+    sender: Sender
+    """Who reset."""
+
+
+@attrs.frozen
+class SelectMode:
+    """Make plain text mean chat questions or image prompts."""
+
+    sender: Sender
+    """Who switched."""
+    mode: Mode
+    """The new mode."""
+
+
+@attrs.frozen
+class GiveAnswer:
+    """Record the chat model's answer to the pending question."""
+
+    question_version: int
+    """Version of the question answered."""
+    text: str
+    """The answer."""
+    model: str
+    """Model that answered."""
+    prompt_tokens: int
+    """Billed prompt tokens."""
+    completion_tokens: int
+    """Billed completion tokens."""
+    latency_ms: int
+    """Time the call took."""
+
+
+@attrs.frozen
+class FailAnswer:
+    """Record that the pending question got no answer."""
+
+    question_version: int
+    """Version of the question."""
+    kind: FailureKind
+    """Why."""
+    message: str
+    """Short description."""
+
+
+@attrs.frozen
+class GiveImage:
+    """Record the image model's picture for the pending request."""
+
+    request_version: int
+    """Version of the image request."""
+    image_ref: str
+    """URL or `sha256:` reference of the picture."""
+    model: str
+    """Model that drew it."""
+    revised_prompt: str | None
+    """The prompt as the model rewrote it, if it did."""
+
+
+@attrs.frozen
+class FailImage:
+    """Record that the pending image request got no picture."""
+
+    request_version: int
+    """Version of the request."""
+    kind: FailureKind
+    """Why."""
+    message: str
+    """Short description."""
+
+
+UserCommand: TypeAlias = Start | Ask | RequestImage | Reset | SelectMode
+OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage
+Command: TypeAlias = UserCommand | OutcomeCommand

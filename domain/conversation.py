@@ -1,0 +1,203 @@
+"""The conversation decider: initial state, `evolve`, `decide` — pure functions over events.
+
+The state holds only what deciding needs (version, mode, the request waiting for the model); the conversation's
+text lives in the events and is folded into a prompt by `domain.prompt`. Nothing here is remembered elsewhere:
+the mode, for one, is always folded from the log, so it survives restarts and is the same on every worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+import attrs
+
+from domain.commands import (
+    Ask,
+    Command,
+    FailAnswer,
+    FailImage,
+    GiveAnswer,
+    GiveImage,
+    RequestImage,
+    Reset,
+    SelectMode,
+    Sender,
+    Start,
+)
+from domain.errors import EmptyMessage
+from domain.events import (
+    AnswerFailed,
+    AnswerGiven,
+    ConversationReset,
+    Event,
+    ImageFailed,
+    ImageGenerated,
+    ImageRequested,
+    Mode,
+    ModeSelected,
+    QuestionAsked,
+    RecordedEvent,
+    UserRegistered,
+)
+
+MODE_HORIZON = 200
+"""A stream restates its mode when it was last stated this many versions ago, so a tail read finds it soon."""
+
+
+@attrs.frozen
+class Pending:
+    """A request recorded but not yet answered by the model."""
+
+    kind: Literal["question", "image"]
+    """Which model it waits for."""
+    version: int
+    """Stream version of the request."""
+    text: str
+    """The question or the image prompt."""
+    causation_id: str
+    """What caused the request (the Telegram update), so a redelivered update finds its own request."""
+    recorded_at: datetime
+    """When the request was recorded: a request long pending was abandoned by a process that died."""
+
+
+@attrs.frozen
+class State:
+    """What deciding needs to know about a stream."""
+
+    version: int = 0
+    """Version of the newest event folded; 0 for a stream with no events (an unregistered user)."""
+    mode: Mode = "chat"
+    """What plain text means now."""
+    mode_version: int = 0
+    """Version of the event that last stated the mode; 0 while it is the default."""
+    pending: Pending | None = None
+    """The newest request since the last reset, while it has no outcome."""
+
+    @property
+    def registered(self) -> bool:
+        """Every stream starts with UserRegistered, so any event at all means registered."""
+        return self.version > 0
+
+
+INITIAL = State()
+
+
+def evolve(state: State, recorded: RecordedEvent) -> State:
+    """The state after one more event. Total: any event applies to any state."""
+    state = attrs.evolve(state, version=recorded.version)
+    match recorded.event:
+        case ModeSelected(mode=mode):
+            return attrs.evolve(state, mode=mode, mode_version=recorded.version)
+        case QuestionAsked(text=text):
+            return attrs.evolve(state, pending=pending_from("question", recorded, text))
+        case ImageRequested(prompt=prompt):
+            return attrs.evolve(state, pending=pending_from("image", recorded, prompt))
+        case AnswerGiven(question_version=request) | AnswerFailed(question_version=request):
+            return _settle(state, "question", request)
+        case ImageGenerated(request_version=request) | ImageFailed(request_version=request):
+            return _settle(state, "image", request)
+        case ConversationReset():
+            return attrs.evolve(state, pending=None)
+        case _:
+            return state
+
+
+def fold(events: Iterable[RecordedEvent], state: State = INITIAL) -> State:
+    """The state after every event, in order."""
+    for recorded in events:
+        state = evolve(state, recorded)
+    return state
+
+
+def decide(state: State, command: Command) -> tuple[Event, ...]:
+    """The events a command produces in this state (possibly none); raises EmptyMessage for blank text."""
+    match command:
+        case Start(sender=sender):
+            return _register(state, sender)
+        case Ask(sender=sender, text=text):
+            _require_text(text)
+            return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text))
+        case RequestImage(sender=sender, prompt=prompt):
+            _require_text(prompt)
+            return (*_preamble(state, sender), *_abandon(state), ImageRequested(prompt))
+        case Reset(sender=sender):
+            return (*_preamble(state, sender), *_abandon(state), ConversationReset())
+        case SelectMode(sender=sender, mode=mode):
+            if state.registered and mode == state.mode:
+                return ()
+            return (*_register(state, sender), ModeSelected(mode))
+        case _:
+            return _decide_outcome(state, command)
+
+
+def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
+    """An outcome is recorded only for the request still pending: a second answer to one question is dropped."""
+    pending = state.pending
+    match command:
+        case GiveAnswer() if _waits(pending, "question", command.question_version):
+            return (
+                AnswerGiven(
+                    text=command.text,
+                    model=command.model,
+                    prompt_tokens=command.prompt_tokens,
+                    completion_tokens=command.completion_tokens,
+                    latency_ms=command.latency_ms,
+                    question_version=command.question_version,
+                ),
+            )
+        case FailAnswer() if _waits(pending, "question", command.question_version):
+            return (AnswerFailed(command.kind, command.message, command.question_version),)
+        case GiveImage() if _waits(pending, "image", command.request_version):
+            return (ImageGenerated(command.image_ref, command.model, command.revised_prompt, command.request_version),)
+        case FailImage() if _waits(pending, "image", command.request_version):
+            return (ImageFailed(command.kind, command.message, command.request_version),)
+        case _:
+            return ()
+
+
+def pending_from(kind: Literal["question", "image"], recorded: RecordedEvent, text: str) -> Pending:
+    """The pending request a recorded question or image request opens."""
+    return Pending(kind, recorded.version, text, recorded.causation_id, recorded.recorded_at)
+
+
+def _settle(state: State, kind: str, request: int) -> State:
+    if _waits(state.pending, kind, request):
+        return attrs.evolve(state, pending=None)
+    return state
+
+
+def _waits(pending: Pending | None, kind: str, version: int) -> bool:
+    return pending is not None and pending.kind == kind and pending.version == version
+
+
+def _preamble(state: State, sender: Sender) -> tuple[Event, ...]:
+    """Registration for a new stream; a restated mode when the last statement is far back."""
+    if not state.registered:
+        return _register(state, sender)
+    if state.version - state.mode_version >= MODE_HORIZON:
+        return (ModeSelected(state.mode, restated=True),)
+    return ()
+
+
+def _register(state: State, sender: Sender) -> tuple[Event, ...]:
+    if state.registered:
+        return ()
+    return (UserRegistered(sender.user_id, sender.username, sender.first_name, sender.language_code),)
+
+
+def _abandon(state: State) -> tuple[Event, ...]:
+    """A new request or a reset closes a request that never got an outcome, so the log says what became of it."""
+    pending = state.pending
+    if pending is None:
+        return ()
+    message = "superseded before the model answered"
+    if pending.kind == "question":
+        return (AnswerFailed("abandoned", message, pending.version),)
+    return (ImageFailed("abandoned", message, pending.version),)
+
+
+def _require_text(text: str) -> None:
+    if not text.strip():
+        raise EmptyMessage("the message has no text")

@@ -1,0 +1,170 @@
+"""What happened in a conversation: immutable facts, named in the past tense.
+
+Every user action and every model outcome is one of these events. They are appended to a stream (one per
+Telegram chat) and never changed; the state of a conversation and the prompt sent to the model are folds of them.
+Ids and timestamps arrive as fields, made by adapters: nothing here reads a clock or makes an id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, TypeAlias
+
+import attrs
+
+Mode: TypeAlias = Literal["chat", "image"]
+MODES: tuple[Mode, ...] = ("chat", "image")
+
+FailureKind: TypeAlias = Literal[
+    "rate_limited", "timeout", "content_refused", "context_too_long", "auth", "upstream", "abandoned"
+]
+FAILURE_KINDS: tuple[FailureKind, ...] = (
+    "rate_limited",
+    "timeout",
+    "content_refused",
+    "context_too_long",
+    "auth",
+    "upstream",
+    "abandoned",
+)
+
+
+@attrs.frozen
+class UserRegistered:
+    """The first thing a stream records: who started talking to the bot."""
+
+    user_id: int
+    """Telegram user id: the only key a user is known by (usernames are optional and change)."""
+    username: str | None
+    """Telegram @username without the @, or None for the many users who have none."""
+    first_name: str
+    """Telegram first name, for greetings."""
+    language_code: str | None
+    """IETF language tag Telegram reports for the user's client, if any."""
+
+
+@attrs.frozen
+class ModeSelected:
+    """What plain text means from now on: a question for the chat model or a prompt for the image model."""
+
+    mode: Mode
+    """`chat` or `image`."""
+    restated: bool = False
+    """True when the decider repeated the current mode so that tail reads never look far back for it."""
+
+
+@attrs.frozen
+class QuestionAsked:
+    """A user's message for the chat model."""
+
+    text: str
+    """The message exactly as the user sent it."""
+
+
+@attrs.frozen
+class AnswerGiven:
+    """The chat model's answer to a question."""
+
+    text: str
+    """The answer exactly as the model produced it (Markdown, before any Telegram rendering)."""
+    model: str
+    """The model name the server reported (or the one asked for when it reported none)."""
+    prompt_tokens: int
+    """Prompt tokens the server billed, 0 when it did not say."""
+    completion_tokens: int
+    """Completion tokens the server billed, 0 when it did not say."""
+    latency_ms: int
+    """Milliseconds from sending the request to the last byte of the answer."""
+    question_version: int
+    """Stream version of the QuestionAsked this answers."""
+
+
+@attrs.frozen
+class AnswerFailed:
+    """The chat model gave no usable answer to a question; the question stays out of later prompts."""
+
+    kind: FailureKind
+    """Why, as one of FAILURE_KINDS."""
+    message: str
+    """A short, secret-free description for logs and replay."""
+    question_version: int
+    """Stream version of the QuestionAsked that failed."""
+
+
+@attrs.frozen
+class ImageRequested:
+    """A user's prompt for the image model."""
+
+    prompt: str
+    """The prompt exactly as the user sent it."""
+
+
+@attrs.frozen
+class ImageGenerated:
+    """The image model produced an image."""
+
+    image_ref: str
+    """Where the image is: an https URL, or `sha256:<hex>` naming bytes the server returned inline."""
+    model: str
+    """The image model asked for."""
+    revised_prompt: str | None
+    """The prompt the model says it actually drew, when it rewrote the user's."""
+    request_version: int
+    """Stream version of the ImageRequested this answers."""
+
+
+@attrs.frozen
+class ImageFailed:
+    """The image model produced no image."""
+
+    kind: FailureKind
+    """Why, as one of FAILURE_KINDS."""
+    message: str
+    """A short, secret-free description for logs and replay."""
+    request_version: int
+    """Stream version of the ImageRequested that failed."""
+
+
+@attrs.frozen
+class ConversationReset:
+    """The user asked to start over: nothing before this reaches a prompt again."""
+
+
+Event: TypeAlias = (
+    UserRegistered
+    | ModeSelected
+    | QuestionAsked
+    | AnswerGiven
+    | AnswerFailed
+    | ImageRequested
+    | ImageGenerated
+    | ImageFailed
+    | ConversationReset
+)
+EVENT_TYPES: tuple[type[Event], ...] = (
+    UserRegistered,
+    ModeSelected,
+    QuestionAsked,
+    AnswerGiven,
+    AnswerFailed,
+    ImageRequested,
+    ImageGenerated,
+    ImageFailed,
+    ConversationReset,
+)
+
+
+@attrs.frozen
+class RecordedEvent:
+    """An event as a store recorded it: the event in its envelope."""
+
+    stream: str
+    """The stream (one per Telegram chat) the event belongs to."""
+    version: int
+    """Position in the stream: 1, 2, 3, ... with no gaps."""
+    recorded_at: datetime
+    """When the store recorded it, timezone-aware UTC."""
+    causation_id: str
+    """What caused it (e.g. `tg:<update_id>`); a stream records each causation id's batch once."""
+    event: Event
+    """The fact itself."""

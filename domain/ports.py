@@ -1,0 +1,150 @@
+"""The ports the core owns: what it needs from an event store and from models, and what they may raise.
+
+Adapters implement these; tests hold every implementation to one contract suite per port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol
+
+import attrs
+
+from domain.events import Event, FailureKind, RecordedEvent
+from domain.prompt import Message
+
+
+class StoreError(Exception):
+    """Base of what an event store raises."""
+
+
+class ConcurrencyConflict(StoreError):
+    """The stream's version was not the one expected: someone else appended first. Nothing was written."""
+
+    def __init__(self, stream: str, expected: int, actual: int | None = None) -> None:
+        found = "" if actual is None else f", found {actual}"
+        super().__init__(f"stream {stream!r}: expected version {expected}{found}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or refused the operation (down, locked, read-only). Nothing was written."""
+
+
+class EventStore(Protocol):
+    """An append-only log of streams of recorded events."""
+
+    async def init_schema(self) -> None:
+        """Create tables, collections and indexes if missing; idempotent."""
+
+    async def append(
+        self, stream: str, events: Sequence[Event], expected_version: int, causation_id: str
+    ) -> tuple[RecordedEvent, ...]:
+        """Record a batch at versions expected_version+1, ... all or nothing.
+
+        If the stream already holds events with this causation id, return those and write nothing. Otherwise,
+        if the stream's version is not `expected_version`, raise ConcurrencyConflict and write nothing.
+        """
+        ...
+
+    def read_forwards(
+        self, stream: str, from_version: int = 1, limit: int | None = None
+    ) -> AsyncIterator[RecordedEvent]:
+        """Events from `from_version` up, oldest first, at most `limit` of them."""
+        ...
+
+    def read_backwards(
+        self, stream: str, before: int | None = None, limit: int | None = None
+    ) -> AsyncIterator[RecordedEvent]:
+        """Events below version `before` (or from the end), newest first, at most `limit` of them."""
+        ...
+
+    async def current_version(self, stream: str) -> int:
+        """The newest version of a stream; 0 when it has no events."""
+        ...
+
+    def list_streams(self) -> AsyncIterator[str]:
+        """Every stream that has events, in a stable order."""
+        ...
+
+    async def delete_stream(self, stream: str) -> None:
+        """Erase a stream: afterwards nothing of it can be read, and its versions start again at 1."""
+
+    async def import_recorded(self, events: Sequence[RecordedEvent]) -> None:
+        """Write already-recorded events of one stream verbatim (versions, times, causation ids), for copies.
+
+        They must continue the stream with no gap, or ConcurrencyConflict is raised and nothing written.
+        """
+
+    async def close(self) -> None:
+        """Release connections and threads."""
+
+
+@attrs.frozen
+class Completion:
+    """A chat model's answer."""
+
+    text: str
+    """The answer."""
+    model: str
+    """The model the server says answered."""
+    prompt_tokens: int
+    """Billed prompt tokens (0 if not reported)."""
+    completion_tokens: int
+    """Billed completion tokens (0 if not reported)."""
+
+
+@attrs.frozen
+class Picture:
+    """An image model's result."""
+
+    ref: str
+    """An https URL, or `sha256:<hex>` of the bytes in `data`."""
+    model: str
+    """The model asked for."""
+    revised_prompt: str | None
+    """The prompt as the model rewrote it, if it did."""
+    data: bytes | None = attrs.field(default=None, repr=False)
+    """The image bytes when the server sent them inline."""
+
+
+class ModelFailure(Exception):
+    """A model call failed for good (after any retries)."""
+
+    def __init__(self, kind: FailureKind, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
+        self.message = message
+        self.retry_after = retry_after
+
+
+TextSoFar = Callable[[str], Awaitable[None]]
+"""Receives the whole answer so far each time it grows (it may shrink if a cut stream is retried)."""
+
+
+class ChatModel(Protocol):
+    """Answers prompts."""
+
+    @property
+    def name(self) -> str:
+        """The configured model name."""
+        ...
+
+    async def answer(self, prompt: Sequence[Message], on_text: TextSoFar | None = None) -> Completion:
+        """The model's answer; streams through `on_text` when given. Raises ModelFailure."""
+        ...
+
+
+class ImageModel(Protocol):
+    """Draws pictures."""
+
+    @property
+    def name(self) -> str:
+        """The configured model name."""
+        ...
+
+    async def draw(self, prompt: str) -> Picture:
+        """One picture for the prompt. Raises ModelFailure."""
+        ...

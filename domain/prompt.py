@@ -1,0 +1,161 @@
+"""The prompt: the persona, the conversation since the last reset, the question — cut to a token budget.
+
+Rules, the same for the full fold here and the tail reader in `domain.tail`:
+- a turn is a question with its answer; questions that failed, were abandoned or are still waiting are left out;
+- nothing before the last reset, and nothing older than `lookback` versions before the question, is included;
+- whole turns are dropped oldest-first until the prompt fits the budget, so the kept turns are always the newest;
+- a question that cannot fit with the persona alone raises QuestionTooLong.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal, TypeAlias
+
+import attrs
+
+from domain.errors import DomainError, QuestionTooLong
+from domain.events import AnswerGiven, ConversationReset, QuestionAsked, RecordedEvent
+
+Role: TypeAlias = Literal["system", "user", "assistant"]
+TokenCounter: TypeAlias = Callable[[str], int]
+
+MESSAGE_OVERHEAD = 4
+"""Tokens the chat format spends on each message besides its content (role and separators)."""
+
+DEFAULT_PERSONA = "You are a helpful assistant that provides accurate information."
+
+
+@attrs.frozen
+class Message:
+    """One chat message of a prompt."""
+
+    role: Role
+    """Who speaks: the system persona, the user or the assistant."""
+    content: str
+    """What is said."""
+
+
+@attrs.frozen
+class Turn:
+    """A question and the answer it got."""
+
+    question_version: int
+    """Stream version of the question."""
+    question: str
+    """The question's text."""
+    answer: str
+    """The answer's text."""
+
+
+@attrs.frozen
+class PromptPolicy:
+    """How prompts are built: who the assistant is and how much it may be sent."""
+
+    persona: str = DEFAULT_PERSONA
+    """The system message that opens every prompt."""
+    budget: int = 3072
+    """Most tokens a prompt may take, counted with the injected counter."""
+    lookback: int = 2000
+    """Most stream versions before the question a turn may lie; bounds the work of reading a long stream."""
+
+
+_WORD = re.compile(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]")
+
+
+def estimate_tokens(text: str) -> int:
+    """A deterministic, slightly generous stand-in for a BPE tokenizer.
+
+    ASCII letters and digits count one token per four characters of each word, every other visible character
+    (punctuation, each CJK character, each emoji) one token: close to cl100k for English, on the safe side elsewhere.
+    """
+    return sum(_piece_tokens(piece) for piece in _WORD.findall(text))
+
+
+def _piece_tokens(piece: str) -> int:
+    if piece.isascii() and piece.isalnum():
+        return math.ceil(len(piece) / 4)
+    return max(1, len(piece.encode()) // 2)
+
+
+def message_cost(content: str, count: TokenCounter) -> int:
+    """Tokens one message takes in a prompt."""
+    return count(content) + MESSAGE_OVERHEAD
+
+
+def turn_cost(turn: Turn, count: TokenCounter) -> int:
+    """Tokens a turn (question and answer) takes in a prompt."""
+    return message_cost(turn.question, count) + message_cost(turn.answer, count)
+
+
+def history_budget(policy: PromptPolicy, question: str, count: TokenCounter) -> int:
+    """Tokens left for past turns once the persona and the question are in; raises QuestionTooLong if none."""
+    fixed = message_cost(policy.persona, count) + message_cost(question, count)
+    if fixed > policy.budget:
+        raise QuestionTooLong(fixed, policy.budget)
+    return policy.budget - fixed
+
+
+def newest_fitting(turns_newest_first: Iterable[Turn], budget: int, count: TokenCounter) -> list[Turn]:
+    """The longest run of newest turns whose cost fits the budget, newest first."""
+    kept: list[Turn] = []
+    for turn in turns_newest_first:
+        cost = turn_cost(turn, count)
+        if cost > budget:
+            break
+        budget -= cost
+        kept.append(turn)
+    return kept
+
+
+def assemble(persona: str, turns: Sequence[Turn], question: str) -> tuple[Message, ...]:
+    """The prompt's messages: persona, turns oldest-first as user/assistant pairs, the question last."""
+    messages = [Message("system", persona)]
+    for turn in turns:
+        messages += [Message("user", turn.question), Message("assistant", turn.answer)]
+    messages.append(Message("user", question))
+    return tuple(messages)
+
+
+def build_prompt(
+    policy: PromptPolicy, turns: Sequence[Turn], question: str, count: TokenCounter = estimate_tokens
+) -> tuple[Message, ...]:
+    """The prompt for a question after these turns (oldest first), fitted to the policy's budget."""
+    budget = history_budget(policy, question, count)
+    kept = newest_fitting(reversed(turns), budget, count)
+    return assemble(policy.persona, kept[::-1], question)
+
+
+def conversation_turns(events: Iterable[RecordedEvent], before: int | None = None) -> list[Turn]:
+    """Answered turns since the last reset, oldest first, among events older than version `before`."""
+    questions: dict[int, str] = {}
+    turns: list[Turn] = []
+    for recorded in events:
+        if before is not None and recorded.version >= before:
+            break
+        match recorded.event:
+            case ConversationReset():
+                questions.clear()
+                turns.clear()
+            case QuestionAsked(text=text):
+                questions[recorded.version] = text
+            case AnswerGiven(text=answer, question_version=asked) if asked in questions:
+                turns.append(Turn(asked, questions.pop(asked), answer))
+    return sorted(turns, key=lambda turn: turn.question_version)
+
+
+def prompt_for(
+    events: Sequence[RecordedEvent],
+    question_version: int,
+    policy: PromptPolicy,
+    count: TokenCounter = estimate_tokens,
+) -> tuple[Message, ...]:
+    """The prompt for the question recorded at `question_version`, folded from the whole stream."""
+    question = next((e.event for e in events if e.version == question_version), None)
+    if not isinstance(question, QuestionAsked):
+        raise DomainError(f"version {question_version} is not a question")
+    floor = question_version - policy.lookback
+    turns = [t for t in conversation_turns(events, before=question_version) if t.question_version > floor]
+    return build_prompt(policy, turns, question.text, count)

@@ -1,0 +1,157 @@
+"""Tail reading: state and prompt from the newest events alone, read backwards, stopping as early as possible.
+
+A stream may hold 100,000 events; handling a message must not read them. Both readers here take events newest
+first, one at a time, and say when they have seen enough; what they return equals the full fold of `domain.
+conversation` and `domain.prompt` over the whole stream (the property tests hold them to that).
+"""
+
+from __future__ import annotations
+
+from domain.conversation import Pending, State, pending_from
+from domain.errors import DomainError
+from domain.events import (
+    AnswerFailed,
+    AnswerGiven,
+    ConversationReset,
+    ImageFailed,
+    ImageGenerated,
+    ImageRequested,
+    Mode,
+    ModeSelected,
+    QuestionAsked,
+    RecordedEvent,
+)
+from domain.prompt import (
+    Message,
+    PromptPolicy,
+    TokenCounter,
+    Turn,
+    assemble,
+    estimate_tokens,
+    history_budget,
+    turn_cost,
+)
+
+
+class _Backwards:
+    """Checks that events arrive newest first with no gaps."""
+
+    def __init__(self, below: int | None) -> None:
+        self._next: int | None = None if below is None else below - 1
+
+    def check(self, recorded: RecordedEvent) -> None:
+        if self._next is not None and recorded.version != self._next:
+            raise DomainError(f"tail read expected version {self._next}, got {recorded.version}")
+        self._next = recorded.version - 1
+
+
+class StateTail:
+    """Folds a stream read newest first into its State.
+
+    Done once it knows the mode (the newest ModeSelected, or the stream's start) and the newest request since the
+    last reset. The decider restates the mode every MODE_HORIZON versions, so that is a short read.
+    """
+
+    def __init__(self) -> None:
+        self._order = _Backwards(None)
+        self._version = 0
+        self._mode: Mode | None = None
+        self._mode_version = 0
+        self._request_known = False
+        self._pending: Pending | None = None
+        self._settled: set[tuple[str, int]] = set()
+
+    @property
+    def done(self) -> bool:
+        """True once older events cannot change the state."""
+        return self._mode is not None and self._request_known
+
+    def feed(self, recorded: RecordedEvent) -> None:
+        """Take the next older event."""
+        self._order.check(recorded)
+        self._version = self._version or recorded.version
+        event = recorded.event
+        if self._mode is None and isinstance(event, ModeSelected):
+            self._mode, self._mode_version = event.mode, recorded.version
+        if not self._request_known:
+            self._track_request(recorded)
+        if recorded.version == 1:
+            self._mode = self._mode or "chat"
+            self._request_known = True
+
+    def _track_request(self, recorded: RecordedEvent) -> None:
+        match recorded.event:
+            case ConversationReset():
+                self._request_known = True
+            case AnswerGiven(question_version=asked) | AnswerFailed(question_version=asked):
+                self._settled.add(("question", asked))
+            case ImageGenerated(request_version=asked) | ImageFailed(request_version=asked):
+                self._settled.add(("image", asked))
+            case QuestionAsked(text=text):
+                self._request_known = True
+                if ("question", recorded.version) not in self._settled:
+                    self._pending = pending_from("question", recorded, text)
+            case ImageRequested(prompt=prompt):
+                self._request_known = True
+                if ("image", recorded.version) not in self._settled:
+                    self._pending = pending_from("image", recorded, prompt)
+
+    def state(self) -> State:
+        """The state; call when done or after the stream's oldest event (or none) was fed."""
+        return State(self._version, self._mode or "chat", self._mode_version, self._pending)
+
+
+class PromptTail:
+    """Builds the prompt for a recorded question from the events before it, read newest first.
+
+    Done at the last reset, at the policy's lookback, at the stream's start, or when the next older turn would
+    not fit the budget.
+    """
+
+    def __init__(self, question: RecordedEvent, policy: PromptPolicy, count: TokenCounter = estimate_tokens) -> None:
+        if not isinstance(question.event, QuestionAsked):
+            raise DomainError(f"version {question.version} is not a question")
+        self._question = question.event.text
+        self._policy = policy
+        self._count = count
+        self._budget = history_budget(policy, self._question, count)
+        self._floor = question.version - policy.lookback
+        self._order = _Backwards(question.version)
+        self._answers: dict[int, str] = {}
+        self._kept: list[Turn] = []
+        self._done = question.version == 1
+
+    @property
+    def done(self) -> bool:
+        """True once older events cannot change the prompt."""
+        return self._done
+
+    def feed(self, recorded: RecordedEvent) -> None:
+        """Take the next older event."""
+        if self._done:
+            return
+        self._order.check(recorded)
+        if recorded.version <= self._floor:
+            self._done = True
+            return
+        match recorded.event:
+            case ConversationReset():
+                self._done = True
+            case AnswerGiven(text=answer, question_version=asked):
+                self._answers[asked] = answer
+            case QuestionAsked(text=text) if recorded.version in self._answers:
+                self._keep(Turn(recorded.version, text, self._answers.pop(recorded.version)))
+        if recorded.version == 1:
+            self._done = True
+
+    def _keep(self, turn: Turn) -> None:
+        cost = turn_cost(turn, self._count)
+        if cost > self._budget:
+            self._done = True
+            return
+        self._budget -= cost
+        self._kept.append(turn)
+
+    def messages(self) -> tuple[Message, ...]:
+        """The prompt; call when done or after the stream's oldest event was fed."""
+        return assemble(self._policy.persona, self._kept[::-1], self._question)

@@ -1,0 +1,51 @@
+"""The composition root: the one place that builds concrete adapters and wires them into the service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from adapters.openai.settings import OpenAISettings, build_models
+from adapters.openai.tokens import token_counter
+from adapters.stores import open_store
+from domain.ports import EventStore
+from entrypoints.config import ConfigError, prompt_policy, recovery_grace, store_url
+from entrypoints.logs import redactor
+from service.conversations import ConversationService
+from service.outcomes import Outbox
+
+
+async def open_configured_store(env: Mapping[str, str], url: str | None = None) -> EventStore:
+    """The store CONVO_STORE (or `url`) names, with its schema ready; ConfigError for a bad URL."""
+    try:
+        store = open_store(url or store_url(env), env)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    await store.init_schema()
+    return store
+
+
+def model_settings(env: Mapping[str, str]) -> OpenAISettings:
+    """The OpenAI settings; ConfigError names a bad variable."""
+    try:
+        settings = OpenAISettings.from_env(env)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    redactor.add([settings.api_key])
+    return settings
+
+
+async def build_service(env: Mapping[str, str], outbox: Outbox | None = None) -> ConversationService:
+    """Store, models and prompt policy from the environment, wired into the conversation service."""
+    settings = model_settings(env)
+    policy = prompt_policy(env)
+    store = await open_configured_store(env)
+    chat, images = build_models(settings)
+    return ConversationService(
+        store,
+        chat,
+        images,
+        policy,
+        token_counter(settings.chat_model),
+        outbox=outbox,
+        takeover_after=recovery_grace(env, store_url(env)),
+    )

@@ -1,0 +1,100 @@
+"""`convo chat`: the same service in a terminal, for trying convo without Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+from domain.commands import Sender
+from domain.errors import EmptyMessage
+from domain.ports import StoreUnavailable
+from service.conversations import ConversationService, Request
+from service.outcomes import Answered, Drawn, Failed, Outcome
+
+HELP = "Commands: /chat, /image [prompt], /reset, /history, /help, /quit. Anything else is sent as a message."
+
+
+class TerminalChat:
+    """A read-eval-print loop over one `cli:<name>` stream."""
+
+    def __init__(self, service: ConversationService, name: str | None = None) -> None:
+        self._service = service
+        self._name = name or getpass.getuser()
+        self._stream = f"cli:{self._name}"
+        self._turn = 0
+
+    def _request(self) -> Request:
+        self._turn += 1
+        return Request(self._stream, f"cli:{self._name}:{self._turn}:{id(self)}", Sender(0, self._name, self._name))
+
+    async def run(self) -> None:
+        """Read lines until /quit or end of input."""
+        print(f"convo chat — stream {self._stream}. {HELP}")
+        started = await self._service.start(self._request())
+        print(f"[{started.mode} mode]")
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except (EOFError, KeyboardInterrupt):
+                print()
+                return
+            if line.strip() in ("/quit", "/exit"):
+                return
+            try:
+                await self.handle(line)
+            except EmptyMessage:
+                print("(type a message, or /help)")
+            except StoreUnavailable as error:
+                print(f"(storage unavailable: {error})")
+
+    async def handle(self, line: str) -> None:
+        """One line of input."""
+        command, _, rest = line.strip().partition(" ")
+        if command == "/help":
+            print(HELP)
+        elif command == "/reset":
+            await self._service.reset(self._request())
+            print("(conversation reset)")
+        elif command == "/chat":
+            await self._service.select_mode(self._request(), "chat")
+            print("(chat mode)")
+        elif command == "/image" and not rest.strip():
+            await self._service.select_mode(self._request(), "image")
+            print("(image mode: type a prompt)")
+        elif command == "/image":
+            self._show(await self._service.request_image(self._request(), rest))
+        elif command == "/history":
+            for turn in await self._service.history(self._stream):
+                print(f"  you: {turn.question}\n  bot: {turn.answer}")
+        else:
+            await self._say(line)
+
+    async def _say(self, line: str) -> None:
+        shown = 0
+
+        async def grow(text: str) -> None:
+            nonlocal shown
+            if shown == 0:
+                sys.stdout.write("bot> ")
+            sys.stdout.write(text[shown:] if len(text) >= shown else "\n" + text)
+            sys.stdout.flush()
+            shown = len(text)
+
+        outcome = await self._service.say(self._request(), line, grow)
+        if shown:
+            print()
+            if isinstance(outcome, Answered):
+                return
+        self._show(outcome)
+
+    @staticmethod
+    def _show(outcome: Outcome) -> None:
+        match outcome:
+            case Answered(text=text):
+                print(f"bot> {text}")
+            case Drawn(image_ref=ref, data=data):
+                where = ref if ref.startswith("http") else f"{len(data or b'')} bytes ({ref[:20]}…)"
+                print(f"bot> [picture: {where}]")
+            case Failed(kind=kind, message=message):
+                print(f"bot> (failed: {kind}: {message})")

@@ -1,0 +1,205 @@
+"""The `convo` command: bot, chat, replay, store init/copy, forget.
+
+Bad configuration ends the command with one line on stderr (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from rich.console import Console
+
+from domain.ports import StoreUnavailable
+from entrypoints.config import ConfigError, TelegramSettings, environment, fauna_secrets, prompt_policy, store_url
+from entrypoints.logs import configure_logging, redactor
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convo", description="Event-sourced Telegram conversation bot.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    bot = commands.add_parser("bot", help="run the Telegram bot (long polling, or a webhook server)")
+    bot.add_argument("--webhook-url", metavar="URL", help="serve a webhook at this public https URL instead of polling")
+
+    chat = commands.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--user", help="name of the terminal conversation (default: your login name)")
+
+    replay = commands.add_parser("replay", help="replay a user's event log for debugging")
+    replay.add_argument("user", nargs="?", help="the user's Telegram id (the stream), e.g. 123456789")
+    replay.add_argument("--list", action="store_true", help="list the streams instead")
+    replay.add_argument("--at", type=int, metavar="VERSION", help="stop at this version")
+    replay.add_argument("--json", action="store_true", help="print one JSON document")
+    replay.add_argument("--full", action="store_true", help="print long texts in full")
+
+    store = commands.add_parser("store", help="event store administration")
+    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    store_commands.add_parser("init", help="create the store's schema (idempotent)")
+    copy = store_commands.add_parser("copy", help="copy every stream from SRC to DST (resumable, idempotent)")
+    copy.add_argument("src", help="source store URL (e.g. fauna, sqlite:///convo.db)")
+    copy.add_argument("dst", help="destination store URL (e.g. postgresql://user@host/db)")
+
+    forget = commands.add_parser("forget", help="erase a user's stream from the store")
+    forget.add_argument("user", help="the user's Telegram id (the stream)")
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `convo` console script."""
+    args = _parser().parse_args(argv)
+    env = environment()
+    redactor.add(fauna_secrets(env))
+    configure_logging(env.get("CONVO_LOG_LEVEL", "INFO"), env.get("CONVO_LOG_FORMAT", "auto"))
+    try:
+        return asyncio.run(_COMMANDS[args.command](args, env))
+    except ConfigError as error:
+        print(f"convo: error: {redactor.scrub(str(error))}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as error:
+        print(f"convo: store unavailable: {redactor.scrub(str(error))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _bot(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from adapters.telegram.app import build_bot, build_dispatcher, run_bot
+    from adapters.telegram.delivery import TelegramOutbox
+    from entrypoints.bootstrap import build_service
+
+    settings = TelegramSettings.from_env(env)
+    redactor.add([settings.token, settings.webhook_secret])
+    service = await build_service(env)
+    bot = build_bot(settings)
+    service.outbox = TelegramOutbox(bot)
+    try:
+        await run_bot(bot, build_dispatcher(service, settings), service, settings, args.webhook_url)
+    finally:
+        await bot.session.close()
+        await service.store.close()
+    return 0
+
+
+async def _chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from entrypoints.bootstrap import build_service
+    from entrypoints.chat import TerminalChat
+
+    service = await build_service(env)
+    try:
+        await TerminalChat(service, args.user).run()
+    finally:
+        await service.store.close()
+    return 0
+
+
+async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from adapters.openai.tokens import token_counter
+    from entrypoints import replay
+    from entrypoints.bootstrap import open_configured_store
+
+    if not args.list and not args.user:
+        raise ConfigError("convo replay needs a USER (a Telegram id), or --list to see the streams")
+    if args.at is not None and args.at < 1:
+        raise ConfigError("--at must be a version of 1 or more")
+    store = await open_configured_store(env)
+    console = Console()
+    try:
+        if args.list:
+            summaries = await replay.list_streams(store)
+            if args.json:
+                print(replay.json_text(replay.streams_json(summaries)))
+            else:
+                replay.render_stream_list(summaries, console)
+            return 0
+        count = token_counter(env.get("CONVO_CHAT_MODEL") or "gpt-3.5-turbo")
+        try:
+            result = await replay.replay(store, args.user, prompt_policy(env), count, at=args.at)
+        except replay.StreamNotFound as missing:
+            print(f"convo: {missing.args[0] if missing.args else missing}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(replay.json_text(replay.replay_json(result)))
+        else:
+            replay.render_table(result, console, full=args.full)
+        return 0
+    finally:
+        await store.close()
+
+
+async def _store(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from entrypoints.bootstrap import open_configured_store
+
+    if args.store_command == "init":
+        store = await open_configured_store(env)
+        await store.close()
+        print(f"schema ready in {_safe_url(store_url(env))}")
+        return 0
+    return await _copy(args.src, args.dst, env)
+
+
+async def _copy(src_url: str, dst_url: str, env: Mapping[str, str]) -> int:
+    from rich.progress import Progress
+
+    from entrypoints.bootstrap import open_configured_store
+    from service.store_copy import copy_store
+
+    src = await open_configured_store(env, src_url)
+    dst = await open_configured_store(env, dst_url)
+    try:
+        with Progress(transient=False) as progress:
+            task = progress.add_task("copying", total=None)
+
+            def advance(stream: str, copied: int) -> None:
+                progress.update(task, advance=copied, description=f"stream {stream}")
+
+            report = await copy_store(src, dst, advance)
+        print(
+            f"copied {report.events_copied} events in {report.streams_copied} streams "
+            f"({report.streams_seen} streams checked)"
+        )
+    finally:
+        await src.close()
+        await dst.close()
+    return 0
+
+
+async def _forget(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from entrypoints.bootstrap import open_configured_store
+
+    store = await open_configured_store(env)
+    try:
+        version = await store.current_version(args.user)
+        if version == 0:
+            print(f"convo: no events for stream {args.user!r}", file=sys.stderr)
+            return 1
+        if not args.yes:
+            answer = await asyncio.to_thread(input, f"Erase all {version} events of stream {args.user}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing erased")
+                return 1
+        await store.delete_stream(args.user)
+        print(f"erased stream {args.user} ({version} events)")
+        return 0
+    finally:
+        await store.close()
+
+
+def _safe_url(url: str) -> str:
+    return str(redactor.scrub(url))
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], Coroutine[Any, Any, int]]] = {
+    "bot": _bot,
+    "chat": _chat,
+    "replay": _replay,
+    "store": _store,
+    "forget": _forget,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

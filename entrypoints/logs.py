@@ -1,0 +1,81 @@
+"""structlog for everything: JSON lines when stderr is not a TTY, readable lines when it is.
+
+Standard-library loggers (aiogram, aiohttp, httpx, openai) go through the same processors, so every line looks
+alike, and every line passes through a redactor that blanks any configured secret wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+REDACTED = "[redacted]"
+
+
+class Redactor:
+    """Replaces every known secret in every string of a log line."""
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """Remember secrets (empty and very short values are ignored: they would blank ordinary words)."""
+        for secret in secrets:
+            if secret and len(secret) >= 6 and secret not in self._secrets:
+                self._secrets.append(secret)
+
+    def scrub(self, value: Any) -> Any:
+        """The value with secrets blanked, recursing into containers."""
+        if isinstance(value, str):
+            for secret in self._secrets:
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {key: self.scrub(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.scrub(item) for item in value)
+        return value
+
+    def __call__(self, logger: Any, name: str, event_dict: EventDict) -> EventDict:
+        return {key: self.scrub(value) for key, value in event_dict.items()}
+
+
+redactor = Redactor()
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    """Set up structlog and route the standard library through it; `fmt` is auto, json or console."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+    ]
+    tail: list[Processor] = [structlog.processors.dict_tracebacks] if use_json else []
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(ensure_ascii=False) if use_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, redactor, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiogram.event", "httpx", "httpcore", "openai", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,569 @@
+"""The engine of `convo replay`: one chat's event log, the state after each event and every prompt that was sent.
+
+`replay` reads a stream forwards and, for each answered question, rebuilds the prompt exactly as
+`domain.prompt.prompt_for` folds it, together with what changed since the previous prompt (turns that fell out
+of the budget or lookback window or were cleared by a reset, turns that came in, a changed persona). The
+renderers turn a `Replay` into a rich table for people or into a JSON document for scripts; `list_streams`
+summarises every stream for `convo replay --list`. Nothing here reads the environment, so no secret can leak.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import attrs
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from domain.codec import event_to_document
+from domain.conversation import INITIAL, State, evolve
+from domain.errors import DomainError
+from domain.events import (
+    AnswerFailed,
+    AnswerGiven,
+    ConversationReset,
+    Event,
+    ImageFailed,
+    ImageGenerated,
+    ImageRequested,
+    ModeSelected,
+    QuestionAsked,
+    RecordedEvent,
+    UserRegistered,
+)
+from domain.ports import EventStore
+from domain.prompt import (
+    Message,
+    PromptPolicy,
+    TokenCounter,
+    Turn,
+    assemble,
+    conversation_turns,
+    message_cost,
+    prompt_for,
+)
+
+SUMMARY_CHARS = 32
+"""Characters of a text shown in an event's one-line summary."""
+CONTENT_CHARS = 400
+"""Characters of a prompt message shown unless `full` is asked for."""
+CONTENT_LINES = 6
+"""Lines of a prompt message shown unless `full` is asked for."""
+DIFF_CHARS = 96
+"""Characters of a message shown on a diff line unless `full` is asked for."""
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Embeddings, overrides and isolates: printed raw they reorder the rest of a terminal line."""
+_NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+class StreamNotFound(LookupError):
+    """The store has no events for the stream asked for."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(f"no events for stream {stream!r} (convo replay --list shows the streams)")
+        self.stream = stream
+
+
+@attrs.frozen
+class PromptRecord:
+    """The prompt an answered question was sent, and how it differs from the previous prompt of the stream."""
+
+    question_version: int
+    """Stream version of the question."""
+    answer_version: int
+    """Stream version of the AnswerGiven."""
+    messages: tuple[Message, ...]
+    """The prompt exactly as `prompt_for` folds it; empty when it could not be built (see `error`)."""
+    added: tuple[Message, ...]
+    """Messages of this prompt that the previous prompt did not hold, in prompt order."""
+    dropped: tuple[Message, ...]
+    """Messages of the previous prompt that this one no longer holds, in their old order."""
+    tokens: int
+    """Tokens the prompt takes, counted as the budget counts them."""
+    error: str | None = None
+    """Why no prompt could be built (the question alone overflows the budget, or the stream is malformed)."""
+
+    @property
+    def persona_changed(self) -> bool:
+        """True when the system message differs from the previous prompt's."""
+        roles = {message.role for message in self.added} & {message.role for message in self.dropped}
+        return "system" in roles
+
+
+@attrs.frozen
+class Step:
+    """One event of the replay with the state folded after it."""
+
+    recorded: RecordedEvent
+    """The event as the store recorded it."""
+    state: State
+    """The conversation state after this event."""
+    prompt: PromptRecord | None = None
+    """For an AnswerGiven: the prompt its question was sent."""
+
+
+@attrs.frozen
+class Replay:
+    """A stream read forwards, event by event."""
+
+    stream: str
+    """The stream replayed."""
+    steps: tuple[Step, ...]
+    """Every event read, oldest first."""
+    newest_version: int
+    """The stream's current version (more than the last step's when the replay stopped at `at`)."""
+    policy: PromptPolicy
+    """The policy the prompts were folded with."""
+
+    @property
+    def prompts(self) -> tuple[PromptRecord, ...]:
+        """The prompt records, in stream order."""
+        return tuple(step.prompt for step in self.steps if step.prompt is not None)
+
+
+@attrs.frozen
+class StreamSummary:
+    """One line of `convo replay --list`."""
+
+    stream: str
+    """The stream id (the Telegram chat id)."""
+    events: int
+    """Number of events, which is the stream's current version."""
+    user_id: int | None
+    """Telegram user id from the stream's UserRegistered, if it starts with one."""
+    username: str | None
+    """The @username (without @) registered, if any."""
+    first_name: str | None
+    """The first name registered, if the stream starts with a registration."""
+    last_event_at: datetime
+    """When the newest event was recorded (UTC)."""
+
+
+# --------------------------------------------------------------------------------------------------- replaying
+
+
+async def replay(
+    store: EventStore, stream: str, policy: PromptPolicy, count: TokenCounter, at: int | None = None
+) -> Replay:
+    """The stream up to version `at` (all of it when None or beyond the end); raises StreamNotFound, ValueError."""
+    if at is not None and at < 1:
+        raise ValueError(f"--at must be a version of 1 or more, got {at}")
+    events = [recorded async for recorded in store.read_forwards(stream, 1, limit=at)]
+    if not events:
+        raise StreamNotFound(stream)
+    newest = await store.current_version(stream)
+    return Replay(stream, tuple(_steps(events, policy, count)), max(newest, events[-1].version), policy)
+
+
+def _steps(events: Sequence[RecordedEvent], policy: PromptPolicy, count: TokenCounter) -> Iterable[Step]:
+    """Each event with the state after it and, for answers, the prompt diffed against the previous one."""
+    state = INITIAL
+    previous: _KeyedPrompt = ()
+    for recorded in events:
+        state = evolve(state, recorded)
+        record = None
+        if isinstance(recorded.event, AnswerGiven):
+            record, previous = _prompt_record(events, recorded.version, recorded.event, policy, count, previous)
+        yield Step(recorded, state, record)
+
+
+_Key: TypeAlias = tuple[object, ...]
+_KeyedPrompt: TypeAlias = tuple[tuple[_Key, Message], ...]
+
+
+def _prompt_record(
+    events: Sequence[RecordedEvent],
+    answer_version: int,
+    answer: AnswerGiven,
+    policy: PromptPolicy,
+    count: TokenCounter,
+    previous: _KeyedPrompt,
+) -> tuple[PromptRecord, _KeyedPrompt]:
+    """The prompt an answer's question was sent, diffed against the previous built prompt; with the prompt the
+    next one is diffed against (still the previous one when this prompt cannot be built)."""
+    asked = answer.question_version
+    window = _lookback_window(events, asked, policy)
+    try:
+        messages = prompt_for(window, asked, policy, count)
+    except DomainError as error:
+        return PromptRecord(asked, answer_version, (), (), (), 0, str(error)), previous
+    keyed = _keyed(messages, conversation_turns(window, before=asked), asked)
+    added, dropped = _diff(previous, keyed)
+    tokens = sum(message_cost(message.content, count) for message in messages)
+    return PromptRecord(asked, answer_version, messages, added, dropped, tokens), keyed
+
+
+def _lookback_window(events: Sequence[RecordedEvent], asked: int, policy: PromptPolicy) -> Sequence[RecordedEvent]:
+    """The events between the lookback floor and the question: all `prompt_for` can use, so it gives the same
+    prompt as over the whole stream while each answer costs at most `lookback` events instead of all before it.
+
+    A reset older than the floor only clears turns older than it, which the floor excludes anyway.
+    """
+    floor = asked - policy.lookback
+    start = bisect.bisect_right(events, floor, key=lambda recorded: recorded.version)
+    stop = bisect.bisect_right(events, asked, key=lambda recorded: recorded.version)
+    return events[start:stop]
+
+
+def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> _KeyedPrompt:
+    """Each message named by where it came from, so the diff follows turns rather than equal texts.
+
+    The prompt is the persona, the newest turns (a suffix of `turns`) and the question; should it ever not line up
+    with the turns, messages are named by role, content and occurrence instead.
+    """
+    pairs = (len(messages) - 2) // 2
+    kept = turns[len(turns) - pairs :] if pairs > 0 else []
+    persona, question = messages[0].content, messages[-1].content
+    expected = assemble(persona, kept, question)
+    if tuple(messages) != expected:
+        return _keyed_by_content(messages)
+    turn_keys = [(role, turn.question_version) for turn in kept for role in ("user", "assistant")]
+    keys: list[_Key] = [("system", persona), *turn_keys, ("user", asked)]
+    return tuple(zip(keys, messages, strict=True))
+
+
+def _keyed_by_content(messages: Sequence[Message]) -> _KeyedPrompt:
+    """Messages named by role, content and how many equal messages came before (the persona as `_keyed` names it)."""
+    seen: dict[Message, int] = {}
+    keyed: list[tuple[_Key, Message]] = []
+    for message in messages:
+        seen[message] = seen.get(message, 0) + 1
+        key = ("system", message.content) if message.role == "system" else (message.role, message.content, seen[message])
+        keyed.append((key, message))
+    return tuple(keyed)
+
+
+def _diff(old: _KeyedPrompt, new: _KeyedPrompt) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
+    """(added, dropped): messages only in the new prompt, in its order; only in the old one, in its order."""
+    old_keys = {key for key, _ in old}
+    new_keys = {key for key, _ in new}
+    added = tuple(message for key, message in new if key not in old_keys)
+    dropped = tuple(message for key, message in old if key not in new_keys)
+    return added, dropped
+
+
+# --------------------------------------------------------------------------------------------------- JSON
+
+
+def replay_json(replay: Replay) -> dict[str, Any]:
+    """The replay as a JSON-compatible document: `{"stream", "events": [...], "prompts": [...]}`."""
+    return {
+        "stream": replay.stream,
+        "newest_version": replay.newest_version,
+        "events": [_event_json(step) for step in replay.steps],
+        "prompts": [_prompt_json(record) for record in replay.prompts],
+    }
+
+
+def json_text(document: dict[str, Any]) -> str:
+    """A document as `--json` prints it."""
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def _event_json(step: Step) -> dict[str, Any]:
+    """One event: version, type, time, its data as `domain.codec` writes it, causation and state after it."""
+    recorded = step.recorded
+    document = event_to_document(recorded.event)
+    return {
+        "version": recorded.version,
+        "type": document["type"],
+        "recorded_at": recorded.recorded_at.astimezone(UTC).isoformat(),
+        "data": document["data"],
+        "causation_id": recorded.causation_id,
+        "state": _state_json(step.state),
+    }
+
+
+def _state_json(state: State) -> dict[str, Any]:
+    """The folded state: mode and the request waiting for a model, if any."""
+    pending = state.pending
+    waiting = None if pending is None else {"kind": pending.kind, "version": pending.version, "text": pending.text}
+    return {"mode": state.mode, "pending": waiting}
+
+
+def _prompt_json(record: PromptRecord) -> dict[str, Any]:
+    """One prompt with its diff; `error` is null unless the prompt could not be built."""
+    return {
+        "question_version": record.question_version,
+        "answer_version": record.answer_version,
+        "messages": _messages_json(record.messages),
+        "added": _messages_json(record.added),
+        "dropped": _messages_json(record.dropped),
+        "tokens": record.tokens,
+        "error": record.error,
+    }
+
+
+def _messages_json(messages: Iterable[Message]) -> list[dict[str, str]]:
+    """Messages as the chat API takes them."""
+    return [{"role": message.role, "content": message.content} for message in messages]
+
+
+# --------------------------------------------------------------------------------------------------- table
+
+
+def render_table(replay: Replay, console: Console, *, full: bool = False) -> None:
+    """Print the replay for people: events with the state after each, and after each answer its prompt and diff.
+
+    Long texts are cut (with a note saying how much) unless `full`; control characters are always shown escaped.
+    """
+    console.print(_heading(replay))
+    rows: list[Step] = []
+    for step in replay.steps:
+        rows.append(step)
+        if step.prompt is not None:
+            console.print(_event_table(rows, replay))
+            console.print(_prompt_panel(step.prompt, replay.policy, full))
+            rows = []
+    if rows:
+        console.print(_event_table(rows, replay))
+
+
+def _heading(replay: Replay) -> Text:
+    """Which stream, and which part of it, is shown."""
+    last = replay.steps[-1].recorded.version if replay.steps else 0
+    shown = f"{len(replay.steps)} events" if last == replay.newest_version else f"v1–v{last} of {replay.newest_version}"
+    return Text.assemble(("stream ", "bold"), (safe(repr(replay.stream)), "bold cyan"), f" · {shown}")
+
+
+def _event_table(steps: Sequence[Step], replay: Replay) -> Table:
+    """A table of events; fixed widths keep the tables between prompts aligned with each other."""
+    digits = max(3, len(str(replay.newest_version)))
+    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
+    table.add_column("v", justify="right", width=digits, no_wrap=True)
+    table.add_column("time (UTC)", width=20, no_wrap=True)
+    table.add_column("type", width=17, no_wrap=True, style="bold")
+    table.add_column("data", ratio=1, overflow="fold")
+    table.add_column("state after", width=26, overflow="fold")
+    for step in steps:
+        recorded = step.recorded
+        table.add_row(
+            str(recorded.version),
+            utc_seconds(recorded.recorded_at),
+            type(recorded.event).__name__,
+            Text(summary(recorded.event)),
+            Text(state_summary(step.state), style="dim"),
+        )
+    return table
+
+
+def _prompt_panel(record: PromptRecord, policy: PromptPolicy, full: bool) -> Panel:
+    """The prompt sent for one question, message by message, then its diff to the previous prompt."""
+    title = f"prompt for v{record.question_version} (answered at v{record.answer_version})"
+    if record.error is not None:
+        body: RenderableType = Text(f"not built: {safe(record.error)}", style="red")
+        return Panel(body, title=title, title_align="left", box=box.ROUNDED, border_style="red")
+    subtitle = f"{len(record.messages)} messages · {record.tokens}/{policy.budget} tokens"
+    parts: list[RenderableType] = [_messages_grid(record.messages, full), _diff_text(record, full)]
+    return Panel(Group(*parts), title=title, subtitle=subtitle, title_align="left", subtitle_align="left")
+
+
+def _messages_grid(messages: Sequence[Message], full: bool) -> Table:
+    """`role: content` lines, contents cut unless `full`."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=10, no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")
+    for message in messages:
+        grid.add_row(Text(f"{message.role}:", style=_ROLE_STYLES[message.role]), _content(message.content, full))
+    return grid
+
+
+_ROLE_STYLES = {"system": "magenta", "user": "cyan", "assistant": "green"}
+
+
+def _content(content: str, full: bool) -> Text:
+    """A message's content, newlines kept, other control characters escaped, cut with a note unless `full`."""
+    if full:
+        return Text(safe(content, keep_newlines=True))
+    head = "\n".join(content.split("\n", CONTENT_LINES)[:CONTENT_LINES])
+    shown, used = _cut(head, CONTENT_CHARS, keep_newlines=True)
+    text = Text(shown)
+    if used < len(content):
+        text.append(f" … [+{len(content) - used:,} chars; --full shows all]", style="dim italic")
+    return text
+
+
+def _diff_text(record: PromptRecord, full: bool) -> Text:
+    """`- role: text` for each dropped and `+ role: text` for each added message (cut unless `full`)."""
+    heading = Text("\nchanges since the previous prompt: ", style="bold")
+    if not record.dropped and record.added == record.messages:
+        return heading + Text("none before it, every message is new", style="dim")
+    if not record.dropped and not record.added:
+        return heading + Text("none", style="dim")
+    if record.persona_changed:
+        heading.append("the persona changed", style="bold yellow")
+    lines = [_diff_line("-", "red", message, full) for message in record.dropped]
+    lines += [_diff_line("+", "green", message, full) for message in record.added]
+    return Text("\n").join([heading, *lines])
+
+
+def _diff_line(sign: str, style: str, message: Message, full: bool) -> Text:
+    """One message of a diff on one line (escaped, cut unless `full`)."""
+    shown = safe(message.content) if full else clip(message.content, DIFF_CHARS)
+    return Text(f"{sign} {message.role}: {shown}", style=style)
+
+
+# --------------------------------------------------------------------------------------------------- summaries
+
+
+def summary(event: Event) -> str:
+    """A one-line description of an event's data, texts cut and escaped (the type is shown separately)."""
+    match event:
+        case UserRegistered(user_id=user_id, username=username, first_name=first_name, language_code=language):
+            handle = "no @username" if username is None else "@" + clip(username, SUMMARY_CHARS)
+            return f'{user_id} {handle} "{clip(first_name, SUMMARY_CHARS)}" {language or "no language"}'
+        case ModeSelected(mode=mode, restated=restated):
+            return f"{mode} (restated)" if restated else mode
+        case QuestionAsked(text=text) | ImageRequested(prompt=text):
+            return quoted(text)
+        case AnswerGiven():
+            return _answer_summary(event)
+        case AnswerFailed(kind=kind, message=message, question_version=version):
+            return f"{kind} → v{version}: {clip(message, SUMMARY_CHARS)}"
+        case ImageGenerated(image_ref=ref, model=model, revised_prompt=revised, request_version=version):
+            rewritten = "" if revised is None else f" revised {quoted(revised)}"
+            return f"{clip(model, SUMMARY_CHARS)} {clip(ref, SUMMARY_CHARS)} → v{version}{rewritten}"
+        case ImageFailed(kind=kind, message=message, request_version=version):
+            return f"{kind} → v{version}: {clip(message, SUMMARY_CHARS)}"
+        case ConversationReset():
+            return "earlier turns leave the prompt"
+    raise AssertionError(f"unknown event {event!r}")  # pragma: no cover - the match covers Event
+
+
+def _answer_summary(event: AnswerGiven) -> str:
+    """Model, billed tokens, latency, the question answered and the answer's start."""
+    usage = f"{event.prompt_tokens}+{event.completion_tokens} tok {event.latency_ms} ms"
+    return f"{clip(event.model, SUMMARY_CHARS)} {usage} → v{event.question_version} {quoted(event.text)}"
+
+
+def state_summary(state: State) -> str:
+    """The mode and the request waiting for a model."""
+    pending = state.pending
+    if pending is None:
+        return f"{state.mode} · idle"
+    return f"{state.mode} · waits: {pending.kind} v{pending.version}"
+
+
+def quoted(text: str) -> str:
+    """`"start of the text…" (N chars)`, escaped and cut to SUMMARY_CHARS."""
+    return f'"{clip(text, SUMMARY_CHARS)}" ({len(text):,} chars)'
+
+
+def utc_seconds(moment: datetime) -> str:
+    """ISO 8601 in UTC to the second, with a Z."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+# --------------------------------------------------------------------------------------------------- escaping
+
+
+def clip(text: str, limit: int, *, keep_newlines: bool = False) -> str:
+    """`text` escaped (see `safe`) and cut to at most `limit` shown characters plus a `…` when cut."""
+    shown, used = _cut(text, limit, keep_newlines)
+    return shown if used == len(text) else shown + "…"
+
+
+def _cut(text: str, limit: int, keep_newlines: bool) -> tuple[str, int]:
+    """The escaped start of `text` that fits in `limit` characters, and how many characters of `text` it shows."""
+    pieces: list[str] = []
+    length = 0
+    for used, char in enumerate(text):
+        piece = _escape(char, keep_newlines)
+        if length + len(piece) > limit:
+            return "".join(pieces), used
+        pieces.append(piece)
+        length += len(piece)
+    return "".join(pieces), len(text)
+
+
+def safe(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with control characters, line separators, bidi overrides and lone surrogates shown as escapes."""
+    return "".join(_escape(char, keep_newlines) for char in text)
+
+
+def _escape(char: str, keep_newlines: bool) -> str:
+    """One character as printed: itself, or a backslash escape when printing it raw could garble the terminal."""
+    if keep_newlines and char in "\n\t":
+        return char
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return char
+
+
+# --------------------------------------------------------------------------------------------------- streams
+
+
+async def list_streams(store: EventStore) -> list[StreamSummary]:
+    """Every stream with its size, registered user and last activity, reading two events of each."""
+    return [await _stream_summary(store, stream) async for stream in store.list_streams()]
+
+
+async def _stream_summary(store: EventStore, stream: str) -> StreamSummary:
+    """A stream's first event (the registration) and newest event (its version and time)."""
+    first = [recorded async for recorded in store.read_forwards(stream, 1, limit=1)]
+    newest = [recorded async for recorded in store.read_backwards(stream, limit=1)]
+    if not first or not newest:
+        raise StreamNotFound(stream)
+    user = first[0].event
+    registered = user if isinstance(user, UserRegistered) else None
+    return StreamSummary(
+        stream=stream,
+        events=newest[0].version,
+        user_id=None if registered is None else registered.user_id,
+        username=None if registered is None else registered.username,
+        first_name=None if registered is None else registered.first_name,
+        last_event_at=newest[0].recorded_at.astimezone(UTC),
+    )
+
+
+def streams_json(summaries: Sequence[StreamSummary]) -> dict[str, Any]:
+    """The stream list as a JSON-compatible document: `{"streams": [{stream, events, user_id, ...}]}`."""
+    return {
+        "streams": [
+            {
+                "stream": item.stream,
+                "events": item.events,
+                "user_id": item.user_id,
+                "username": item.username,
+                "first_name": item.first_name,
+                "last_event_at": item.last_event_at.isoformat(),
+            }
+            for item in summaries
+        ]
+    }
+
+
+def render_stream_list(summaries: Sequence[StreamSummary], console: Console) -> None:
+    """Print the stream list as a table (or say there are no streams)."""
+    if not summaries:
+        console.print("no streams: the store holds no events")
+        return
+    table = Table(box=box.SIMPLE_HEAD, title=f"{len(summaries)} streams", title_justify="left")
+    table.add_column("stream", overflow="fold")
+    table.add_column("events", justify="right")
+    table.add_column("user id", justify="right")
+    table.add_column("username", overflow="fold")
+    table.add_column("first name", overflow="fold")
+    table.add_column("last event (UTC)", no_wrap=True)
+    for item in summaries:
+        table.add_row(
+            Text(safe(item.stream)),
+            str(item.events),
+            "—" if item.user_id is None else str(item.user_id),
+            Text("—" if item.username is None else "@" + clip(item.username, SUMMARY_CHARS)),
+            Text("—" if item.first_name is None else clip(item.first_name, SUMMARY_CHARS)),
+            utc_seconds(item.last_event_at),
+        )
+    console.print(table)

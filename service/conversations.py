@@ -1,0 +1,322 @@
+"""The use cases: start, ask, draw, reset, select mode, forget — each exactly once per Telegram update.
+
+Every use case reads the stream's tail, decides with the pure domain, and appends with the version it read. A
+concurrency conflict (another worker wrote first) means: read again, decide again. Within this process one stream
+is handled by one task at a time; a request some other process left unanswered is waited for while that process
+may still be working on it, and finished here once it has been pending longer than `takeover_after`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Literal
+
+import attrs
+
+from domain.commands import (
+    Ask,
+    Command,
+    FailAnswer,
+    FailImage,
+    GiveAnswer,
+    GiveImage,
+    RequestImage,
+    Reset,
+    SelectMode,
+    Sender,
+    Start,
+)
+from domain.conversation import Pending, State, decide
+from domain.errors import QuestionTooLong
+from domain.events import (
+    AnswerFailed,
+    AnswerGiven,
+    Event,
+    ImageFailed,
+    ImageGenerated,
+    ImageRequested,
+    Mode,
+    QuestionAsked,
+    RecordedEvent,
+)
+from domain.ports import (
+    ChatModel,
+    ConcurrencyConflict,
+    EventStore,
+    ImageModel,
+    ModelFailure,
+    StoreUnavailable,
+    TextSoFar,
+)
+from domain.prompt import PromptPolicy, TokenCounter, Turn, conversation_turns, estimate_tokens
+from service.loading import find_event, load_prompt, load_state
+from service.locks import StreamLocks
+from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started
+
+CONFLICT_RETRIES = 10
+"""Times a use case re-reads and re-decides after losing a race before it gives up."""
+
+POLL_SECONDS = 0.25
+"""How often to look again at a request another worker may still be answering."""
+
+
+@attrs.frozen
+class Request:
+    """Who asks, about which stream, because of which update."""
+
+    stream: str
+    """The conversation's stream (one per Telegram chat)."""
+    causation_id: str
+    """The update that caused this (e.g. `tg:<update_id>`); a redelivered update carries the same one."""
+    sender: Sender
+    """The Telegram user."""
+    on_recorded: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)
+    """Called once the update's events are durable (or it needed none): the update may then be confirmed."""
+
+
+class ConversationService:
+    """The conversation use cases over one event store and one pair of models."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        chat: ChatModel,
+        images: ImageModel,
+        policy: PromptPolicy,
+        count: TokenCounter = estimate_tokens,
+        *,
+        outbox: Outbox | None = None,
+        takeover_after: float = 0.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.store = store
+        self._chat = chat
+        self._images = images
+        self._policy = policy
+        self._count = count
+        self.outbox = outbox
+        self._takeover_after = takeover_after
+        self._now = now
+        self._sleep = sleep
+        self._locks = StreamLocks()
+
+    async def start(self, request: Request) -> Started:
+        """Register the user if new; say which mode they are in."""
+        async with self._locks.hold(request.stream):
+            batch = await self._record(request, lambda state: Start(request.sender))
+            state = await load_state(self.store, request.stream)
+        return Started(new_user=bool(batch) and batch[0].version == 1, mode=state.mode)
+
+    async def select_mode(self, request: Request, mode: Mode) -> None:
+        """Make plain text mean chat questions or image prompts from now on."""
+        async with self._locks.hold(request.stream):
+            await self._record(request, lambda state: SelectMode(request.sender, mode))
+
+    async def reset(self, request: Request) -> None:
+        """Start the conversation over: later prompts see nothing before this."""
+        async with self._locks.hold(request.stream):
+            await self._record(request, lambda state: Reset(request.sender))
+
+    async def forget(self, stream: str) -> None:
+        """Erase the stream entirely."""
+        async with self._locks.hold(stream):
+            await self.store.delete_stream(stream)
+
+    async def mode(self, stream: str) -> Mode:
+        """The stream's current mode."""
+        return (await load_state(self.store, stream)).mode
+
+    async def say(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
+        """Plain text: a question in chat mode, an image prompt in image mode."""
+
+        def command(state: State) -> Command:
+            if state.mode == "image":
+                return RequestImage(request.sender, text)
+            return Ask(request.sender, text)
+
+        return await self._request(request, command, on_text)
+
+    async def ask(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
+        """Put a question to the chat model; `on_text` receives the answer as it grows. Raises EmptyMessage."""
+        return await self._request(request, lambda state: Ask(request.sender, text), on_text)
+
+    async def request_image(self, request: Request, prompt: str) -> Outcome:
+        """Ask the image model for one picture. Raises EmptyMessage."""
+        return await self._request(request, lambda state: RequestImage(request.sender, prompt), None)
+
+    async def history(self, stream: str, limit: int = 10) -> list[Turn]:
+        """The newest answered turns since the last reset, oldest first (for /history)."""
+        window = [e async for e in self.store.read_backwards(stream, limit=limit * 4 + 8)]
+        return conversation_turns(reversed(window))[-limit:]
+
+    async def pending(self, stream: str) -> Pending | None:
+        """The request the stream is waiting on, if any."""
+        return (await load_state(self.store, stream)).pending
+
+    async def finish_pending(self, stream: str) -> Outcome | None:
+        """Finish a request a dead process left unanswered and deliver it through the outbox; None if none."""
+        async with self._locks.hold(stream):
+            state = await load_state(self.store, stream)
+            while state.pending is not None and self._wait_for(state.pending) > 0:
+                await self._sleep(min(self._wait_for(state.pending), POLL_SECONDS * 4))
+                state = await load_state(self.store, stream)
+            if state.pending is None:
+                return None
+            return await self._finish(stream, state.pending)
+
+    async def _request(
+        self, request: Request, command: Callable[[State], Command], on_text: TextSoFar | None
+    ) -> Outcome:
+        async with self._locks.hold(request.stream):
+            batch = await self._record(request, command)
+            asked = next(e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested))
+            return await self._resolve(asked, on_text)
+
+    async def _record(self, request: Request, command: Callable[[State], Command]) -> tuple[RecordedEvent, ...]:
+        """Decide and append, re-reading after every lost race; returns the batch this update recorded."""
+        for _ in range(CONFLICT_RETRIES):
+            state = await self._settled_state(request)
+            events = decide(state, command(state))
+            if not events:
+                _notify(request)
+                return ()
+            try:
+                batch = await self.store.append(request.stream, events, state.version, request.causation_id)
+            except ConcurrencyConflict:
+                continue
+            _notify(request)
+            return batch
+        raise StoreUnavailable(f"stream {request.stream!r} kept changing under {CONFLICT_RETRIES} attempts")
+
+    async def _settled_state(self, request: Request) -> State:
+        """The state once no other update's request is pending: waits for a live worker, finishes a dead one's."""
+        while True:
+            state = await load_state(self.store, request.stream)
+            pending = state.pending
+            if pending is None or pending.causation_id == request.causation_id:
+                return state
+            wait = self._wait_for(pending)
+            if wait > 0:
+                await self._sleep(min(wait, POLL_SECONDS))
+            else:
+                await self._finish(request.stream, pending)
+
+    def _wait_for(self, pending: Pending) -> float:
+        age = (self._now() - pending.recorded_at).total_seconds()
+        return self._takeover_after - age
+
+    async def _finish(self, stream: str, pending: Pending) -> Outcome | None:
+        asked = await find_event(self.store, stream, pending.version)
+        if asked is None:
+            return None
+        outcome = await self._resolve(asked, None)
+        if self.outbox is not None and not _replayed(outcome):
+            await self.outbox.deliver(stream, outcome)
+        return outcome
+
+    async def _resolve(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
+        """The request's outcome: the recorded one if it has one, else a fresh model call, recorded once."""
+        state = await load_state(self.store, asked.stream)
+        if state.pending is None or state.pending.version != asked.version:
+            return await self._recorded_outcome(asked)
+        if isinstance(asked.event, QuestionAsked):
+            return await self._answer(asked, on_text)
+        return await self._draw(asked)
+
+    async def _answer(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
+        try:
+            prompt = await load_prompt(self.store, asked, self._policy, self._count)
+        except QuestionTooLong as error:
+            failed = Failed("question", "context_too_long", str(error), request_version=asked.version)
+            return await self._settle(asked, FailAnswer(asked.version, "context_too_long", str(error)), failed)
+        started = time.monotonic()
+        try:
+            completion = await self._chat.answer(prompt, on_text)
+        except ModelFailure as failure:
+            failed = Failed("question", failure.kind, failure.message, failure.retry_after, asked.version)
+            return await self._settle(asked, FailAnswer(asked.version, failure.kind, failure.message), failed)
+        latency_ms = round((time.monotonic() - started) * 1000)
+        answer = GiveAnswer(
+            asked.version,
+            completion.text,
+            completion.model,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            latency_ms,
+        )
+        answered = Answered(
+            asked.version,
+            completion.text,
+            completion.model,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            latency_ms,
+        )
+        return await self._settle(asked, answer, answered)
+
+    async def _draw(self, asked: RecordedEvent) -> Outcome:
+        assert isinstance(asked.event, ImageRequested)
+        prompt = asked.event.prompt
+        try:
+            picture = await self._images.draw(prompt)
+        except ModelFailure as failure:
+            failed = Failed("image", failure.kind, failure.message, failure.retry_after, asked.version)
+            return await self._settle(asked, FailImage(asked.version, failure.kind, failure.message), failed)
+        drawn = Drawn(asked.version, prompt, picture.ref, picture.data, picture.revised_prompt)
+        command = GiveImage(asked.version, picture.ref, picture.model, picture.revised_prompt)
+        return await self._settle(asked, command, drawn)
+
+    async def _settle(self, asked: RecordedEvent, command: Command, mine: Outcome) -> Outcome:
+        """Record an outcome once; if another worker recorded one first, that one is the outcome."""
+        causation = f"{asked.causation_id}/outcome"
+        for _ in range(CONFLICT_RETRIES):
+            state = await load_state(self.store, asked.stream)
+            events = decide(state, command)
+            if not events:
+                break
+            try:
+                batch = await self.store.append(asked.stream, events, state.version, causation)
+            except ConcurrencyConflict:
+                continue
+            if tuple(e.event for e in batch) == events:
+                return mine
+            break
+        return await self._recorded_outcome(asked)
+
+    async def _recorded_outcome(self, asked: RecordedEvent) -> Outcome:
+        """The outcome the log holds for a request (a redelivered update gets the same reply, no model call)."""
+        async for recorded in self.store.read_forwards(asked.stream, from_version=asked.version + 1):
+            outcome = _outcome_of(recorded.event, asked)
+            if outcome is not None:
+                return outcome
+        kind: Literal["question", "image"] = "question" if isinstance(asked.event, QuestionAsked) else "image"
+        return Failed(kind, "abandoned", "the request was closed without a result", request_version=asked.version)
+
+
+def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
+    match event:
+        case AnswerGiven(question_version=version) if version == asked.version:
+            return Answered(
+                version, event.text, event.model, event.prompt_tokens, event.completion_tokens, event.latency_ms, True
+            )
+        case AnswerFailed(question_version=version) if version == asked.version:
+            return Failed("question", event.kind, event.message, request_version=version)
+        case ImageGenerated(request_version=version) if version == asked.version:
+            prompt = asked.event.prompt if isinstance(asked.event, ImageRequested) else ""
+            return Drawn(version, prompt, event.image_ref, None, event.revised_prompt, replayed=True)
+        case ImageFailed(request_version=version) if version == asked.version:
+            return Failed("image", event.kind, event.message, request_version=version)
+    return None
+
+
+def _notify(request: Request) -> None:
+    if request.on_recorded is not None:
+        request.on_recorded()
+
+
+def _replayed(outcome: Outcome) -> bool:
+    return isinstance(outcome, Answered | Drawn) and outcome.replayed

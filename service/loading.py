@@ -1,0 +1,53 @@
+"""Reading just enough of a stream's tail to decide and to build a prompt, whatever the stream's length."""
+
+from __future__ import annotations
+
+from domain.conversation import State
+from domain.events import RecordedEvent
+from domain.ports import EventStore
+from domain.prompt import Message, PromptPolicy, TokenCounter
+from domain.tail import PromptTail, StateTail
+
+PAGE = 32
+"""Events fetched per backwards read: enough for a typical decision, small enough to stay cheap."""
+
+
+async def load_state(store: EventStore, stream: str) -> State:
+    """The stream's state, folded from its newest events only."""
+    reader = StateTail()
+    before: int | None = None
+    while not reader.done:
+        page = [e async for e in store.read_backwards(stream, before=before, limit=PAGE)]
+        for recorded in page:
+            reader.feed(recorded)
+            if reader.done:
+                break
+        if len(page) < PAGE or page[-1].version == 1:
+            break
+        before = page[-1].version
+    return reader.state()
+
+
+async def load_prompt(
+    store: EventStore, question: RecordedEvent, policy: PromptPolicy, count: TokenCounter
+) -> tuple[Message, ...]:
+    """The prompt for a recorded question, folded from the events just before it; raises QuestionTooLong."""
+    reader = PromptTail(question, policy, count)
+    before = question.version
+    while not reader.done:
+        page = [e async for e in store.read_backwards(question.stream, before=before, limit=PAGE)]
+        for recorded in page:
+            reader.feed(recorded)
+            if reader.done:
+                break
+        if len(page) < PAGE:
+            break
+        before = page[-1].version
+    return reader.messages()
+
+
+async def find_event(store: EventStore, stream: str, version: int) -> RecordedEvent | None:
+    """The event at one version, if the stream has it."""
+    async for recorded in store.read_forwards(stream, from_version=version, limit=1):
+        return recorded if recorded.version == version else None
+    return None

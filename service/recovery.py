@@ -1,0 +1,36 @@
+"""At start-up, finish what a dead process left half done: questions without answers, images without pictures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from domain.ports import StoreError
+from service.conversations import ConversationService
+
+log = structlog.get_logger(__name__)
+
+
+async def recover_pending(
+    service: ConversationService, accept: Callable[[str], bool] = lambda stream: True, concurrency: int = 8
+) -> int:
+    """Finish every pending request on accepted streams (delivering through the service's outbox); how many."""
+    gate = asyncio.Semaphore(concurrency)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def finish(stream: str) -> None:
+        async with gate:
+            try:
+                outcome = await service.finish_pending(stream)
+            except StoreError as error:
+                log.error("recovery_failed", stream=stream, error=str(error))
+                return
+            log.info("recovered", stream=stream, outcome=type(outcome).__name__ if outcome else None)
+
+    async for stream in service.store.list_streams():
+        if accept(stream) and await service.pending(stream) is not None:
+            tasks.append(asyncio.create_task(finish(stream)))
+    await asyncio.gather(*tasks)
+    return len(tasks)

@@ -1,0 +1,374 @@
+"""Test helpers that make users act: they build real-looking updates and queue them."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any, Protocol
+
+from .formatting import detect_entities
+from .models import CallbackQueryRecord, Chat, StoredMessage, User
+from .state import BotState
+
+
+class _AiogramLikeChat(Protocol):
+    id: int
+
+
+class _AiogramLikeMessage(Protocol):
+    """Anything shaped like ``aiogram.types.Message`` (``chat.id`` + ``message_id``)."""
+
+    @property
+    def chat(self) -> _AiogramLikeChat: ...
+
+    @property
+    def message_id(self) -> int: ...
+
+
+MessageRef = StoredMessage | _AiogramLikeMessage | int
+
+
+class UpdateInjector:
+    """Mixin of :class:`FakeTelegram` with every "a user does X" helper."""
+
+    state: BotState
+
+    def _init_injector(self) -> None:
+        self._user_ids = itertools.count(100_001)
+        self._group_ids = itertools.count(1)
+        self._query_ids = itertools.count(4_200_000_000_000_000_001)
+
+    # ------------------------------------------------------------------ people and chats
+    def new_user(
+        self,
+        first_name: str = "Alice",
+        *,
+        username: str | None = None,
+        last_name: str | None = None,
+        language_code: str | None = "en",
+        is_bot: bool = False,
+        is_premium: bool | None = None,
+        user_id: int | None = None,
+    ) -> User:
+        """A fresh user with a unique id (not yet known to the bot)."""
+        return User(
+            id=user_id if user_id is not None else next(self._user_ids),
+            first_name=first_name,
+            username=username,
+            last_name=last_name,
+            language_code=language_code,
+            is_bot=is_bot,
+            is_premium=is_premium,
+        )
+
+    def new_group(
+        self,
+        title: str = "Test group",
+        *,
+        supergroup: bool = True,
+        username: str | None = None,
+        chat_id: int | None = None,
+    ) -> Chat:
+        """A group (supergroup by default) the bot is a member of; registered at once."""
+        number = next(self._group_ids)
+        default_id = -1_001_000_000_000 - number if supergroup else -100_000 - number
+        chat = Chat(
+            id=chat_id if chat_id is not None else default_id,
+            type="supergroup" if supergroup else "group",
+            title=title,
+            username=username,
+        )
+        self.register_chat(chat)
+        return chat
+
+    def new_channel(
+        self, title: str = "Test channel", *, username: str | None = None, chat_id: int | None = None
+    ) -> Chat:
+        """A channel where the bot is an administrator; registered at once."""
+        default_id = -1_002_000_000_000 - next(self._group_ids)
+        chat = Chat(id=chat_id if chat_id is not None else default_id, type="channel", title=title, username=username)
+        self.register_chat(chat)
+        return chat
+
+    def register_user(self, user: User) -> User:
+        """Make the private chat with ``user`` known without sending an update."""
+        self.state.remember_user(user)
+        return user
+
+    def register_chat(self, chat: Chat) -> Chat:
+        """Make ``chat`` known without sending an update."""
+        self.state.remember_chat(chat)
+        return chat
+
+    def block_bot(self, user: User) -> None:
+        """``user`` blocks the bot: sends to them fail with 403."""
+        self.state.blocked.add(user.id)
+
+    def unblock_bot(self, user: User) -> None:
+        """Undo :meth:`block_bot`."""
+        self.state.blocked.discard(user.id)
+
+    # ------------------------------------------------------------------ raw updates
+    def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Queue a raw update dict (``update_id`` assigned if missing); chats in it become known."""
+        payload = next((value for key, value in update.items() if key != "update_id"), None)
+        if isinstance(payload, dict):
+            self._learn_from_payload(payload)
+        queued = self.state.queue.push(update)
+        self.state.notify()
+        return queued
+
+    def _learn_from_payload(self, payload: dict[str, Any]) -> None:
+        message = payload.get("message", payload)
+        chat = message.get("chat") if isinstance(message, dict) else None
+        if isinstance(chat, dict) and "id" in chat and "type" in chat:
+            known = {key: chat.get(key) for key in ("title", "username", "first_name", "last_name")}
+            self.state.remember_chat(Chat(id=chat["id"], type=chat["type"], **known))
+        sender = payload.get("from")
+        if isinstance(sender, dict) and {"id", "first_name"} <= sender.keys():
+            self.state.users.setdefault(
+                sender["id"],
+                User(
+                    id=sender["id"],
+                    first_name=sender["first_name"],
+                    username=sender.get("username"),
+                    is_bot=bool(sender.get("is_bot")),
+                ),
+            )
+
+    def _queue_message(self, kind: str, message: StoredMessage) -> StoredMessage:
+        update = self.state.queue.push({kind: message.to_api()})
+        message.update_id = update["update_id"]
+        self.state.notify()
+        return message
+
+    def _incoming(self, user: User | None, chat: Chat | None, kind: str = "message", **fields: Any) -> StoredMessage:
+        """Store a message written by ``user`` (or anonymously by ``chat``) and queue its update."""
+        if chat is None:
+            if user is None:
+                raise ValueError("a message needs a user or a chat")
+            chat = user.private_chat
+        if user is not None:
+            self.state.remember_user(user, private_chat=chat.type == "private")
+        self.state.remember_chat(chat)
+        message = StoredMessage(
+            chat=chat,
+            message_id=self.state.next_message_id(chat.id),
+            date=int(time.time()),
+            sender=user,
+            sender_chat=chat if user is None else None,
+            **fields,
+        )
+        self.state.store(message)
+        return self._queue_message(kind, message)
+
+    # ------------------------------------------------------------------ text
+    def send_text(
+        self,
+        user: User | None,
+        text: str,
+        chat: Chat | None = None,
+        *,
+        entities: list[dict[str, Any]] | None = None,
+        reply_to: StoredMessage | None = None,
+    ) -> StoredMessage:
+        """``user`` writes ``text`` (in their private chat unless ``chat`` is given).
+
+        ``user=None`` writes anonymously on behalf of ``chat`` (no ``from``).
+        Commands, mentions, hashtags and URLs get entities like in real clients.
+        """
+        found = entities if entities is not None else detect_entities(text)
+        return self._incoming(user, chat, text=text, entities=tuple(found), reply_to=reply_to)
+
+    def send_command(
+        self, user: User, command: str, args: str = "", chat: Chat | None = None, *, mention_bot: bool = False
+    ) -> StoredMessage:
+        """``user`` sends ``/command args`` (``/command@bot`` with ``mention_bot``)."""
+        text = "/" + command.lstrip("/")
+        if mention_bot:
+            text += f"@{self.state.bot_user.username}"
+        if args:
+            text += f" {args}"
+        return self.send_text(user, text, chat)
+
+    def reply(self, user: User, to: MessageRef, text: str) -> StoredMessage:
+        """``user`` replies with ``text`` to message ``to`` (usually one of the bot's)."""
+        target = self.resolve_message(to, user)
+        return self.send_text(user, text, target.chat, reply_to=target)
+
+    def resolve_message(self, ref: MessageRef, user: User | None = None) -> StoredMessage:
+        """Accept a :class:`StoredMessage`, an aiogram ``Message`` or a message id in ``user``'s chat."""
+        if isinstance(ref, StoredMessage):
+            return ref
+        if isinstance(ref, int):
+            if user is None:
+                raise ValueError("a bare message id needs the user whose private chat it is in")
+            chat_id, message_id = user.id, ref
+        else:
+            chat_id, message_id = ref.chat.id, ref.message_id
+        found = self.state.messages.get(chat_id, {}).get(message_id)
+        if found is None:
+            raise LookupError(f"no message {message_id} in chat {chat_id}")
+        return found
+
+    def mention_bot(self, user: User, chat: Chat, text: str) -> StoredMessage:
+        """``user`` writes ``@bot_username text`` in a group."""
+        return self.send_text(user, f"@{self.state.bot_user.username} {text}", chat)
+
+    def post_to_channel(self, channel: Chat, text: str) -> StoredMessage:
+        """A ``channel_post`` (no ``from``, ``sender_chat`` = the channel)."""
+        return self._incoming(None, channel, "channel_post", text=text, entities=tuple(detect_entities(text)))
+
+    def edit_message(self, user: User | None, message: MessageRef, text: str) -> StoredMessage:
+        """The author edits ``message``: queues ``edited_message`` (or ``edited_channel_post``)."""
+        message = self.resolve_message(message, user)
+        if message.sender != user and not (user is None and message.sender is None):
+            raise ValueError("only the author can edit a message")
+        message.text = text
+        message.entities = tuple(detect_entities(text))
+        message.edit_date = int(time.time())
+        message.history.append(message.snapshot())
+        kind = "edited_channel_post" if message.chat.type == "channel" else "edited_message"
+        return self._queue_message(kind, message)
+
+    # ------------------------------------------------------------------ buttons
+    def press_button(self, user: User, message: MessageRef, data: str, *, strict: bool = True) -> str:
+        """``user`` presses the inline button with ``callback_data == data``; returns the query id.
+
+        With ``strict`` (default) the button must exist on the message's current keyboard.
+        """
+        message = self.resolve_message(message, user)
+        if strict and (message.deleted or data not in message.callback_data()):
+            raise ValueError(
+                f"message {message.message_id} has no live button with callback_data={data!r}; "
+                f"available: {message.callback_data()}"
+            )
+        query_id = str(next(self._query_ids))
+        self.state.callback_queries[query_id] = CallbackQueryRecord(
+            id=query_id, user=user, message=message, data=data, time=time.monotonic()
+        )
+        self.state.remember_user(user, private_chat=message.chat.type == "private")
+        update = {
+            "callback_query": {
+                "id": query_id,
+                "from": user.to_api(),
+                "message": message.to_api(),
+                "chat_instance": str(abs(hash((message.chat_id, self.state.bot_user.id))) % 10**19),
+                "data": data,
+            }
+        }
+        self.state.queue.push(update)
+        self.state.notify()
+        return query_id
+
+    # ------------------------------------------------------------------ media and other content
+    def send_content(
+        self,
+        user: User | None,
+        content: dict[str, Any],
+        chat: Chat | None = None,
+        *,
+        caption: str | None = None,
+    ) -> StoredMessage:
+        """A non-text message with arbitrary Bot API ``content`` fields."""
+        entities = tuple(detect_entities(caption)) if caption else ()
+        return self._incoming(user, chat, content=content, caption=caption, caption_entities=entities)
+
+    def send_sticker(self, user: User, emoji: str = "👍", chat: Chat | None = None) -> StoredMessage:
+        """A static 512x512 sticker."""
+        stored = self.state.files.add("sticker", size=24_000, width=512, height=512)
+        sticker = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": emoji,
+            "set_name": "FakeStickers",
+            "file_size": stored.size,
+        }
+        return self.send_content(user, {"sticker": sticker}, chat)
+
+    def send_photo(
+        self,
+        user: User,
+        caption: str | None = None,
+        chat: Chat | None = None,
+        *,
+        width: int = 1280,
+        height: int = 960,
+    ) -> StoredMessage:
+        """A photo (several ``PhotoSize`` entries) with an optional caption."""
+        sizes = self.state.files.photo(width, height, size=width * height // 8)
+        for size in sizes:
+            self.state.photo_sets[size["file_id"]] = sizes
+        return self.send_content(user, {"photo": sizes}, chat, caption=caption)
+
+    def send_voice(self, user: User, duration: int = 3, chat: Chat | None = None) -> StoredMessage:
+        """An OGG/Opus voice note."""
+        stored = self.state.files.add("voice", size=duration * 4_000)
+        voice = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": stored.size,
+        }
+        return self.send_content(user, {"voice": voice}, chat)
+
+    def send_document(
+        self,
+        user: User,
+        file_name: str = "report.pdf",
+        mime_type: str = "application/pdf",
+        caption: str | None = None,
+        chat: Chat | None = None,
+    ) -> StoredMessage:
+        """A document (file) with an optional caption."""
+        stored = self.state.files.add("document", size=48_000)
+        document = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": stored.size,
+        }
+        return self.send_content(user, {"document": document}, chat, caption=caption)
+
+    def send_location(
+        self, user: User, latitude: float = 52.52, longitude: float = 13.405, chat: Chat | None = None
+    ) -> StoredMessage:
+        """A shared location."""
+        return self.send_content(user, {"location": {"latitude": latitude, "longitude": longitude}}, chat)
+
+    def send_contact(
+        self, user: User, phone_number: str = "+15550100", first_name: str = "Bob", chat: Chat | None = None
+    ) -> StoredMessage:
+        """A shared contact."""
+        return self.send_content(user, {"contact": {"phone_number": phone_number, "first_name": first_name}}, chat)
+
+    def send_poll(
+        self,
+        user: User,
+        question: str = "Tea or coffee?",
+        options: tuple[str, ...] = ("Tea", "Coffee"),
+        chat: Chat | None = None,
+    ) -> StoredMessage:
+        """A regular anonymous poll."""
+        poll = {
+            "id": str(next(self._query_ids)),
+            "question": question,
+            "options": [
+                {"persistent_id": str(index), "text": option, "voter_count": 0} for index, option in enumerate(options)
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        return self.send_content(user, {"poll": poll}, chat)

@@ -1,0 +1,302 @@
+"""Plain records used by the fake Telegram server and exposed to tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import attrs
+
+Entity = dict[str, Any]
+JsonDict = dict[str, Any]
+
+
+def _drop_none(data: JsonDict) -> JsonDict:
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@attrs.frozen
+class User:
+    """A Telegram user (or bot) that talks to the bot under test."""
+
+    id: int
+    first_name: str
+    username: str | None = None
+    last_name: str | None = None
+    language_code: str | None = "en"
+    is_bot: bool = False
+    is_premium: bool | None = None
+
+    def to_api(self) -> JsonDict:
+        """The Bot API ``User`` object."""
+        return _drop_none(
+            {
+                "id": self.id,
+                "is_bot": self.is_bot,
+                "first_name": self.first_name,
+                "last_name": self.last_name,
+                "username": self.username,
+                "language_code": self.language_code,
+                "is_premium": self.is_premium,
+            }
+        )
+
+    @property
+    def private_chat(self) -> Chat:
+        """The private chat between this user and the bot."""
+        return Chat.private(self)
+
+
+@attrs.frozen
+class Chat:
+    """A chat: ``private``, ``group``, ``supergroup`` or ``channel``."""
+
+    id: int
+    type: str
+    title: str | None = None
+    username: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    is_forum: bool | None = None
+
+    @classmethod
+    def private(cls, user: User) -> Chat:
+        """The private chat with ``user`` (its id is the user id, as in Telegram)."""
+        return cls(
+            id=user.id,
+            type="private",
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+        )
+
+    @property
+    def is_group(self) -> bool:
+        """True for basic groups and supergroups."""
+        return self.type in {"group", "supergroup"}
+
+    def to_api(self) -> JsonDict:
+        """The Bot API ``Chat`` object."""
+        return _drop_none(
+            {
+                "id": self.id,
+                "type": self.type,
+                "title": self.title,
+                "username": self.username,
+                "first_name": self.first_name,
+                "last_name": self.last_name,
+                "is_forum": self.is_forum,
+            }
+        )
+
+
+@attrs.frozen
+class UploadedFile:
+    """A file part of a multipart request."""
+
+    field: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        return len(self.data)
+
+
+@attrs.frozen
+class MessageVersion:
+    """One state of a message; ``StoredMessage.history[0]`` is the original."""
+
+    text: str | None
+    entities: tuple[Entity, ...]
+    caption: str | None
+    caption_entities: tuple[Entity, ...]
+    reply_markup: JsonDict | None
+    edit_date: int | None
+    time: float
+
+
+@attrs.define(eq=False)
+class StoredMessage:
+    """A message as the fake server stores it, with its full edit history."""
+
+    chat: Chat
+    message_id: int
+    date: int
+    sender: User | None
+    sender_chat: Chat | None = None
+    text: str | None = None
+    entities: tuple[Entity, ...] = ()
+    caption: str | None = None
+    caption_entities: tuple[Entity, ...] = ()
+    content: JsonDict = attrs.field(factory=dict)
+    reply_markup: JsonDict | None = None
+    reply_to: StoredMessage | None = None
+    edit_date: int | None = None
+    deleted: bool = False
+    from_bot: bool = False
+    update_id: int | None = None
+    upload: UploadedFile | None = None
+    extra: JsonDict = attrs.field(factory=dict)
+    history: list[MessageVersion] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.history:
+            self.history.append(self.snapshot())
+
+    @property
+    def chat_id(self) -> int:
+        """Id of the chat the message belongs to."""
+        return self.chat.id
+
+    @property
+    def is_edited(self) -> bool:
+        """True once the message was edited at least once."""
+        return len(self.history) > 1
+
+    @property
+    def texts(self) -> list[str | None]:
+        """Every text the message had, oldest first."""
+        return [version.text for version in self.history]
+
+    def snapshot(self) -> MessageVersion:
+        """The current state as a :class:`MessageVersion`."""
+        return MessageVersion(
+            text=self.text,
+            entities=self.entities,
+            caption=self.caption,
+            caption_entities=self.caption_entities,
+            reply_markup=self.reply_markup,
+            edit_date=self.edit_date,
+            time=time.time(),
+        )
+
+    @property
+    def inline_keyboard(self) -> list[list[JsonDict]]:
+        """Rows of inline buttons currently attached (empty if none)."""
+        markup = self.reply_markup or {}
+        rows = markup.get("inline_keyboard")
+        return rows if isinstance(rows, list) else []
+
+    def buttons(self) -> list[JsonDict]:
+        """All inline buttons, row by row."""
+        return [button for row in self.inline_keyboard for button in row]
+
+    def callback_data(self) -> list[str]:
+        """``callback_data`` of every inline button."""
+        return [button["callback_data"] for button in self.buttons() if "callback_data" in button]
+
+    def to_api(self, *, with_reply: bool = True) -> JsonDict:
+        """The Bot API ``Message`` object for the current state."""
+        data: JsonDict = {"message_id": self.message_id}
+        if self.sender is not None:
+            data["from"] = self.sender.to_api()
+        if self.sender_chat is not None:
+            data["sender_chat"] = self.sender_chat.to_api()
+        data["chat"] = self.chat.to_api()
+        data["date"] = self.date
+        if self.edit_date is not None:
+            data["edit_date"] = self.edit_date
+        if with_reply and self.reply_to is not None:
+            data["reply_to_message"] = self.reply_to.to_api(with_reply=False)
+        data.update(self.extra)
+        if self.text is not None:
+            data["text"] = self.text
+            if self.entities:
+                data["entities"] = [dict(entity) for entity in self.entities]
+        data.update(self.content)
+        if self.caption:
+            data["caption"] = self.caption
+            if self.caption_entities:
+                data["caption_entities"] = [dict(entity) for entity in self.caption_entities]
+        if self.inline_keyboard:
+            data["reply_markup"] = {"inline_keyboard": self.inline_keyboard}
+        return data
+
+
+@attrs.define
+class ApiCall:
+    """One HTTP request the bot made, recorded in arrival order.
+
+    ``params`` holds the raw string values (objects arrive JSON-encoded, as
+    aiogram sends them); use :meth:`json` to decode one.  ``status`` stays 0
+    while the call is still running (a long poll, for instance).
+    """
+
+    method: str
+    params: dict[str, str]
+    files: dict[str, UploadedFile]
+    time: float
+    wall_time: float
+    status: int = 0
+    response: JsonDict = attrs.field(factory=dict)
+
+    @property
+    def done(self) -> bool:
+        """True once the server answered."""
+        return self.status != 0
+
+    @property
+    def ok(self) -> bool:
+        """True if the server answered ``ok: true``."""
+        return bool(self.response.get("ok"))
+
+    @property
+    def result(self) -> Any:
+        """``result`` of a successful call."""
+        return self.response.get("result")
+
+    @property
+    def error_code(self) -> int | None:
+        """``error_code`` of a failed call."""
+        return self.response.get("error_code")
+
+    @property
+    def description(self) -> str | None:
+        """``description`` of a failed call."""
+        return self.response.get("description")
+
+    def json(self, name: str, default: Any = None) -> Any:
+        """Decode parameter ``name`` as JSON (falls back to the raw string)."""
+        if name not in self.params:
+            return default
+        try:
+            return json.loads(self.params[name])
+        except ValueError:
+            return self.params[name]
+
+
+@attrs.frozen
+class ChatActionRecord:
+    """A successful ``sendChatAction``."""
+
+    chat_id: int
+    action: str
+    time: float
+
+
+@attrs.define
+class CallbackQueryRecord:
+    """A button press injected by the test, and how the bot answered it."""
+
+    id: str
+    user: User
+    message: StoredMessage | None
+    data: str | None
+    time: float
+    answer: CallbackAnswer | None = None
+
+
+@attrs.frozen
+class CallbackAnswer:
+    """A successful ``answerCallbackQuery``."""
+
+    callback_query_id: str
+    text: str | None
+    show_alert: bool
+    url: str | None
+    cache_time: int
+    time: float

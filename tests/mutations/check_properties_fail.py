@@ -1,0 +1,96 @@
+"""Sees each fold property fail against a deliberately broken fold (run by hand: python -m tests.mutations...).
+
+Each mutation patches one line of the domain, runs the property that should catch it, and restores the file.
+Prints one line per mutation; exits 1 if any mutation survived.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+MUTATIONS = [
+    (
+        "domain/conversation.py",
+        "    if _waits(state.pending, kind, request):\n",
+        "    if state.pending.version == request:\n",
+        "test_evolve_is_total_and_deterministic",
+    ),
+    (
+        "domain/conversation.py",
+        "    for recorded in events:\n        state = evolve(state, recorded)",
+        "    state = INITIAL\n    for recorded in events:\n        state = evolve(state, recorded)",
+        "test_folding_in_two_parts_equals_folding_at_once",
+    ),
+    (
+        "domain/prompt.py",
+        "                questions.clear()\n                turns.clear()\n",
+        "                pass\n",
+        "test_nothing_before_the_last_reset_reaches_a_prompt",
+    ),
+    (
+        "domain/prompt.py",
+        '    messages.append(Message("user", question))\n',
+        '    messages.insert(1, Message("user", question))\n',
+        "test_prompt_shape_is_persona_then_alternating_turns_then_question",
+    ),
+    (
+        "domain/prompt.py",
+        "        if cost > budget:\n            break\n",
+        "        if cost > budget:\n            continue\n",
+        "test_kept_turns_are_the_newest_and_fit_the_budget",
+    ),
+    (
+        "domain/tail.py",
+        "            case ConversationReset():\n                self._done = True\n",
+        "            case ConversationReset():\n                pass\n",
+        "test_tail_read_prompt_equals_full_fold_prompt",
+    ),
+    (
+        "domain/tail.py",
+        '                self._settled.add(("question", asked))\n',
+        "                pass\n",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
+        "domain/codec.py",
+        "    for version in range(schema, SCHEMA_VERSIONS[name]):\n",
+        "    for version in range(schema, schema):\n",
+        "test_a_schema_1_user_registered_is_upcast",
+    ),
+    (
+        "domain/codec.py",
+        "    unknown = sorted(set(data) - known)\n",
+        "    unknown: list[str] = []\n",
+        "test_malformed_event_documents_are_rejected_clearly",
+    ),
+]
+
+
+def main() -> int:
+    survived = 0
+    for path, old, new, test in MUTATIONS:
+        file = pathlib.Path(path)
+        original = file.read_text()
+        assert old in original, f"mutation target not found in {path}: {old!r}"
+        file.write_text(original.replace(old, new, 1))
+        try:
+            run = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests/unit", "-k", test],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=os.environ | {"HYPOTHESIS_PROFILE": "mutation"},
+            )
+        finally:
+            file.write_text(original)
+        caught = run.returncode == 1
+        survived += not caught
+        print(f"{'caught  ' if caught else 'SURVIVED'} {test} <- {path}: {new.strip()[:60]!r}")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

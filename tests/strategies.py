@@ -1,0 +1,202 @@
+"""Hypothesis strategies for convo's domain: texts, events, states and whole valid streams.
+
+Valid streams are not assembled by hand: a strategy draws a script of user commands and model outcomes and runs
+it through the real decider, so every generated stream is one the product could have written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+from hypothesis import strategies as st
+
+from domain.commands import (
+    Ask,
+    Command,
+    FailAnswer,
+    FailImage,
+    GiveAnswer,
+    GiveImage,
+    RequestImage,
+    Reset,
+    SelectMode,
+    Sender,
+    Start,
+)
+from domain.conversation import INITIAL, Pending, State, decide, evolve
+from domain.errors import EmptyMessage
+from domain.events import (
+    FAILURE_KINDS,
+    MODES,
+    AnswerFailed,
+    AnswerGiven,
+    ConversationReset,
+    Event,
+    ImageFailed,
+    ImageGenerated,
+    ImageRequested,
+    ModeSelected,
+    QuestionAsked,
+    RecordedEvent,
+    UserRegistered,
+)
+from domain.prompt import PromptPolicy
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+texts = st.one_of(
+    st.text(max_size=40),
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200),
+    st.sampled_from(["", " ", "\u200f\u200b", "שלום", "😀" * 3, "<b>", "**bold** `code`", "/start"]),
+    st.integers(min_value=2_000, max_value=20_000).map(lambda n: "ü" * n),
+)
+"""Any Unicode text a user or a model could produce: empty, whitespace, RTL, emoji, astral, and huge."""
+
+visible_texts = texts.filter(lambda text: bool(text.strip()))
+"""Texts the decider accepts as a question or prompt."""
+
+small_ints = st.integers(min_value=0, max_value=10**6)
+versions = st.integers(min_value=1, max_value=10**6)
+failure_kinds = st.sampled_from(FAILURE_KINDS)
+modes = st.sampled_from(MODES)
+
+senders = st.builds(
+    Sender,
+    user_id=st.integers(min_value=1, max_value=2**52),
+    username=st.none() | st.text(max_size=32),
+    first_name=st.text(max_size=64),
+    language_code=st.none() | st.sampled_from(["en", "ru", "pt-br", "fa"]),
+)
+"""Telegram users, with and without usernames."""
+
+events: st.SearchStrategy[Event] = st.one_of(
+    st.builds(UserRegistered, small_ints, st.none() | st.text(), st.text(), st.none() | st.text()),
+    st.builds(ModeSelected, modes, st.booleans()),
+    st.builds(QuestionAsked, texts),
+    st.builds(AnswerGiven, texts, st.text(), small_ints, small_ints, small_ints, versions),
+    st.builds(AnswerFailed, failure_kinds, st.text(), versions),
+    st.builds(ImageRequested, texts),
+    st.builds(ImageGenerated, st.text(), st.text(), st.none() | st.text(), versions),
+    st.builds(ImageFailed, failure_kinds, st.text(), versions),
+    st.just(ConversationReset()),
+)
+"""Any single event of every type, with arbitrary field values (not necessarily a valid stream)."""
+
+recorded_events = st.builds(
+    RecordedEvent,
+    stream=st.text(min_size=1, max_size=30),
+    version=versions,
+    recorded_at=st.datetimes(timezones=st.just(UTC)),
+    causation_id=st.text(max_size=40),
+    event=events,
+)
+"""Any event in an arbitrary envelope."""
+
+states = st.builds(
+    State,
+    version=st.integers(min_value=0, max_value=10**6),
+    mode=modes,
+    mode_version=st.integers(min_value=0, max_value=10**6),
+    pending=st.none()
+    | st.builds(
+        Pending,
+        st.sampled_from(["question", "image"]),
+        versions,
+        texts,
+        st.text(),
+        st.datetimes(timezones=st.just(UTC)),
+    ),
+)
+"""Any state, reachable or not: evolve must accept them all."""
+
+policies = st.builds(
+    PromptPolicy,
+    persona=st.text(max_size=200),
+    budget=st.integers(min_value=0, max_value=3_000),
+    lookback=st.integers(min_value=1, max_value=400),
+)
+"""Prompt policies from starved to roomy, with short and long lookbacks."""
+
+
+@attrs.frozen
+class _Outcome:
+    """A script step: whatever the models would do to the pending request."""
+
+    succeed: bool
+    text: str
+    kind: Any
+
+
+_OUTCOMES = st.builds(_Outcome, st.sampled_from([True, True, True, False]), texts, failure_kinds)
+_NO_SENDER: Any = None
+_STEPS = st.one_of(
+    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
+    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
+    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
+    st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts), _OUTCOMES),
+    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts)),
+    st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts)),
+    st.tuples(st.builds(Reset, st.just(_NO_SENDER))),
+    st.tuples(st.builds(SelectMode, st.just(_NO_SENDER), modes)),
+    st.tuples(st.builds(Start, st.just(_NO_SENDER))),
+    st.tuples(_OUTCOMES),
+)
+"""Script steps: mostly a request with its outcome; sometimes a lone request, outcome, reset or mode switch."""
+
+
+def _command_for(step: Any, state: State, sender: Sender) -> Command | None:
+    if isinstance(step, _Outcome):
+        return _outcome_command(step, state.pending)
+    if hasattr(step, "sender"):
+        return attrs.evolve(step, sender=sender)
+    return step
+
+
+def _outcome_command(step: _Outcome, pending: Pending | None) -> Command | None:
+    if pending is None:
+        return None
+    if pending.kind == "question":
+        if step.succeed:
+            return GiveAnswer(pending.version, step.text, "gpt-test", 3, 5, 42)
+        return FailAnswer(pending.version, step.kind, "failed")
+    if step.succeed:
+        return GiveImage(pending.version, "https://example.test/x.png", "dall-e-test", None)
+    return FailImage(pending.version, step.kind, "failed")
+
+
+def run_script(
+    steps: Sequence[Any], sender: Sender, stream: str = "42", tag: Callable[[int, str], str] | None = None
+) -> list[RecordedEvent]:
+    """Record what the decider makes of a script, as a store would (versions, times, causation ids)."""
+    state, recorded = INITIAL, []
+    for index, step in enumerate(steps):
+        if tag is not None and isinstance(step, Ask | _Outcome):
+            step = attrs.evolve(step, text=tag(index, step.text))
+        command = _command_for(step, state, sender)
+        if command is None:
+            continue
+        try:
+            batch = decide(state, command)
+        except EmptyMessage:
+            continue
+        for event in batch:
+            version = state.version + 1
+            item = RecordedEvent(stream, version, EPOCH + timedelta(seconds=version), f"tg:{index}", event)
+            recorded.append(item)
+            state = evolve(state, item)
+    return recorded
+
+
+def streams(max_steps: int = 60, tagged: bool = False) -> st.SearchStrategy[list[RecordedEvent]]:
+    """Valid streams: scripts of user commands (resets anywhere) and model outcomes (answers, failures, images).
+
+    With `tagged`, every question and answer text starts with a unique marker, so tests can tell turns apart.
+    """
+    tag = (lambda index, text: f"[{index}] {text}") if tagged else None
+    sizes = st.integers(min_value=1, max_value=max_steps)
+    scripts = sizes.flatmap(lambda n: st.lists(_STEPS, min_size=n, max_size=n)).map(lambda groups: sum(groups, ()))
+    return st.builds(lambda steps, sender: run_script(steps, sender, tag=tag), scripts, senders)

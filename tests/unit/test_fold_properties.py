@@ -1,0 +1,116 @@
+"""Properties of the fold, the prompt and the tail readers, over every valid stream hypothesis can find."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.conversation import INITIAL, evolve, fold
+from domain.errors import QuestionTooLong
+from domain.events import ConversationReset, QuestionAsked, RecordedEvent
+from domain.prompt import Message, PromptPolicy, conversation_turns, estimate_tokens, message_cost, prompt_for
+from domain.tail import PromptTail, StateTail
+from tests.strategies import policies, recorded_events, states, streams
+
+
+def questions_in(stream: Sequence[RecordedEvent]) -> list[RecordedEvent]:
+    return [e for e in stream if isinstance(e.event, QuestionAsked)]
+
+
+def tail_prompt(stream: Sequence[RecordedEvent], question: RecordedEvent, policy: PromptPolicy) -> tuple[Message, ...]:
+    reader = PromptTail(question, policy)
+    for recorded in reversed(stream[: question.version - 1]):
+        if reader.done:
+            break
+        reader.feed(recorded)
+    return reader.messages()
+
+
+def prompt_or_none(stream, version, policy):
+    try:
+        return prompt_for(stream, version, policy)
+    except QuestionTooLong:
+        return None
+
+
+@given(states, recorded_events)
+def test_evolve_is_total_and_deterministic(state, recorded):
+    assert evolve(state, recorded) == evolve(state, recorded)
+
+
+@given(streams())
+def test_fold_is_deterministic(stream):
+    assert fold(stream) == fold(list(stream))
+
+
+@given(streams(), st.data())
+def test_folding_in_two_parts_equals_folding_at_once(stream, data):
+    split = data.draw(st.integers(min_value=0, max_value=len(stream)))
+    assert fold(stream[split:], fold(stream[:split])) == fold(stream)
+
+
+@given(streams(tagged=True), policies)
+def test_nothing_before_the_last_reset_reaches_a_prompt(stream, policy):
+    for question in questions_in(stream):
+        prompt = prompt_or_none(stream, question.version, policy)
+        if prompt is None:
+            continue
+        resets = [e.version for e in stream[: question.version] if isinstance(e.event, ConversationReset)]
+        if not resets:
+            continue
+        before_reset = {_text(e) for e in stream[: resets[-1]] if _text(e) is not None}
+        assert not before_reset & {m.content for m in prompt[1:]}
+
+
+@given(streams(), policies)
+def test_prompt_shape_is_persona_then_alternating_turns_then_question(stream, policy):
+    for question in questions_in(stream):
+        prompt = prompt_or_none(stream, question.version, policy)
+        if prompt is None:
+            continue
+        assert prompt[0] == Message("system", policy.persona)
+        assert [m.role for m in prompt[1:]] == ["user", "assistant"] * ((len(prompt) - 2) // 2) + ["user"]
+        assert prompt[-1].content == question.event.text
+
+
+@given(streams(), policies)
+def test_kept_turns_are_the_newest_and_fit_the_budget(stream, policy):
+    for question in questions_in(stream):
+        prompt = prompt_or_none(stream, question.version, policy)
+        if prompt is None:
+            fixed = message_cost(policy.persona, estimate_tokens) + message_cost(question.event.text, estimate_tokens)
+            assert fixed > policy.budget
+            continue
+        assert sum(message_cost(m.content, estimate_tokens) for m in prompt) <= policy.budget
+        floor = question.version - policy.lookback
+        eligible = [t for t in conversation_turns(stream, before=question.version) if t.question_version > floor]
+        kept = [(u.content, a.content) for u, a in zip(prompt[1:-1:2], prompt[2:-1:2], strict=True)]
+        newest = [(t.question, t.answer) for t in eligible[len(eligible) - len(kept) :]] if kept else []
+        assert kept == newest
+
+
+@given(streams(max_steps=80), policies)
+def test_tail_read_prompt_equals_full_fold_prompt(stream, policy):
+    for question in questions_in(stream):
+        full = prompt_or_none(stream, question.version, policy)
+        if full is None:
+            continue
+        assert tail_prompt(stream, question, policy) == full
+
+
+@given(streams(max_steps=80), st.data())
+def test_tail_read_state_equals_full_fold_state(stream, data):
+    cut = data.draw(st.integers(min_value=0, max_value=len(stream)))
+    prefix = stream[:cut]
+    reader = StateTail()
+    for recorded in reversed(prefix):
+        if reader.done:
+            break
+        reader.feed(recorded)
+    assert reader.state() == fold(prefix, INITIAL)
+
+
+def _text(recorded: RecordedEvent) -> str | None:
+    return getattr(recorded.event, "text", None)
