@@ -201,5 +201,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], Coroutine
 }
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

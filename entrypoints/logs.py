@@ -77,5 +77,5 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiogram.event", "httpx", "httpcore", "openai", "aiohttp.access"):
+    for noisy in ("aiogram.event", "httpx", "httpx2", "httpcore", "openai", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

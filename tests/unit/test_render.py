@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.telegram.render import (
+    escape_attribute,
+    escape_text,
     markdown_to_telegram_html,
     plain_fallback,
     split_html,
@@ -176,7 +178,7 @@ fragments = st.sampled_from(
         *["\\", "<", ">", "&", "&amp;", "&#123;", "&nbsp;", "<script>", "</b>", "<b>", "<!-- x -->", '"', "'"],
         *['http://x.io/?a="1"&b=<2>', "javascript:alert(1)", "tg://user?id=1", "mailto:a@b.io", "ftp://x"],
         *["<a@b.io>", "<https://t.me>", "---", "  ", "\t", "😀", "👍🏽", "👨\u200d👩\u200d👧", "中文", "e\u0301"],
-        *[".", "! ", "? ", "\u00a0"],
+        *[".", "! ", "? ", "\u00a0", "[<https://t.me>](https://x.io)", "[`a`](tg://x)"],
     ]
 )
 """Pieces of Markdown syntax and awkward characters."""
@@ -281,6 +283,15 @@ def test_links_with_other_schemes_are_plain_text(markdown, visible):
 
 def test_an_empty_link_label_shows_the_address():
     assert render("[](https://example.org)") == '<a href="https://example.org">https://example.org</a>'
+
+
+def test_an_autolink_inside_a_link_is_not_a_second_link():
+    assert render("[<https://a.io> or <me@a.io>](https://c.io)") == '<a href="https://c.io">https://a.io or me@a.io</a>'
+
+
+def test_attribute_values_escape_quotes():
+    assert escape_attribute('x" onclick="<&>') == "x&quot; onclick=&quot;&lt;&amp;&gt;"
+    assert escape_text('"<&>') == '"&lt;&amp;&gt;'
 
 
 def test_code_inside_a_link_loses_its_code_tag():

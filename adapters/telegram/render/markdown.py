@@ -103,7 +103,7 @@ def _rule(node: SyntaxTreeNode, ctx: _Context) -> str:
 
 def _quote(node: SyntaxTreeNode, ctx: _Context) -> str:
     """A blockquote; a quote inside a quote is flattened into its parent."""
-    if False:
+    if ctx.in_quote:
         return _blocks(node.children, ctx, "\n\n")
     return _wrap("blockquote", _blocks(node.children, attrs.evolve(ctx, in_quote=True), "\n\n"))
 

@@ -1,0 +1,99 @@
+"""Runs `convo bot` as a real subprocess against the local Telegram and OpenAI servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tests.doubles.openai_server import FakeOpenAI
+from tests.doubles.telegram_server import FakeTelegram
+
+API_KEY = "sk-test-e2e-secret-key-0123456789"
+
+
+@attrs.define
+class BotProcess:
+    """A running `convo bot` and where its logs go."""
+
+    process: asyncio.subprocess.Process
+    log_path: Path
+    env: dict[str, str]
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for raw in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                lines.append(json.loads(raw))
+            except json.JSONDecodeError:
+                lines.append({"raw": raw})
+        return lines
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(sig)
+        return await asyncio.wait_for(self.process.wait(), timeout)
+
+
+def bot_env(tg: FakeTelegram, ai: FakeOpenAI, store: str, **extra: str) -> dict[str, str]:
+    """The environment of a bot pointed at the local servers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVO_", "OPENAI_", "TELEGRAM_", "FAUNA_"))}
+    env |= {
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_API_BASE": tg.api_base,
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": ai.base_url,
+        "CONVO_STORE": store,
+        "CONVO_LOG_FORMAT": "json",
+        "CONVO_STREAM_EDIT_INTERVAL": "0.3",
+        "CONVO_MODEL_RETRIES": "2",
+        "CONVO_MODEL_TIMEOUT": "5",
+    }
+    return env | extra
+
+
+@asynccontextmanager
+async def running_bot(env: Mapping[str, str], workdir: Path, *args: str) -> AsyncIterator[BotProcess]:
+    """`convo bot` in a subprocess; stopped (SIGTERM, then SIGKILL) on exit."""
+    log_path = workdir / f"bot-{len(list(workdir.glob('bot-*.log')))}.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "entrypoints.cli", "bot", *args,
+            env=dict(env), cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+        )
+    bot = BotProcess(process, log_path, dict(env))
+    try:
+        yield bot
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 25)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def run_cli(env: Mapping[str, str], workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a `convo` command to completion."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "entrypoints.cli", *args,
+        env=dict(env), cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return subprocess.CompletedProcess(args, process.returncode or 0, out.decode(), err.decode())
+
+
+async def replay_json(env: Mapping[str, str], workdir: Path, stream: str) -> dict[str, Any]:
+    result = await run_cli(env, workdir, "replay", stream, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
