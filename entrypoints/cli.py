@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = environment()
     redactor.add(fauna_secrets(env))
-    configure_logging(env.get("CONVO_LOG_LEVEL", "INFO"), env.get("CONVO_LOG_FORMAT", "auto"))
+    quiet = "INFO" if args.command == "bot" else "WARNING"
+    configure_logging(env.get("CONVO_LOG_LEVEL", quiet), env.get("CONVO_LOG_FORMAT", "auto"))
     try:
         return asyncio.run(_COMMANDS[args.command](args, env))
     except ConfigError as error:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -59,6 +60,8 @@ CONTENT_LINES = 6
 """Lines of a prompt message shown unless `full` is asked for."""
 DIFF_CHARS = 96
 """Characters of a message shown on a diff line unless `full` is asked for."""
+FIRST_WINDOW = 32
+"""Events before a question first folded into its prompt; doubled until older events cannot matter."""
 
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Embeddings, overrides and isolates: printed raw they reorder the rest of a terminal line."""
@@ -191,27 +194,49 @@ def _prompt_record(
     """The prompt an answer's question was sent, diffed against the previous built prompt; with the prompt the
     next one is diffed against (still the previous one when this prompt cannot be built)."""
     asked = answer.question_version
-    window = _lookback_window(events, asked, policy)
     try:
-        messages = prompt_for(window, asked, policy, count)
+        messages, turns = _prompt(events, min(asked, answer_version), asked, policy, count)
     except DomainError as error:
         return PromptRecord(asked, answer_version, (), (), (), 0, str(error)), previous
-    keyed = _keyed(messages, conversation_turns(window, before=asked), asked)
+    keyed = _keyed(messages, turns, asked)
     added, dropped = _diff(previous, keyed)
     tokens = sum(message_cost(message.content, count) for message in messages)
     return PromptRecord(asked, answer_version, messages, added, dropped, tokens), keyed
 
 
-def _lookback_window(events: Sequence[RecordedEvent], asked: int, policy: PromptPolicy) -> Sequence[RecordedEvent]:
-    """The events between the lookback floor and the question: all `prompt_for` can use, so it gives the same
-    prompt as over the whole stream while each answer costs at most `lookback` events instead of all before it.
+def _prompt(
+    events: Sequence[RecordedEvent], last: int, asked: int, policy: PromptPolicy, count: TokenCounter
+) -> tuple[tuple[Message, ...], list[Turn]]:
+    """`prompt_for` over the events up to version `last`, and the turns it chose from, folding few events.
 
-    A reset older than the floor only clears turns older than it, which the floor excludes anyway.
+    `prompt_for` is handed the events just before the question, twice as many each time, until older events
+    provably cannot change its result (see `_settled`) or the window reaches the policy's lookback floor, below
+    which it uses nothing. So a long stream costs about the turns that fit the budget per answer, not its length.
+    Raises what `prompt_for` raises.
     """
-    floor = asked - policy.lookback
-    start = bisect.bisect_right(events, floor, key=lambda recorded: recorded.version)
-    stop = bisect.bisect_right(events, asked, key=lambda recorded: recorded.version)
-    return events[start:stop]
+    floor = asked - max(policy.lookback, 1)
+    stop = bisect.bisect_right(events, last, key=_version)
+    size = FIRST_WINDOW
+    while True:
+        lowest = max(floor, asked - size)
+        window = events[bisect.bisect_right(events, lowest, key=_version) : stop]
+        messages = prompt_for(window, asked, policy, count)
+        turns = conversation_turns(window, before=asked)
+        if lowest == floor or _settled(window, messages, turns):
+            return messages, turns
+        size *= 2
+
+
+def _settled(window: Sequence[RecordedEvent], messages: Sequence[Message], turns: Sequence[Turn]) -> bool:
+    """True when no event older than the window can change its prompt: a reset in the window forgets them all,
+    and once one of the window's turns did not fit the budget, no older turn is even considered."""
+    kept = (len(messages) - 2) // 2
+    return kept <= len(turns) or any(isinstance(recorded.event, ConversationReset) for recorded in window)
+
+
+def _version(recorded: RecordedEvent) -> int:
+    """The sort key of a stream's events."""
+    return recorded.version
 
 
 def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> _KeyedPrompt:
@@ -233,12 +258,12 @@ def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> _K
 
 def _keyed_by_content(messages: Sequence[Message]) -> _KeyedPrompt:
     """Messages named by role, content and how many equal messages came before (the persona as `_keyed` names it)."""
-    seen: dict[Message, int] = {}
+    seen: Counter[Message] = Counter()
     keyed: list[tuple[_Key, Message]] = []
     for message in messages:
-        seen[message] = seen.get(message, 0) + 1
-        key = ("system", message.content) if message.role == "system" else (message.role, message.content, seen[message])
-        keyed.append((key, message))
+        seen[message] += 1
+        key = (message.role, message.content, seen[message])
+        keyed.append((key[:2] if message.role == "system" else key, message))
     return tuple(keyed)
 
 

@@ -97,3 +97,50 @@ async def replay_json(env: Mapping[str, str], workdir: Path, stream: str) -> dic
     result = await run_cli(env, workdir, "replay", stream, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------------------------------------- shared helpers
+
+
+async def replay_list(env: Mapping[str, str], workdir: Path) -> list[str]:
+    """The stream ids `convo replay --list --json` shows."""
+    result = await run_cli(env, workdir, "replay", "--list", "--json")
+    assert result.returncode == 0, result.stderr
+    return [item["stream"] for item in json.loads(result.stdout)["streams"]]
+
+
+async def event_types(env: Mapping[str, str], workdir: Path, stream: str) -> list[str]:
+    """The types of a stream's events, oldest first."""
+    return [event["type"] for event in (await replay_json(env, workdir, stream))["events"]]
+
+
+def texts(tg: FakeTelegram, chat_id: int) -> list[str]:
+    """The current texts of the bot's live messages in a chat."""
+    return [m.text or "" for m in tg.bot_messages(chat_id)]
+
+
+async def wait_for_text(tg: FakeTelegram, chat_id: int, needle: str, timeout: float = 15.0) -> str:  # noqa: ASYNC109
+    """Wait until one of the bot's messages in the chat contains `needle`; return that text."""
+
+    def found() -> str | None:
+        return next((text for text in texts(tg, chat_id) if needle in text), None)
+
+    return await tg.wait_for(found, timeout=timeout)
+
+
+def secrets_in(text: str, *secrets: str) -> list[str]:
+    """Which of the secrets (or the part of a bot token after the colon) occur in `text`."""
+    found = []
+    for secret in secrets:
+        parts = [secret, secret.split(":", 1)[1]] if ":" in secret else [secret]
+        if any(part and part in text for part in parts):
+            found.append(secret)
+    return found
+
+
+def assert_log_clean(bot: BotProcess, *secrets: str) -> None:
+    """No secret in the bot's log, and no update crashed."""
+    raw = bot.log_path.read_text(encoding="utf-8", errors="replace")
+    assert secrets_in(raw, bot.env["TELEGRAM_BOT_TOKEN"], API_KEY, *secrets) == []
+    crashed = [line for line in bot.log_lines() if line.get("event") in ("update_failed", "update_crashed")]
+    assert crashed == [], crashed

@@ -122,11 +122,11 @@ async def test_a_failed_answer_is_recorded_and_left_out_of_the_next_prompt(store
 
 async def test_rate_limits_are_retried_then_reported_with_the_wait(store, fake):
     service = build(store, fake, attempts=2)
-    fake.fail_always("rate_limit", retry_after=7)
+    fake.fail_always("rate_limit", retry_after=30)
     outcome = await service.ask(req(1), "hello")
     assert isinstance(outcome, Failed)
     assert outcome.kind == "rate_limited"
-    assert outcome.retry_after == pytest.approx(7, abs=1)
+    assert outcome.retry_after == pytest.approx(30, abs=1)
 
 
 async def test_a_redelivered_update_makes_no_second_model_call(store, fake):

@@ -20,7 +20,7 @@ from adapters.memory.store import MemoryEventStore
 from domain.codec import SCHEMA_VERSIONS, event_from_document, event_to_document, parse_utc
 from domain.commands import Ask, Command, GiveAnswer, RequestImage, Reset, SelectMode, Sender, Start
 from domain.conversation import State, decide, fold
-from domain.errors import QuestionTooLong
+from domain.errors import DomainError
 from domain.events import AnswerGiven, ConversationReset, RecordedEvent
 from domain.prompt import Message, PromptPolicy, estimate_tokens, prompt_for
 from entrypoints.replay import (
@@ -176,7 +176,7 @@ def prompt_or_error(
     """What `prompt_for` folds over the whole stream so far: the prompt, or no messages and why."""
     try:
         return prompt_for(stream, question_version, policy), None
-    except QuestionTooLong as error:
+    except DomainError as error:
         return (), str(error)
 
 
@@ -246,6 +246,25 @@ def test_a_budget_overflow_drops_the_oldest_turn() -> None:
     assert prompts[2].dropped == (Message("user", "q1"), Message("assistant", "a1"))
     assert prompts[2].added == (Message("assistant", "a2"), Message("user", "q3"))
     assert prompts[2].tokens == 20
+
+
+@pytest.mark.parametrize("budget", [60, 3072])
+def test_a_long_conversation_s_prompts_fold_the_whole_stream(budget: int) -> None:
+    store = MemoryEventStore()
+    script = [Reset(ALICE)]
+    for n in range(150):
+        script += [Ask(ALICE, f"question {n}"), answer(f"answer {n}")]
+        script += [RequestImage(ALICE, "a cat"), SelectMode(ALICE, "chat")] if n % 7 == 0 else []
+    asyncio.run(play(store, "7", *script))
+    stream = [
+        recorded
+        for step in asyncio.run(replay(store, "7", POLICY, estimate_tokens)).steps
+        for recorded in [step.recorded]
+    ]
+    policy = PromptPolicy(budget=budget, lookback=500)
+
+    for record in replayed(stream, policy).prompts:
+        assert record.messages == prompt_for(stream[: record.answer_version], record.question_version, policy)
 
 
 def test_the_same_text_twice_is_still_told_apart() -> None:
@@ -367,7 +386,12 @@ def renumbered(items: list[Any]) -> list[RecordedEvent]:
 
 @given(st.lists(events, min_size=1, max_size=12), policies)
 def test_any_events_at_all_render_and_serialise(items: list[Any], policy: PromptPolicy) -> None:
-    result = replayed(renumbered(items), policy)
+    stream = renumbered(items)
+    result = replayed(stream, policy)
+
+    for record in result.prompts:
+        expected = prompt_or_error(stream[: record.answer_version], record.question_version, policy)
+        assert (record.messages, record.error) == expected
     assert printable(rendered(result, width=60))
     json.loads(json_text(replay_json(result)))
 

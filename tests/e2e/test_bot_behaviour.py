@@ -1,0 +1,183 @@
+"""What users see for long answers, non-text messages, strangers, /forget and groups (a real `convo bot` process)."""
+
+from __future__ import annotations
+
+from adapters.telegram import replies
+from tests.doubles.telegram_server import utf16_len
+from tests.e2e.harness import (
+    assert_log_clean,
+    bot_env,
+    event_types,
+    replay_list,
+    run_cli,
+    running_bot,
+    texts,
+    wait_for_text,
+)
+
+LIMIT = 4096
+
+
+def long_markdown() -> tuple[str, list[str]]:
+    """About 9000 characters of Markdown (with non-BMP emoji, a code block and hostile HTML); the paragraph markers."""
+    markers = [f"PARA{index:03d}" for index in range(40)]
+    paragraphs = [
+        f"{marker} **bold** and _italic_ words 😀 with an emoji that counts twice in UTF-16, "
+        + "and some filler text so the paragraph is long enough to matter for splitting. " * 2
+        for marker in markers
+    ]
+    code = "```python\n" + "\n".join(f"print('CODELINE{n:02d}', {n} < {n + 1} and {n} > -1)" for n in range(30)) + "\n```"
+    hostile = "HOSTILE a < b && c > d, then <script>alert(1)</script> and an unbalanced **bold that never closes"
+    text = "\n\n".join([*paragraphs[:20], code, hostile, *paragraphs[20:]])
+    assert len(text) > 9000
+    return text, markers
+
+
+async def test_a_long_answer_arrives_whole_in_parts_within_the_limit(tg, ai, tmp_path):
+    answer, markers = long_markdown()
+    ai.set_answer(answer)
+    ai.stream_chunk_tokens = 200
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_MAX_TOKENS="16000")
+    alice = tg.new_user("Alice")
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_text(alice, "Tell me everything")
+        await wait_for_text(tg, alice.id, markers[-1], timeout=30)
+        await tg.wait_for(lambda: not any(text.endswith("▌") for text in texts(tg, alice.id)), timeout=15)
+        assert_log_clean(bot)
+    sent = texts(tg, alice.id)
+    assert len(sent) >= 3, [len(text) for text in sent]
+    assert all(0 < utf16_len(text) <= LIMIT for text in sent), [utf16_len(text) for text in sent]
+    whole = "\n".join(sent)
+    positions = [whole.find(marker) for marker in markers]
+    assert -1 not in positions, [m for m, p in zip(markers, positions, strict=True) if p == -1]
+    assert positions == sorted(positions)
+    assert all(whole.count(marker) == 1 for marker in markers)
+    assert all(f"CODELINE{n:02d}" in whole for n in range(30))
+    assert whole.count("😀") == answer.count("😀")
+    assert "a < b && c > d" in whole
+    assert "<script>alert(1)</script>" in whole
+    assert "bold that never closes" in whole
+    assert (await event_types(env, tmp_path, str(alice.id)))[-1] == "AnswerGiven"
+
+
+async def test_non_text_edits_unknown_commands_and_other_bots(tg, ai, tmp_path):
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")
+    alice = tg.new_user("Alice")
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_sticker(alice)
+        tg.send_photo(alice)
+        tg.send_voice(alice)
+        tg.send_document(alice)
+        tg.send_location(alice)
+        tg.send_contact(alice)
+        tg.send_poll(alice)
+        await tg.wait_for_messages(alice.id, 7, timeout=20)
+        assert texts(tg, alice.id) == [replies.NOT_TEXT] * 7
+        tg.send_command(alice, "start@otherbot")
+        tg.send_command(alice, "foo")
+        await tg.wait_for_messages(alice.id, 8, timeout=15)
+        assert texts(tg, alice.id)[7] == replies.UNKNOWN_COMMAND.format(command="/foo")
+        await tg.wait_until_consumed(timeout=10)
+        assert len(tg.bot_messages(alice.id)) == 8  # /start@otherbot got nothing
+        assert await replay_list(env, tmp_path) == []
+        assert ai.chat_requests == []
+
+        question = tg.send_text(alice, "What is 2+2?")
+        await wait_for_text(tg, alice.id, "echo: What is 2+2?")
+        tg.edit_message(alice, question, "What is 3+3?")
+        await wait_for_text(tg, alice.id, replies.EDITED)
+        await tg.wait_until_consumed(timeout=10)
+        assert_log_clean(bot)
+    assert len(ai.chat_requests) == 1
+    assert await replay_list(env, tmp_path) == [str(alice.id)]
+    assert await event_types(env, tmp_path, str(alice.id)) == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
+
+
+async def test_allowlist_keeps_strangers_out_and_leaves_no_trace(tg, ai, tmp_path):
+    alice, bob = tg.new_user("Alice"), tg.new_user("Bob")
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_ALLOWED_USERS=str(alice.id))
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_text(bob, "let me in")
+        tg.send_command(bob, "start")
+        await tg.wait_for_messages(bob.id, 2, timeout=20)
+        assert texts(tg, bob.id) == [replies.NOT_ALLOWED] * 2
+        query = tg.press_button(bob, tg.bot_messages(bob.id)[0], f"forget:yes:{bob.id}", strict=False)
+        answer = await tg.wait_for(
+            lambda: next((a for a in tg.callback_answers if a.callback_query_id == query), None), timeout=10
+        )
+        assert answer.show_alert
+        assert answer.text == replies.NOT_ALLOWED
+        tg.send_text(alice, "hello")
+        await wait_for_text(tg, alice.id, "echo: hello")
+        await tg.wait_until_consumed(timeout=10)
+        assert_log_clean(bot)
+    assert len(tg.bot_messages(bob.id)) == 2
+    assert [r.messages[-1]["content"] for r in ai.chat_requests] == ["hello"]
+    assert await replay_list(env, tmp_path) == [str(alice.id)]
+    missing = await run_cli(env, tmp_path, "replay", str(bob.id), "--json")
+    assert missing.returncode == 1
+
+
+async def test_forget_erases_only_on_the_owners_yes(tg, ai, tmp_path):
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")
+    alice, bob = tg.new_user("Alice"), tg.new_user("Bob")
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_text(alice, "remember me")
+        await wait_for_text(tg, alice.id, "echo: remember me")
+        tg.send_text(bob, "me too")
+        await wait_for_text(tg, bob.id, "echo: me too")
+        tg.send_command(alice, "forget")
+        confirm = await tg.wait_for(
+            lambda: next((m for m in tg.bot_messages(alice.id) if m.text == replies.FORGET_CONFIRM), None), timeout=10
+        )
+        buttons = [button for row in confirm.reply_markup["inline_keyboard"] for button in row]
+        assert [b["text"] for b in buttons] == [replies.FORGET_BUTTON_YES, replies.FORGET_BUTTON_NO]
+        assert [b["callback_data"] for b in buttons] == [f"forget:yes:{alice.id}", f"forget:no:{alice.id}"]
+
+        refused = [
+            tg.press_button(alice, confirm, f"forget:yes:{bob.id}", strict=False),  # forged owner
+            tg.press_button(bob, confirm, f"forget:yes:{alice.id}"),  # someone else presses the real button
+            tg.press_button(alice, confirm, f"forget:maybe:{alice.id}", strict=False),  # forged answer
+        ]
+        await tg.wait_for(lambda: len(tg.callback_answers) >= 3, timeout=10)
+        answers = {a.callback_query_id: a for a in tg.callback_answers}
+        assert all(answers[q].show_alert and answers[q].text == replies.STALE_BUTTON for q in refused)
+        assert tg.message(alice.id, confirm.message_id).text == replies.FORGET_CONFIRM
+        assert await event_types(env, tmp_path, str(alice.id)) == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
+
+        tg.press_button(alice, confirm, f"forget:yes:{alice.id}")
+        await tg.wait_for(lambda: tg.message(alice.id, confirm.message_id).text == replies.FORGET_DONE, timeout=10)
+        assert_log_clean(bot)
+    gone = await run_cli(env, tmp_path, "replay", str(alice.id), "--json")
+    assert gone.returncode == 1
+    assert "Traceback" not in gone.stderr
+    assert await replay_list(env, tmp_path) == [str(bob.id)]
+
+
+async def test_groups_answer_only_when_addressed_and_share_one_stream(tg, ai, tmp_path):
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")
+    alice, bob = tg.new_user("Alice"), tg.new_user("Bob")
+    group = tg.new_group("Friends")
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_text(alice, "just chatting with Bob", group)
+        tg.send_text(bob, "yes, not for the bot", group)
+        tg.send_sticker(bob, chat=group)
+        tg.mention_bot(alice, group, "what is a fox?")
+        await wait_for_text(tg, group.id, "echo: what is a fox?")
+        answer = next(m for m in tg.bot_messages(group.id) if "echo: what is a fox?" in (m.text or ""))
+        tg.send_text(bob, "still not for the bot", group)
+        tg.reply(bob, answer, "and a wolf?")
+        await wait_for_text(tg, group.id, "echo: and a wolf?")
+        await tg.wait_until_consumed(timeout=10)
+        assert_log_clean(bot)
+    assert [r.messages[-1]["content"] for r in ai.chat_requests] == ["what is a fox?", "and a wolf?"]
+    assert len(tg.bot_messages(group.id)) == 2
+    assert tg.bot_messages(alice.id) == [] and tg.bot_messages(bob.id) == []
+    assert await replay_list(env, tmp_path) == [str(group.id)]
+    types = await event_types(env, tmp_path, str(group.id))
+    assert types.count("QuestionAsked") == 2 and types.count("AnswerGiven") == 2
+    assert ai.chat_requests[1].messages[1:] == [
+        {"role": "user", "content": "what is a fox?"},
+        {"role": "assistant", "content": "echo: what is a fox?"},
+        {"role": "user", "content": "and a wolf?"},
+    ]
