@@ -231,7 +231,7 @@ def _settled(window: Sequence[RecordedEvent], messages: Sequence[Message], turns
     """True when no event older than the window can change its prompt: a reset in the window forgets them all,
     and once one of the window's turns did not fit the budget, no older turn is even considered."""
     kept = (len(messages) - 2) // 2
-    return kept <= len(turns) or any(isinstance(recorded.event, ConversationReset) for recorded in window)
+    return kept < len(turns) or any(isinstance(recorded.event, ConversationReset) for recorded in window)
 
 
 def _version(recorded: RecordedEvent) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -11,6 +12,14 @@ from tests.e2e.harness import API_KEY, bot_env, run_cli, secrets_in
 WRONG_TOKEN = "987654321:AAWrongTokenTheFakeRejects_abcdefghij"
 MALFORMED_TOKEN = "not-a-token-secret-value-xyz"
 PASSWORD = "pg-secret-password-42"
+
+
+def is_log_record(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "event" in record and "level" in record
 
 
 @pytest.mark.parametrize(
@@ -34,8 +43,10 @@ async def test_bad_configuration_stops_start_up_with_one_line(tg, ai, tmp_path, 
             env[name] = value
     result = await asyncio.wait_for(run_cli(env, tmp_path, "bot"), 60)
     assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
+    # Log records (JSON lines, CONVO_LOG_FORMAT=json) may precede it; exactly one other line names the problem.
+    lines = [line for line in result.stderr.strip().splitlines() if not is_log_record(line)]
     assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("convo: "), lines[0]
     assert named.lower() in lines[0].lower(), lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     output = result.stdout + result.stderr

@@ -88,6 +88,15 @@ async def six_events() -> MemoryEventStore:
     return store
 
 
+def read_all(store: MemoryEventStore, stream: str) -> list[RecordedEvent]:
+    """Every event of a stream, oldest first."""
+
+    async def collect() -> list[RecordedEvent]:
+        return [recorded async for recorded in store.read_forwards(stream)]
+
+    return asyncio.run(collect())
+
+
 def stored(recorded: Sequence[RecordedEvent]) -> MemoryEventStore:
     """A memory store holding these recorded events verbatim."""
     store = MemoryEventStore()
@@ -256,11 +265,7 @@ def test_a_long_conversation_s_prompts_fold_the_whole_stream(budget: int) -> Non
         script += [Ask(ALICE, f"question {n}"), answer(f"answer {n}")]
         script += [RequestImage(ALICE, "a cat"), SelectMode(ALICE, "chat")] if n % 7 == 0 else []
     asyncio.run(play(store, "7", *script))
-    stream = [
-        recorded
-        for step in asyncio.run(replay(store, "7", POLICY, estimate_tokens)).steps
-        for recorded in [step.recorded]
-    ]
+    stream = read_all(store, "7")
     policy = PromptPolicy(budget=budget, lookback=500)
 
     for record in replayed(stream, policy).prompts:
