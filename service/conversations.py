@@ -135,18 +135,18 @@ class ConversationService:
 
         def command(state: State) -> Command:
             if state.mode == "image":
-                return RequestImage(request.sender, text)
-            return Ask(request.sender, text)
+                return RequestImage(request.sender, storable(text))
+            return Ask(request.sender, storable(text))
 
         return await self._request(request, command, on_text)
 
     async def ask(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
         """Put a question to the chat model; `on_text` receives the answer as it grows. Raises EmptyMessage."""
-        return await self._request(request, lambda state: Ask(request.sender, text), on_text)
+        return await self._request(request, lambda state: Ask(request.sender, storable(text)), on_text)
 
     async def request_image(self, request: Request, prompt: str) -> Outcome:
         """Ask the image model for one picture. Raises EmptyMessage."""
-        return await self._request(request, lambda state: RequestImage(request.sender, prompt), None)
+        return await self._request(request, lambda state: RequestImage(request.sender, storable(prompt)), None)
 
     async def history(self, stream: str, limit: int = 10) -> list[Turn]:
         """The newest answered turns since the last reset, oldest first (for /history)."""
@@ -240,6 +240,7 @@ class ConversationService:
             failed = Failed("question", failure.kind, failure.message, failure.retry_after, asked.version)
             return await self._settle(asked, FailAnswer(asked.version, failure.kind, failure.message), failed)
         latency_ms = round((time.monotonic() - started) * 1000)
+        completion = attrs.evolve(completion, text=storable(completion.text))
         answer = GiveAnswer(
             asked.version,
             completion.text,
@@ -311,6 +312,11 @@ def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
         case ImageFailed(request_version=version) if version == asked.version:
             return Failed("image", event.kind, event.message, request_version=version)
     return None
+
+
+def storable(text: str) -> str:
+    """Text every store can hold: NUL characters (which PostgreSQL's JSONB refuses) are dropped."""
+    return text.replace("\x00", "")
 
 
 def _notify(request: Request) -> None:

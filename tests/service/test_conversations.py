@@ -248,3 +248,12 @@ def _registered(user_id: int = 7):
     from domain.events import UserRegistered
 
     return UserRegistered(user_id, None, "Ada", "en")
+
+
+async def test_nul_characters_are_dropped_so_every_store_can_hold_the_text(store, fake):
+    fake.set_answer("an\x00swer")
+    outcome = await build(store, fake).ask(req(1), "que\x00stion")
+    assert isinstance(outcome, Answered)
+    assert outcome.text == "answer"
+    texts = [e.event.text for e in await events_of(store) if isinstance(e.event, QuestionAsked | AnswerGiven)]
+    assert texts == ["question", "answer"]
