@@ -79,3 +79,5 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiogram.event", "httpx", "httpx2", "httpcore", "openai", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # The pool retries a dead server quietly; the store reports the failure once, as StoreUnavailable.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)

@@ -96,4 +96,4 @@ def _offline_encoding(model: str) -> Any:
 
 
 def _fallback(model: str, reason: str, **fields: str) -> None:
-    log.info("token_counter_estimates", model=model, reason=reason, **fields)
+    log.debug("token_counter_estimates", model=model, reason=reason, **fields)

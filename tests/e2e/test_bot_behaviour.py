@@ -26,7 +26,8 @@ def long_markdown() -> tuple[str, list[str]]:
         + "and some filler text so the paragraph is long enough to matter for splitting. " * 2
         for marker in markers
     ]
-    code = "```python\n" + "\n".join(f"print('CODELINE{n:02d}', {n} < {n + 1} and {n} > -1)" for n in range(30)) + "\n```"
+    lines = [f"print('CODELINE{n:02d}', {n} < {n + 1} and {n} > -1)" for n in range(30)]
+    code = "```python\n" + "\n".join(lines) + "\n```"
     hostile = "HOSTILE a < b && c > d, then <script>alert(1)</script> and an unbalanced **bold that never closes"
     text = "\n\n".join([*paragraphs[:20], code, hostile, *paragraphs[20:]])
     assert len(text) > 9000

@@ -45,10 +45,9 @@ async def test_webhook_requires_the_secret_and_serves_updates_and_health(tg, ai,
 
         assert await tg.deliver_webhook(raw_text_update(mallory.id, "no secret"), secret=None) == 401
         assert await tg.deliver_webhook(raw_text_update(mallory.id, "wrong secret"), secret="not-the-secret") == 401
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                assert response.status == 200
-                assert (await response.json())["status"] == "ok"
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200
+            assert (await response.json())["status"] == "ok"
 
         tg.send_command(alice, "start")
         await wait_for_text(tg, alice.id, "Hello, Alice")
