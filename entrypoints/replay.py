@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
-import unicodedata
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 
 import attrs
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -63,8 +63,10 @@ DIFF_CHARS = 96
 FIRST_WINDOW = 32
 """Events before a question first folded into its prompt; doubled until older events cannot matter."""
 
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-"""Embeddings, overrides and isolates: printed raw they reorder the rest of a terminal line."""
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+"""Control characters (Cc), line and paragraph separators (Zl, Zp), the bidi embeddings, overrides and isolates
+that would reorder the rest of a terminal line, and lone surrogates (Cs), which no terminal can be sent."""
+_UNSAFE_IN_LINES = re.compile(r"(?![\n\t])" + _UNSAFE.pattern)
 _NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -385,24 +387,29 @@ def _prompt_panel(record: PromptRecord, policy: PromptPolicy, full: bool) -> Pan
     """The prompt sent for one question, message by message, then its diff to the previous prompt."""
     title = f"prompt for v{record.question_version} (answered at v{record.answer_version})"
     if record.error is not None:
-        body: RenderableType = Text(f"not built: {safe(record.error)}", style="red")
+        body = Text(f"not built: {safe(record.error)}", style="red")
         return Panel(body, title=title, title_align="left", box=box.ROUNDED, border_style="red")
     subtitle = f"{len(record.messages)} messages · {record.tokens}/{policy.budget} tokens"
-    parts: list[RenderableType] = [_messages_grid(record.messages, full), _diff_text(record, full)]
-    return Panel(Group(*parts), title=title, subtitle=subtitle, title_align="left", subtitle_align="left")
+    body = _messages_text(record.messages, full) + _diff_text(record, full)
+    return Panel(body, title=title, subtitle=subtitle, title_align="left", subtitle_align="left")
 
 
-def _messages_grid(messages: Sequence[Message], full: bool) -> Table:
-    """`role: content` lines, contents cut unless `full`."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=10, no_wrap=True)
-    grid.add_column(ratio=1, overflow="fold")
-    for message in messages:
-        grid.add_row(Text(f"{message.role}:", style=_ROLE_STYLES[message.role]), _content(message.content, full))
-    return grid
-
-
+ROLE_WIDTH = len("assistant: ")
 _ROLE_STYLES = {"system": "magenta", "user": "cyan", "assistant": "green"}
+
+
+def _messages_text(messages: Sequence[Message], full: bool) -> Text:
+    """`role: content` paragraphs, the content's own lines indented under it, cut unless `full`.
+
+    One Text rather than a grid: a prompt may hold hundreds of messages, and rich measures grids cell by cell.
+    """
+    text = Text()
+    indent = Text("\n" + " " * ROLE_WIDTH)
+    for message in messages:
+        text.append(f"{message.role}:".ljust(ROLE_WIDTH), style=_ROLE_STYLES[message.role])
+        text.append_text(indent.join(_content(message.content, full).split("\n", allow_blank=True)))
+        text.append("\n")
+    return text
 
 
 def _content(content: str, full: bool) -> Text:
@@ -419,7 +426,7 @@ def _content(content: str, full: bool) -> Text:
 
 def _diff_text(record: PromptRecord, full: bool) -> Text:
     """`- role: text` for each dropped and `+ role: text` for each added message (cut unless `full`)."""
-    heading = Text("\nchanges since the previous prompt: ", style="bold")
+    heading = Text("changes since the previous prompt: ", style="bold")
     if not record.dropped and record.added == record.messages:
         return heading + Text("none before it, every message is new", style="dim")
     if not record.dropped and not record.added:
@@ -499,32 +506,36 @@ def clip(text: str, limit: int, *, keep_newlines: bool = False) -> str:
 
 def _cut(text: str, limit: int, keep_newlines: bool) -> tuple[str, int]:
     """The escaped start of `text` that fits in `limit` characters, and how many characters of `text` it shows."""
+    head = text[:limit]
+    if not _unsafe(keep_newlines).search(head):
+        return head, len(head)
     pieces: list[str] = []
     length = 0
-    for used, char in enumerate(text):
+    for used, char in enumerate(head):
         piece = _escape(char, keep_newlines)
         if length + len(piece) > limit:
             return "".join(pieces), used
         pieces.append(piece)
         length += len(piece)
-    return "".join(pieces), len(text)
+    return "".join(pieces), len(head)
 
 
 def safe(text: str, *, keep_newlines: bool = False) -> str:
     """`text` with control characters, line separators, bidi overrides and lone surrogates shown as escapes."""
-    return "".join(_escape(char, keep_newlines) for char in text)
+    return _unsafe(keep_newlines).sub(lambda found: _escape(found.group(), keep_newlines), text)
 
 
 def _escape(char: str, keep_newlines: bool) -> str:
     """One character as printed: itself, or a backslash escape when printing it raw could garble the terminal."""
-    if keep_newlines and char in "\n\t":
+    if not _unsafe(keep_newlines).match(char):
         return char
-    if char in _NAMED_ESCAPES:
-        return _NAMED_ESCAPES[char]
-    if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):
-        code = ord(char)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    return char
+    code = ord(char)
+    return _NAMED_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def _unsafe(keep_newlines: bool) -> re.Pattern[str]:
+    """The characters to escape: all of `_UNSAFE`, or all but newline and tab."""
+    return _UNSAFE_IN_LINES if keep_newlines else _UNSAFE
 
 
 # --------------------------------------------------------------------------------------------------- streams
