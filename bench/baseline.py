@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from domain.commands import Ask, GiveAnswer, Sender
-from domain.conversation import State, decide, fold
+from domain.conversation import decide, fold
 from domain.events import QuestionAsked, RecordedEvent
 from domain.ports import ChatModel, EventStore
 from domain.prompt import Message, PromptPolicy, prompt_for

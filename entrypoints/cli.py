@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _bot(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from aiogram.exceptions import TelegramUnauthorizedError
+
     from adapters.telegram.app import build_bot, build_dispatcher, run_bot
     from adapters.telegram.delivery import TelegramOutbox
     from entrypoints.bootstrap import build_service
@@ -79,6 +81,8 @@ async def _bot(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     service.outbox = TelegramOutbox(bot)
     try:
         await run_bot(bot, build_dispatcher(service, settings), service, settings, args.webhook_url)
+    except TelegramUnauthorizedError:
+        raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): was the token revoked?") from None
     finally:
         await bot.session.close()
         await service.store.close()

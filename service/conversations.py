@@ -173,7 +173,10 @@ class ConversationService:
     ) -> Outcome:
         async with self._locks.hold(request.stream):
             batch = await self._record(request, command)
-            asked = next(e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested))
+            asked = next((e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested)), None)
+            if asked is None:
+                # The update was recorded before as something else (say /reset): it asks nothing now.
+                return Failed("question", "abandoned", "this update was already handled", request_version=0)
             return await self._resolve(asked, on_text)
 
     async def _record(self, request: Request, command: Callable[[State], Command]) -> tuple[RecordedEvent, ...]:

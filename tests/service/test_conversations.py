@@ -257,3 +257,12 @@ async def test_nul_characters_are_dropped_so_every_store_can_hold_the_text(store
     assert outcome.text == "answer"
     texts = [e.event.text for e in await events_of(store) if isinstance(e.event, QuestionAsked | AnswerGiven)]
     assert texts == ["question", "answer"]
+
+
+async def test_an_update_recorded_as_something_else_asks_nothing(store, fake):
+    service = build(store, fake)
+    await service.reset(req(1))
+    outcome = await service.ask(req(1), "same update id, different meaning")
+    assert isinstance(outcome, Failed)
+    assert outcome.kind == "abandoned"
+    assert fake.chat_requests == []
