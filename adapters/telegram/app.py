@@ -14,14 +14,15 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramU
 from aiogram.types import BotCommand
 from aiohttp import web
 
+from adapters.settings import ConfigError
 from adapters.telegram import errors
 from adapters.telegram.handlers import commands, forget, messages
 from adapters.telegram.identity import chat_of
 from adapters.telegram.middlewares import AccessControl, Addressing, ChatOrder, Flood, UpdateLog
 from adapters.telegram.polling import SafePolling
 from adapters.telegram.ratelimit import RateLimiter
+from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.webhook import build_webhook_app
-from entrypoints.config import ConfigError, TelegramSettings
 from service.conversations import ConversationService
 from service.locks import StreamLocks
 from service.recovery import recover_pending
