@@ -370,7 +370,7 @@ def _event_table(steps: Sequence[Step], replay: Replay) -> Table:
     table.add_column("time (UTC)", width=20, no_wrap=True)
     table.add_column("type", width=17, no_wrap=True, style="bold")
     table.add_column("data", ratio=1, overflow="fold")
-    table.add_column("state after", width=26, overflow="fold")
+    table.add_column("state after", width=20, overflow="fold")
     for step in steps:
         recorded = step.recorded
         table.add_row(
@@ -394,7 +394,7 @@ def _prompt_panel(record: PromptRecord, policy: PromptPolicy, full: bool) -> Pan
     return Panel(body, title=title, subtitle=subtitle, title_align="left", subtitle_align="left")
 
 
-ROLE_WIDTH = len("assistant: ")
+_ROLE_WIDTH = len("assistant: ")
 _ROLE_STYLES = {"system": "magenta", "user": "cyan", "assistant": "green"}
 
 
@@ -404,9 +404,9 @@ def _messages_text(messages: Sequence[Message], full: bool) -> Text:
     One Text rather than a grid: a prompt may hold hundreds of messages, and rich measures grids cell by cell.
     """
     text = Text()
-    indent = Text("\n" + " " * ROLE_WIDTH)
+    indent = Text("\n" + " " * _ROLE_WIDTH)
     for message in messages:
-        text.append(f"{message.role}:".ljust(ROLE_WIDTH), style=_ROLE_STYLES[message.role])
+        text.append(f"{message.role}:".ljust(_ROLE_WIDTH), style=_ROLE_STYLES[message.role])
         text.append_text(indent.join(_content(message.content, full).split("\n", allow_blank=True)))
         text.append("\n")
     return text
@@ -426,7 +426,7 @@ def _content(content: str, full: bool) -> Text:
 
 def _diff_text(record: PromptRecord, full: bool) -> Text:
     """`- role: text` for each dropped and `+ role: text` for each added message (cut unless `full`)."""
-    heading = Text("changes since the previous prompt: ", style="bold")
+    heading = Text("\nchanges since the previous prompt: ", style="bold")
     if not record.dropped and record.added == record.messages:
         return heading + Text("none before it, every message is new", style="dim")
     if not record.dropped and not record.added:
@@ -452,7 +452,7 @@ def summary(event: Event) -> str:
     match event:
         case UserRegistered(user_id=user_id, username=username, first_name=first_name, language_code=language):
             handle = "no @username" if username is None else "@" + clip(username, SUMMARY_CHARS)
-            return f'{user_id} {handle} "{clip(first_name, SUMMARY_CHARS)}" {language or "no language"}'
+            return f'{user_id} {handle} "{clip(first_name, SUMMARY_CHARS)}" {clip(language or "no language", 16)}'
         case ModeSelected(mode=mode, restated=restated):
             return f"{mode} (restated)" if restated else mode
         case QuestionAsked(text=text) | ImageRequested(prompt=text):
@@ -478,11 +478,11 @@ def _answer_summary(event: AnswerGiven) -> str:
 
 
 def state_summary(state: State) -> str:
-    """The mode and the request waiting for a model."""
+    """The mode and the request waiting for a model (the event at that version says which model)."""
     pending = state.pending
     if pending is None:
         return f"{state.mode} · idle"
-    return f"{state.mode} · waits: {pending.kind} v{pending.version}"
+    return f"{state.mode} · awaits v{pending.version}"
 
 
 def quoted(text: str) -> str:
@@ -542,16 +542,22 @@ def _unsafe(keep_newlines: bool) -> re.Pattern[str]:
 
 
 async def list_streams(store: EventStore) -> list[StreamSummary]:
-    """Every stream with its size, registered user and last activity, reading two events of each."""
-    return [await _stream_summary(store, stream) async for stream in store.list_streams()]
+    """Every stream with its size, registered user and last activity, reading two events of each.
+
+    The ids are listed first and summarised after, so no store is asked to read while it pages through its list;
+    a stream deleted in between is left out.
+    """
+    names = [stream async for stream in store.list_streams()]
+    summaries = [await _stream_summary(store, stream) for stream in names]
+    return [summary for summary in summaries if summary is not None]
 
 
-async def _stream_summary(store: EventStore, stream: str) -> StreamSummary:
-    """A stream's first event (the registration) and newest event (its version and time)."""
+async def _stream_summary(store: EventStore, stream: str) -> StreamSummary | None:
+    """A stream's first event (the registration) and newest event (its version and time); None if it is gone."""
     first = [recorded async for recorded in store.read_forwards(stream, 1, limit=1)]
     newest = [recorded async for recorded in store.read_backwards(stream, limit=1)]
     if not first or not newest:
-        raise StreamNotFound(stream)
+        return None
     user = first[0].event
     registered = user if isinstance(user, UserRegistered) else None
     return StreamSummary(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -341,7 +342,7 @@ def test_the_table_shows_events_state_prompts_and_diffs() -> None:
     assert "2026-01-01T00:00:03Z" in output
     assert '123456789 @alice "Alice" en' in output
     assert "gpt-3.5-turbo 12+40 tok 830 ms → v2" in output
-    assert "waits: question v2" in output
+    assert "chat · awaits v2" in output
     assert "prompt for v4 (answered at v5)" in output
     assert "+ assistant: Paris." in output
     assert "\x1b" not in output
@@ -352,7 +353,7 @@ def test_long_texts_are_cut_unless_full_is_asked_for() -> None:
     asyncio.run(play(store, "7", Ask(ALICE, "ü" * 20_000), answer("fine")))
     result = asyncio.run(replay(store, "7", PromptPolicy(budget=100_000), estimate_tokens))
 
-    short = rendered(result)
+    short = rendered(result, width=160)
     assert "(20,000 chars)" in short
     assert "--full shows all" in short
     assert short.count("ü") < 2_000
@@ -454,3 +455,15 @@ async def test_an_empty_store_lists_no_streams() -> None:
     render_stream_list([], Console(file=out, width=80))
     assert "no streams" in out.getvalue()
     assert streams_json([]) == {"streams": []}
+
+
+@given(nonempty(max_steps=5), st.text(min_size=1, max_size=30))
+def test_any_stream_lists_and_renders(stream: list[RecordedEvent], name: str) -> None:
+    renamed = [attrs.evolve(recorded, stream=name) for recorded in stream]
+    summaries = asyncio.run(list_streams(stored(renamed)))
+
+    assert [(s.stream, s.events, s.last_event_at) for s in summaries] == [(name, len(stream), stream[-1].recorded_at)]
+    out = io.StringIO()
+    render_stream_list(summaries, Console(file=out, width=80))
+    assert printable(out.getvalue())
+    assert json.loads(json_text(streams_json(summaries)))["streams"][0]["stream"] == name
