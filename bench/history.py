@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from adapters.postgres.store import PostgresEventStore
 from adapters.sqlite.store import SqliteEventStore
@@ -59,6 +60,8 @@ ANSWER = (
     "redelivered update never writes twice, so every worker sees one ordered log. #{n}"
 )
 SYSTEMS = ("convo", "baseline")
+MIN_MESSAGES = 3
+"""Fewest messages a run times, whatever its time budget."""
 
 
 class InstantChat:
@@ -90,6 +93,7 @@ class Options:
     repeats: int
     messages: int
     postgres: str
+    baseline_seconds: float
 
 
 @attrs.frozen
@@ -99,6 +103,7 @@ class Cell:
     median: float
     p90: float
     runs: int
+    messages: int
 
 
 # --- pre-filling ------------------------------------------------------------------------------------------------
@@ -153,8 +158,8 @@ async def open_store(kind: str, admin_url: str) -> AsyncIterator[EventStore]:
             async with _closing(sqlite):
                 yield sqlite
     elif kind == "postgres":
-        with scratch_database(admin_url) as url:
-            postgres = PostgresEventStore.from_url(url)
+        with scratch_database(admin_url) as conninfo:
+            postgres = PostgresEventStore(conninfo)
             async with _closing(postgres):
                 yield postgres
     else:
@@ -172,7 +177,7 @@ async def _closing(store: EventStore) -> AsyncIterator[None]:
 
 
 class scratch_database:
-    """A PostgreSQL database `convo_bench_<random>` for one run, dropped on exit; enters as its URL."""
+    """A PostgreSQL database `convo_bench_<random>` for one run, dropped on exit; enters as its conninfo."""
 
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
@@ -180,7 +185,7 @@ class scratch_database:
 
     def __enter__(self) -> str:
         self._execute("CREATE DATABASE {}")
-        return self.admin_url.rsplit("/", 1)[0] + "/" + self.name
+        return make_conninfo(self.admin_url, dbname=self.name)
 
     def __exit__(self, *exc: object) -> None:
         self._execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
@@ -220,14 +225,21 @@ def baseline_handler(store: EventStore) -> Handler:
 HANDLERS: dict[str, Callable[[EventStore], Handler]] = {"convo": convo_handler, "baseline": baseline_handler}
 
 
-async def time_messages(handle: Handler, stream: str, messages: int) -> list[float]:
-    """Milliseconds each of `messages` messages took, after one untimed warm-up message."""
+async def time_messages(handle: Handler, stream: str, messages: int, budget: float | None = None) -> list[float]:
+    """Milliseconds each of `messages` messages took, after one untimed warm-up message.
+
+    With a `budget` (seconds), stops early once it is spent and at least MIN_MESSAGES were timed: the baseline
+    takes seconds per message on a long stream.
+    """
     await handle(stream, 0)
-    timings = []
+    timings: list[float] = []
+    deadline = None if budget is None else time.perf_counter() + budget
     for index in range(1, messages + 1):
         started = time.perf_counter()
         await handle(stream, index)
         timings.append((time.perf_counter() - started) * 1000)
+        if deadline is not None and started > deadline and len(timings) >= MIN_MESSAGES:
+            break
     return timings
 
 
@@ -248,7 +260,8 @@ async def measure_store(kind: str, options: Options, log: Callable[[str], None])
                     started = time.perf_counter()
                     written = await prefill(store, stream, size)
                     filled = time.perf_counter() - started
-                    timings = await time_messages(HANDLERS[system](store), stream, options.messages)
+                    budget = options.baseline_seconds if system == "baseline" else None
+                    timings = await time_messages(HANDLERS[system](store), stream, options.messages, budget)
                     runs.setdefault((system, size), []).append(timings)
                     log(
                         f"{kind} {system} N={size} run {repeat + 1}/{options.repeats}: prefilled {written} events "
@@ -263,6 +276,7 @@ def _cell(runs: list[list[float]]) -> Cell:
         statistics.median(statistics.median(run) for run in runs),
         statistics.median(p90(run) for run in runs),
         len(runs),
+        min(len(run) for run in runs),
     )
 
 
@@ -274,14 +288,14 @@ def table(kind: str, sizes: Sequence[int], cells: dict[tuple[str, int], Cell]) -
     reference = cells["convo", sizes[0]].median
     yield (
         f"{'store':<9}{'events':>8} | {'convo ms':>9}{'p90':>8}{'/conv(' + str(sizes[0]) + ')':>12} | "
-        f"{'baseline ms':>12}{'p90':>9}{'base/convo':>11}"
+        f"{'baseline ms':>12}{'p90':>9}{'base/convo':>11}{'msgs':>6}"
     )
-    yield "-" * 80
+    yield "-" * 86
     for size in sizes:
         convo, base = cells["convo", size], cells["baseline", size]
         yield (
             f"{kind:<9}{size:>8} | {convo.median:>9.2f}{convo.p90:>8.2f}{convo.median / reference:>11.2f}x | "
-            f"{base.median:>12.2f}{base.p90:>9.2f}{base.median / convo.median:>10.1f}x"
+            f"{base.median:>12.2f}{base.p90:>9.2f}{base.median / convo.median:>10.1f}x{base.messages:>6}"
         )
 
 
@@ -293,20 +307,14 @@ def verdict(kind: str, sizes: Sequence[int], cells: dict[tuple[str, int], Cell])
     return f"{kind}: convo({largest})/convo({smallest}) = {ratio:.2f}x (target <= {TARGET}x): {met}"
 
 
-def report(options: Options, results: dict[str, dict[tuple[str, int], Cell]]) -> Iterator[str]:
-    """The printed report: settings, a table per store, the verdicts."""
-    sizes = sorted(options.sizes)
+def header(options: Options) -> Iterator[str]:
+    """The lines that open the report: what was measured."""
     yield ""
     yield (
-        f"history benchmark: {options.messages} messages per run, {options.repeats} runs, model excluded; "
-        f"ms per message, medians over runs of per-run median and p90"
+        f"history benchmark: {options.messages} messages per run ('msgs': fewest a baseline run timed within "
+        f"{options.baseline_seconds:g}s), {options.repeats} runs, model excluded"
     )
-    for kind, cells in results.items():
-        yield ""
-        yield from table(kind, sizes, cells)
-    yield ""
-    for kind, cells in results.items():
-        yield verdict(kind, sizes, cells)
+    yield "ms per message: medians over the runs of each run's median and p90"
 
 
 # --- command line -----------------------------------------------------------------------------------------------
@@ -319,30 +327,35 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--stores", default="sqlite,postgres", help="sqlite and/or postgres, comma-separated")
     parser.add_argument("--repeats", type=int, default=7, help="runs per store, size and system")
     parser.add_argument("--messages", type=int, default=50, help="timed messages per run")
+    parser.add_argument(
+        "--baseline-seconds", type=float, default=10.0, help="time budget of one baseline run (at least 3 messages)"
+    )
     parser.add_argument("--postgres", default=os.environ.get("CONVO_BENCH_POSTGRES", ADMIN_URL), help="admin URL")
     args = parser.parse_args(argv)
     sizes = tuple(sorted(int(size) for size in args.sizes.split(",")))
     stores = tuple(kind.strip() for kind in args.stores.split(","))
     if min(sizes) < 1 or args.repeats < 1 or args.messages < 1:
         parser.error("sizes, repeats and messages must be 1 or more")
-    return Options(sizes, stores, args.repeats, args.messages, args.postgres)
-
-
-async def run(options: Options, log: Callable[[str], None]) -> dict[str, dict[tuple[str, int], Cell]]:
-    """Measure every store in turn."""
-    return {kind: await measure_store(kind, options, log) for kind in options.stores}
+    return Options(sizes, stores, args.repeats, args.messages, args.postgres, args.baseline_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark and print its table; 0 unless something failed (a missed target is not a failure)."""
+    """Run the benchmark and print a table per store as soon as it is measured; 0 unless something failed.
+
+    A missed target is not a failure.
+    """
     options = parse_args(argv)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    results = asyncio.run(run(options, log))
-    for line in report(options, results):
-        print(line)
+    print("\n".join(header(options)), flush=True)
+    verdicts = []
+    for kind in options.stores:
+        cells = asyncio.run(measure_store(kind, options, log))
+        print("\n" + "\n".join(table(kind, options.sizes, cells)), flush=True)
+        verdicts.append(verdict(kind, options.sizes, cells))
+    print("\n" + "\n".join(verdicts))
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Smoke runs of the benchmarks in `bench/`, at tiny sizes, so they cannot rot (no timing is asserted)."""
