@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -76,12 +77,12 @@ async def drop_schema(url: str) -> None:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> float:
-    """Poll `predicate` until true (returns the monotonic time it was seen true); TimeoutError after `timeout`."""
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Callable[[], bool], within: float, interval: float = 0.02) -> float:
+    """Poll `predicate` until true (returns the monotonic time it was seen true); TimeoutError after `within` s."""
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not done within {timeout:.0f}s")
+            raise TimeoutError(f"not done within {within:.0f}s")
         await asyncio.sleep(interval)
     return time.monotonic()
 
@@ -110,6 +111,12 @@ async def load_rig(store: str = "sqlite", model_delay: float = 0.0, **extra_env:
                     yield LoadRig(tg, ai, bot, url)
         finally:
             await drop_schema(url)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_users(tg: FakeTelegram, count: int) -> list[User]:
@@ -157,7 +164,7 @@ def last_reply_time(tg: FakeTelegram) -> float:
 
 def fmt_row(label: str, value: str) -> str:
     """One line of a result table."""
-    return f"| {label:<44} | {value:>22} |"
+    return f"| {label:<52} | {value:>22} |"
 
 
 # ---------------------------------------------------------------------------------------------- the baseline
@@ -214,18 +221,22 @@ class ConvoRun:
     wall: float
     replies: int
     users_in_order: int
+    bot_cpu: float
+    """CPU seconds the bot process spent from the first update queued to the last reply."""
 
 
 async def run_convo(users: int, messages: int, model_delay: float, store: str) -> ConvoRun:
     """Queue users x messages at once, wait for every answer, and check each user's replies are in order."""
     async with load_rig(store, model_delay) as rig:
+        cpu_before = cpu_seconds(rig.bot.process.pid)
         expected = queue_questions(rig.tg, make_users(rig.tg, users), messages)
         started = time.monotonic()
         timeout = 60 + users * messages * (model_delay + 0.05)
         await wait_until(lambda: all_answered(rig.tg, expected), timeout, interval=0.05)
         wall = last_reply_time(rig.tg) - started
+        cpu = cpu_seconds(rig.bot.process.pid) - cpu_before
         replies, in_order = check_order(rig.tg, expected)
-    return ConvoRun(wall, replies, in_order)
+    return ConvoRun(wall, replies, in_order, cpu)
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -255,16 +266,18 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     per_message = statistics.median(run[0] for run in base_runs)
     wall = statistics.median(run.wall for run in convo_runs)
     baseline_wall = per_message * total
+    in_order = min(run.users_in_order for run in convo_runs)
     return {
         "users": args.users, "messages": args.messages, "model_delay": args.model_delay, "store": args.store,
         "runs": args.runs, "convo_walls": [run.wall for run in convo_runs], "convo_wall": wall,
+        "bot_cpu_ms_per_message": statistics.median(run.bot_cpu for run in convo_runs) * 1000 / total,
         "replies": min(run.replies for run in convo_runs), "expected_replies": total,
-        "users_in_order": min(run.users_in_order for run in convo_runs),
+        "users_in_order": in_order,
         "baseline_sample": f"{args.baseline_users}x{args.baseline_messages}",
         "baseline_per_message": per_message, "baseline_wall_extrapolated": baseline_wall,
         "baseline_users_in_order": min(run[1] for run in base_runs),
         "ratio": baseline_wall / wall, "target_ratio": TARGET_RATIO,
-        "target_met": baseline_wall / wall >= TARGET_RATIO and min(run.users_in_order for run in convo_runs) == args.users,
+        "target_met": baseline_wall / wall >= TARGET_RATIO and in_order == args.users,
     }
 
 
@@ -273,15 +286,18 @@ def report(result: dict[str, Any]) -> None:
     print(f"concurrency: {result['users']} users x {result['messages']} messages, model {result['model_delay']} s "
           f"per answer, store {result['store']}, medians of {result['runs']} run(s); Telegram flood control disabled")
     print(fmt_row("measure", "value"))
-    print(fmt_row("-" * 44, "-" * 22))
+    print(fmt_row("-" * 52, "-" * 22))
     print(fmt_row("convo wall time (s)", f"{result['convo_wall']:.2f}"))
     print(fmt_row("convo wall times of each run (s)", " ".join(f"{w:.2f}" for w in result["convo_walls"])))
+    print(fmt_row("convo bot process CPU per message (ms)", f"{result['bot_cpu_ms_per_message']:.1f}"))
     print(fmt_row("replies counted / expected", f"{result['replies']} / {result['expected_replies']}"))
     print(fmt_row("users with every reply in order", f"{result['users_in_order']} / {result['users']}"))
-    print(fmt_row(f"baseline s/message (measured, {result['baseline_sample']})", f"{result['baseline_per_message']:.3f}"))
+    sample = result["baseline_sample"]
+    print(fmt_row(f"baseline s/message (measured, {sample})", f"{result['baseline_per_message']:.3f}"))
     print(fmt_row("baseline wall time (EXTRAPOLATED, s)", f"{result['baseline_wall_extrapolated']:.1f}"))
     print(fmt_row("speed-up convo vs baseline (x)", f"{result['ratio']:.1f}"))
-    print(fmt_row(f"target >= {result['target_ratio']:.0f}x, all in order", "met" if result["target_met"] else "MISSED"))
+    verdict = "met" if result["target_met"] else "MISSED"
+    print(fmt_row(f"target >= {result['target_ratio']:.0f}x, all in order", verdict))
     print("baseline wall time = measured seconds per message x users x messages (the baseline is sequential)")
 
 

@@ -125,6 +125,14 @@ class FailImage:
     """Short description."""
 
 
+@attrs.frozen
+class MarkDelivered:
+    """Record that the outcome of a request reached the user."""
+
+    request_version: int
+    """Version of the request whose outcome was delivered."""
+
+
 UserCommand: TypeAlias = Start | Ask | RequestImage | Reset | SelectMode
-OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage
+OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered
 Command: TypeAlias = UserCommand | OutcomeCommand

@@ -20,6 +20,7 @@ from domain.commands import (
     FailImage,
     GiveAnswer,
     GiveImage,
+    MarkDelivered,
     RequestImage,
     Reset,
     SelectMode,
@@ -39,6 +40,7 @@ from domain.events import (
     ModeSelected,
     QuestionAsked,
     RecordedEvent,
+    ReplyDelivered,
     UserRegistered,
 )
 
@@ -74,6 +76,8 @@ class State:
     """Version of the event that last stated the mode; 0 while it is the default."""
     pending: Pending | None = None
     """The newest request since the last reset, while it has no outcome."""
+    undelivered: Pending | None = None
+    """The newest request since the last reset once it has an outcome the user has not been sent yet."""
 
     @property
     def registered(self) -> bool:
@@ -91,15 +95,19 @@ def evolve(state: State, recorded: RecordedEvent) -> State:
         case ModeSelected(mode=mode):
             return attrs.evolve(state, mode=mode, mode_version=recorded.version)
         case QuestionAsked(text=text):
-            return attrs.evolve(state, pending=pending_from("question", recorded, text))
+            return attrs.evolve(state, pending=pending_from("question", recorded, text), undelivered=None)
         case ImageRequested(prompt=prompt):
-            return attrs.evolve(state, pending=pending_from("image", recorded, prompt))
+            return attrs.evolve(state, pending=pending_from("image", recorded, prompt), undelivered=None)
         case AnswerGiven(question_version=request) | AnswerFailed(question_version=request):
-            return _settle(state, "question", request)
+            return _settle(state, "question", request, to_deliver(recorded.event))
         case ImageGenerated(request_version=request) | ImageFailed(request_version=request):
-            return _settle(state, "image", request)
+            return _settle(state, "image", request, to_deliver(recorded.event))
+        case ReplyDelivered(request_version=request):
+            if state.undelivered is not None and state.undelivered.version == request:
+                return attrs.evolve(state, undelivered=None)
+            return state
         case ConversationReset():
-            return attrs.evolve(state, pending=None)
+            return attrs.evolve(state, pending=None, undelivered=None)
         case _:
             return state
 
@@ -153,6 +161,9 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
             return (ImageGenerated(command.image_ref, command.model, command.revised_prompt, command.request_version),)
         case FailImage() if _waits(pending, "image", command.request_version):
             return (ImageFailed(command.kind, command.message, command.request_version),)
+        case MarkDelivered(request_version=request):
+            undelivered = state.undelivered
+            return (ReplyDelivered(request),) if undelivered is not None and undelivered.version == request else ()
         case _:
             return ()
 
@@ -162,10 +173,15 @@ def pending_from(kind: Literal["question", "image"], recorded: RecordedEvent, te
     return Pending(kind, recorded.version, text, recorded.causation_id, recorded.recorded_at)
 
 
-def _settle(state: State, kind: str, request: int) -> State:
+def _settle(state: State, kind: str, request: int, to_deliver: bool) -> State:
     if _waits(state.pending, kind, request):
-        return attrs.evolve(state, pending=None)
+        return attrs.evolve(state, pending=None, undelivered=state.pending if to_deliver else None)
     return state
+
+
+def to_deliver(outcome: Event) -> bool:
+    """Every outcome is sent to the user, except the closing of a request superseded by a newer one."""
+    return not isinstance(outcome, AnswerFailed | ImageFailed) or outcome.kind != "abandoned"
 
 
 def _waits(pending: Pending | None, kind: str, version: int) -> bool:
@@ -198,6 +214,14 @@ def _abandon(state: State) -> tuple[Event, ...]:
     return (ImageFailed("abandoned", message, pending.version),)
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def has_visible_text(text: str) -> bool:
+    """False for text that shows nothing: empty, whitespace, zero-width characters."""
+    return bool(text.translate(_INVISIBLE).strip())
+
+
 def _require_text(text: str) -> None:
-    if not text.strip():
+    if not has_visible_text(text):
         raise EmptyMessage("the message has no text")

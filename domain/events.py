@@ -126,6 +126,14 @@ class ImageFailed:
 
 
 @attrs.frozen
+class ReplyDelivered:
+    """The user's chat received the outcome of a request (answer, picture or failure reply)."""
+
+    request_version: int
+    """Stream version of the QuestionAsked or ImageRequested whose outcome was delivered."""
+
+
+@attrs.frozen
 class ConversationReset:
     """The user asked to start over: nothing before this reaches a prompt again."""
 
@@ -139,6 +147,7 @@ Event: TypeAlias = (
     | ImageRequested
     | ImageGenerated
     | ImageFailed
+    | ReplyDelivered
     | ConversationReset
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -150,6 +159,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ImageRequested,
     ImageGenerated,
     ImageFailed,
+    ReplyDelivered,
     ConversationReset,
 )
 

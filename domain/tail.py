@@ -7,7 +7,7 @@ conversation` and `domain.prompt` over the whole stream (the property tests hold
 
 from __future__ import annotations
 
-from domain.conversation import Pending, State, pending_from
+from domain.conversation import Pending, State, pending_from, to_deliver
 from domain.errors import DomainError
 from domain.events import (
     AnswerFailed,
@@ -20,6 +20,7 @@ from domain.events import (
     ModeSelected,
     QuestionAsked,
     RecordedEvent,
+    ReplyDelivered,
 )
 from domain.prompt import (
     Message,
@@ -59,7 +60,9 @@ class StateTail:
         self._mode_version = 0
         self._request_known = False
         self._pending: Pending | None = None
-        self._settled: set[tuple[str, int]] = set()
+        self._undelivered: Pending | None = None
+        self._settled: dict[tuple[str, int], bool] = {}
+        self._delivered: set[int] = set()
 
     @property
     def done(self) -> bool:
@@ -80,25 +83,33 @@ class StateTail:
             self._request_known = True
 
     def _track_request(self, recorded: RecordedEvent) -> None:
-        match recorded.event:
+        """Outcomes and deliveries are newer than their request, so they are known by the time it is reached."""
+        event = recorded.event
+        match event:
             case ConversationReset():
                 self._request_known = True
             case AnswerGiven(question_version=asked) | AnswerFailed(question_version=asked):
-                self._settled.add(("question", asked))
+                self._settled[("question", asked)] = to_deliver(event)
             case ImageGenerated(request_version=asked) | ImageFailed(request_version=asked):
-                self._settled.add(("image", asked))
+                self._settled[("image", asked)] = to_deliver(event)
+            case ReplyDelivered(request_version=asked):
+                self._delivered.add(asked)
             case QuestionAsked(text=text):
-                self._request_known = True
-                if ("question", recorded.version) not in self._settled:
-                    self._pending = pending_from("question", recorded, text)
+                self._reach_request(pending_from("question", recorded, text))
             case ImageRequested(prompt=prompt):
-                self._request_known = True
-                if ("image", recorded.version) not in self._settled:
-                    self._pending = pending_from("image", recorded, prompt)
+                self._reach_request(pending_from("image", recorded, prompt))
+
+    def _reach_request(self, request: Pending) -> None:
+        self._request_known = True
+        to_deliver = self._settled.get((request.kind, request.version))
+        if to_deliver is None:
+            self._pending = request
+        elif to_deliver and request.version not in self._delivered:
+            self._undelivered = request
 
     def state(self) -> State:
         """The state; call when done or after the stream's oldest event (or none) was fed."""
-        return State(self._version, self._mode or "chat", self._mode_version, self._pending)
+        return State(self._version, self._mode or "chat", self._mode_version, self._pending, self._undelivered)
 
 
 class PromptTail:

@@ -63,7 +63,9 @@ class TerminalChat:
             await self._service.select_mode(self._request(), "image")
             print("(image mode: type a prompt)")
         elif command == "/image":
-            self._show(await self._service.request_image(self._request(), rest))
+            outcome = await self._service.request_image(self._request(), rest)
+            self._show(outcome)
+            await self._service.mark_delivered(self._stream, outcome)
         elif command == "/history":
             for turn in await self._service.history(self._stream):
                 print(f"  you: {turn.question}\n  bot: {turn.answer}")
@@ -84,9 +86,9 @@ class TerminalChat:
         outcome = await self._service.say(self._request(), line, grow)
         if shown:
             print()
-            if isinstance(outcome, Answered):
-                return
-        self._show(outcome)
+        if not (shown and isinstance(outcome, Answered)):
+            self._show(outcome)
+        await self._service.mark_delivered(self._stream, outcome)
 
     @staticmethod
     def _show(outcome: Outcome) -> None:

@@ -23,6 +23,7 @@ from domain.commands import (
     FailImage,
     GiveAnswer,
     GiveImage,
+    MarkDelivered,
     RequestImage,
     Reset,
     SelectMode,
@@ -148,25 +149,47 @@ class ConversationService:
         """Ask the image model for one picture. Raises EmptyMessage."""
         return await self._request(request, lambda state: RequestImage(request.sender, storable(prompt)), None)
 
+    async def mark_delivered(self, stream: str, outcome: Outcome) -> None:
+        """Record that the user was sent this outcome, so neither recovery nor a redelivery sends it again."""
+        async with self._locks.hold(stream):
+            await self._mark_delivered(stream, outcome)
+
+    async def _mark_delivered(self, stream: str, outcome: Outcome) -> None:
+        version = _request_version(outcome)
+        for _ in range(CONFLICT_RETRIES):
+            state = await load_state(self.store, stream)
+            events = decide(state, MarkDelivered(version))
+            if not events:
+                return
+            try:
+                await self.store.append(stream, events, state.version, f"delivered/{version}")
+                return
+            except ConcurrencyConflict:
+                continue
+
     async def history(self, stream: str, limit: int = 10) -> list[Turn]:
         """The newest answered turns since the last reset, oldest first (for /history)."""
         window = [e async for e in self.store.read_backwards(stream, limit=limit * 4 + 8)]
         return conversation_turns(reversed(window))[-limit:]
 
     async def pending(self, stream: str) -> Pending | None:
-        """The request the stream is waiting on, if any."""
-        return (await load_state(self.store, stream)).pending
+        """The request the stream is waiting on (for a result, or for its delivery), if any."""
+        return _unfinished(await load_state(self.store, stream))
 
     async def finish_pending(self, stream: str) -> Outcome | None:
-        """Finish a request a dead process left unanswered and deliver it through the outbox; None if none."""
+        """Finish what a dead process left half done and deliver it through the outbox; None if nothing.
+
+        A request without an outcome gets one (once); an outcome never sent to the user is sent.
+        """
         async with self._locks.hold(stream):
             state = await load_state(self.store, stream)
-            while state.pending is not None and self._wait_for(state.pending) > 0:
-                await self._sleep(min(self._wait_for(state.pending), POLL_SECONDS * 4))
+            while (unfinished := _unfinished(state)) is not None and self._wait_for(unfinished) > 0:
+                await self._sleep(min(self._wait_for(unfinished), POLL_SECONDS * 4))
                 state = await load_state(self.store, stream)
-            if state.pending is None:
+            unfinished = _unfinished(state)
+            if unfinished is None:
                 return None
-            return await self._finish(stream, state.pending)
+            return await self._finish(stream, unfinished)
 
     async def _request(
         self, request: Request, command: Callable[[State], Command], on_text: TextSoFar | None
@@ -176,7 +199,7 @@ class ConversationService:
             asked = next((e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested)), None)
             if asked is None:
                 # The update was recorded before as something else (say /reset): it asks nothing now.
-                return Failed("question", "abandoned", "this update was already handled", request_version=0)
+                return Failed("question", "abandoned", "this update was already handled", delivered=True)
             return await self._resolve(asked, on_text)
 
     async def _record(self, request: Request, command: Callable[[State], Command]) -> tuple[RecordedEvent, ...]:
@@ -199,7 +222,7 @@ class ConversationService:
         """The state once no other update's request is pending: waits for a live worker, finishes a dead one's."""
         while True:
             state = await load_state(self.store, request.stream)
-            pending = state.pending
+            pending = _unfinished(state)
             if pending is None or pending.causation_id == request.causation_id:
                 return state
             wait = self._wait_for(pending)
@@ -217,15 +240,18 @@ class ConversationService:
         if asked is None:
             return None
         outcome = await self._resolve(asked, None)
-        if self.outbox is not None and not _replayed(outcome):
-            await self.outbox.deliver(stream, outcome)
+        if not outcome.delivered:
+            if self.outbox is not None:
+                await self.outbox.deliver(stream, outcome)
+            await self._mark_delivered(stream, outcome)
         return outcome
 
     async def _resolve(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
         """The request's outcome: the recorded one if it has one, else a fresh model call, recorded once."""
         state = await load_state(self.store, asked.stream)
         if state.pending is None or state.pending.version != asked.version:
-            return await self._recorded_outcome(asked)
+            undelivered = state.undelivered is not None and state.undelivered.version == asked.version
+            return attrs.evolve(await self._recorded_outcome(asked), delivered=not undelivered)
         if isinstance(asked.event, QuestionAsked):
             return await self._answer(asked, on_text)
         return await self._draw(asked)
@@ -308,12 +334,12 @@ def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
                 version, event.text, event.model, event.prompt_tokens, event.completion_tokens, event.latency_ms, True
             )
         case AnswerFailed(question_version=version) if version == asked.version:
-            return Failed("question", event.kind, event.message, request_version=version)
+            return Failed("question", event.kind, event.message, request_version=version, replayed=True)
         case ImageGenerated(request_version=version) if version == asked.version:
             prompt = asked.event.prompt if isinstance(asked.event, ImageRequested) else ""
             return Drawn(version, prompt, event.image_ref, None, event.revised_prompt, replayed=True)
         case ImageFailed(request_version=version) if version == asked.version:
-            return Failed("image", event.kind, event.message, request_version=version)
+            return Failed("image", event.kind, event.message, request_version=version, replayed=True)
     return None
 
 
@@ -327,5 +353,10 @@ def _notify(request: Request) -> None:
         request.on_recorded()
 
 
-def _replayed(outcome: Outcome) -> bool:
-    return isinstance(outcome, Answered | Drawn) and outcome.replayed
+def _unfinished(state: State) -> Pending | None:
+    """The request still owed to the user: waiting for a result, or for its result to be sent."""
+    return state.pending or state.undelivered
+
+
+def _request_version(outcome: Outcome) -> int:
+    return outcome.question_version if isinstance(outcome, Answered) else outcome.request_version

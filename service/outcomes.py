@@ -27,6 +27,8 @@ class Answered:
     """How long the model took."""
     replayed: bool = False
     """True when the answer was already recorded (a redelivered update) and the model was not called."""
+    delivered: bool = False
+    """True when the log says the user was already sent this outcome: sending it again would duplicate it."""
 
 
 @attrs.frozen
@@ -45,6 +47,8 @@ class Drawn:
     """The prompt as the model rewrote it, if it did."""
     replayed: bool = False
     """True when the picture was already recorded (a redelivered update)."""
+    delivered: bool = False
+    """True when the log says the user was already sent this outcome."""
 
 
 @attrs.frozen
@@ -61,6 +65,10 @@ class Failed:
     """Seconds to wait before trying again, when the model said."""
     request_version: int = 0
     """Version of the failed request."""
+    replayed: bool = False
+    """True when the failure was already recorded (a redelivered update)."""
+    delivered: bool = False
+    """True when the log says the user was already sent this outcome."""
 
 
 Outcome: TypeAlias = Answered | Drawn | Failed

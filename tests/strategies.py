@@ -20,6 +20,7 @@ from domain.commands import (
     FailImage,
     GiveAnswer,
     GiveImage,
+    MarkDelivered,
     RequestImage,
     Reset,
     SelectMode,
@@ -41,6 +42,7 @@ from domain.events import (
     ModeSelected,
     QuestionAsked,
     RecordedEvent,
+    ReplyDelivered,
     UserRegistered,
 )
 from domain.prompt import PromptPolicy
@@ -82,6 +84,7 @@ events: st.SearchStrategy[Event] = st.one_of(
     st.builds(ImageRequested, texts),
     st.builds(ImageGenerated, st.text(), st.text(), st.none() | st.text(), versions),
     st.builds(ImageFailed, failure_kinds, st.text(), versions),
+    st.builds(ReplyDelivered, versions),
     st.just(ConversationReset()),
 )
 """Any single event of every type, with arbitrary field values (not necessarily a valid stream)."""
@@ -132,12 +135,22 @@ class _Outcome:
 
 
 _OUTCOMES = st.builds(_Outcome, st.sampled_from([True, True, True, False]), texts, failure_kinds)
+
+
+@attrs.frozen
+class _Delivery:
+    """A script step: the reply for the request with an undelivered outcome reached the user."""
+
+
+_DELIVERIES = st.sampled_from([(_Delivery(),), (_Delivery(),), ()])
 _NO_SENDER: Any = None
 _STEPS = st.one_of(
     st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
-    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
-    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
+    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES, st.just(_Delivery())),
+    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES, st.just(_Delivery())),
+    st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts), _OUTCOMES, st.just(_Delivery())),
     st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts), _OUTCOMES),
+    _DELIVERIES,
     st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts)),
     st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts)),
     st.tuples(st.builds(Reset, st.just(_NO_SENDER))),
@@ -151,6 +164,8 @@ _STEPS = st.one_of(
 def _command_for(step: Any, state: State, sender: Sender) -> Command | None:
     if isinstance(step, _Outcome):
         return _outcome_command(step, state.pending)
+    if isinstance(step, _Delivery):
+        return MarkDelivered(state.undelivered.version) if state.undelivered is not None else None
     if hasattr(step, "sender"):
         return attrs.evolve(step, sender=sender)
     return step

@@ -3,42 +3,37 @@
 from __future__ import annotations
 
 import structlog
-from aiogram import Bot, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent
+from aiogram.types import Update
 
 from adapters.telegram import replies
 from domain.errors import EmptyMessage
 from domain.ports import StoreUnavailable
 
-router = Router(name=__name__)
-log = structlog.get_logger(__name__)
+log = structlog.get_logger("convo.updates")
 
 
-@router.errors()
-async def on_error(event: ErrorEvent, bot: Bot) -> None:
-    """Tell the user what happened in one line; log the cause."""
-    error = event.exception
+async def reply_to_failure(update: Update, bot: Bot, error: Exception) -> str:
+    """Tell the user what happened in one line (when there is a chat to tell); the outcome for the log line."""
     if isinstance(error, StoreUnavailable):
         text, outcome = replies.STORE_DOWN, "store_unavailable"
-        log.error("store_unavailable", error=str(error))
     elif isinstance(error, EmptyMessage):
         text, outcome = replies.EMPTY, "empty"
+    elif isinstance(error, TelegramAPIError):
+        return "telegram_error"
     else:
         text, outcome = replies.INTERNAL, "internal_error"
-        log.error("handler_failed", exc_info=error)
-    structlog.contextvars.bind_contextvars(outcome=outcome)
-    chat = _chat_id(event)
-    if chat is None:
-        return
-    try:
-        await bot.send_message(chat, text)
-    except TelegramAPIError as failure:
-        log.warning("error_reply_failed", error=failure.message)
+    chat = _chat_id(update)
+    if chat is not None:
+        try:
+            await bot.send_message(chat, text)
+        except TelegramAPIError as failure:
+            log.warning("error_reply_failed", error=failure.message)
+    return outcome
 
 
-def _chat_id(event: ErrorEvent) -> int | None:
-    update = event.update
+def _chat_id(update: Update) -> int | None:
     message = update.message or update.edited_message
     if message is not None:
         return message.chat.id

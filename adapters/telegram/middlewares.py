@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, 
 
 from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
+from adapters.telegram.errors import reply_to_failure
 from adapters.telegram.identity import stream_of
 from adapters.telegram.ratelimit import RateLimiter
 from service.locks import StreamLocks
@@ -56,8 +57,13 @@ class UpdateLog(BaseMiddleware):
         started = time.monotonic()
         try:
             result = await handler(event, data)
-        except Exception:
-            log.exception("update_failed", latency_ms=_since(started))
+        except Exception as error:
+            outcome = await reply_to_failure(event, data["bot"], error)
+            structlog.contextvars.bind_contextvars(outcome=outcome)
+            if outcome in ("store_unavailable", "telegram_error"):
+                log.error("update_failed", latency_ms=_since(started), error=str(error))
+            else:
+                log.exception("update_failed", latency_ms=_since(started))
             return None
         if "outcome" not in structlog.contextvars.get_contextvars():
             structlog.contextvars.bind_contextvars(outcome="ignored")

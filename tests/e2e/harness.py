@@ -109,9 +109,18 @@ async def replay_list(env: Mapping[str, str], workdir: Path) -> list[str]:
     return [item["stream"] for item in json.loads(result.stdout)["streams"]]
 
 
+BOOKKEEPING = frozenset({"ReplyDelivered"})
+"""Event types that record delivery, not conversation: most tests compare the conversation alone."""
+
+
+def conversation(events: list[dict[str, Any]]) -> list[str]:
+    """The types of the conversation's events (replay JSON), leaving out delivery bookkeeping."""
+    return [event["type"] for event in events if event["type"] not in BOOKKEEPING]
+
+
 async def event_types(env: Mapping[str, str], workdir: Path, stream: str) -> list[str]:
     """The types of a stream's events, oldest first."""
-    return [event["type"] for event in (await replay_json(env, workdir, stream))["events"]]
+    return conversation((await replay_json(env, workdir, stream))["events"])
 
 
 def texts(tg: FakeTelegram, chat_id: int) -> list[str]:

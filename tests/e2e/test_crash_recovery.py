@@ -48,7 +48,7 @@ async def crash_while_answering_then_restart(tg, ai, tmp_path, store: str, **ext
     mine = [e for e in log["events"] if e["causation_id"] == f"tg:{question.update_id}"]
     assert [e["type"] for e in mine].count("QuestionAsked") == 1
     assert [e["type"] for e in log["events"]].count("AnswerGiven") == 1
-    assert [e["type"] for e in log["events"]] == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
+    assert [e["type"] for e in log["events"]] == ["UserRegistered", "QuestionAsked", "AnswerGiven", "ReplyDelivered"]
     answers = [m for m in tg.bot_messages(alice.id) if "echo: Will you survive?" in (m.text or "")]
     assert len(answers) == 1, [m.text for m in tg.bot_messages(alice.id)]
 

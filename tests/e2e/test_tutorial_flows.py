@@ -44,13 +44,17 @@ async def test_start_chat_ask_twice_image_reset_ask_again(tg, ai, tmp_path):
         "UserRegistered",
         "QuestionAsked",
         "AnswerGiven",
+        "ReplyDelivered",
         "QuestionAsked",
         "AnswerGiven",
+        "ReplyDelivered",
         "ImageRequested",
         "ImageGenerated",
+        "ReplyDelivered",
         "ConversationReset",
         "QuestionAsked",
         "AnswerGiven",
+        "ReplyDelivered",
     ]
     assert log["events"][0]["data"]["username"] is None
     assert len(log["prompts"]) == 3

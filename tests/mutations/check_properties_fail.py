@@ -55,6 +55,12 @@ MUTATIONS = [
         "test_tail_read_state_equals_full_fold_state",
     ),
     (
+        "domain/tail.py",
+        "                self._delivered.add(asked)\n",
+        "                pass\n",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
         "domain/codec.py",
         "    for version in range(schema, SCHEMA_VERSIONS[name]):\n",
         "    for version in range(schema, schema):\n",

@@ -16,7 +16,7 @@ from adapters.openai.images import OpenAIImageModel
 from adapters.openai.retry import RetryPolicy
 from adapters.sqlite.store import SqliteEventStore
 from domain.commands import Sender
-from domain.events import AnswerFailed, AnswerGiven, ImageGenerated, QuestionAsked
+from domain.events import AnswerFailed, AnswerGiven, ImageGenerated, QuestionAsked, ReplyDelivered
 from domain.prompt import PromptPolicy, prompt_for
 from service.conversations import ConversationService, Request
 from service.outcomes import Answered, Drawn, Failed, Outcome
@@ -182,6 +182,8 @@ async def test_a_young_pending_request_of_another_worker_is_waited_for(store, fa
     async def other_worker_answers() -> None:
         await asyncio.sleep(0.3)
         await store.append("7", [AnswerGiven("theirs", "m", 1, 1, 1, 2)], 2, "tg:1/outcome")
+        await asyncio.sleep(0.3)
+        await store.append("7", [ReplyDelivered(2)], 3, "delivered/2")
 
     answering = asyncio.create_task(other_worker_answers())
     outcome = await service.ask(req(2), "mine")
@@ -269,3 +271,27 @@ async def test_an_update_recorded_as_something_else_asks_nothing(store, fake):
     assert isinstance(outcome, Failed)
     assert outcome.kind == "abandoned"
     assert fake.chat_requests == []
+
+
+async def test_an_answer_recorded_but_never_sent_is_sent_once_by_recovery(store, fake):
+    outbox = RecordingOutbox()
+    await store.append("7", [_registered(), QuestionAsked("q")], 0, "tg:1")
+    await store.append("7", [AnswerGiven("recorded answer", "m", 1, 1, 1, 2)], 2, "tg:1/outcome")
+    service = build(store, fake, outbox=outbox)
+    assert await recover_pending(service) == 1
+    assert await recover_pending(service) == 0
+    assert [(stream, outcome.text) for stream, outcome in outbox.delivered] == [("7", "recorded answer")]
+    assert fake.chat_requests == []
+    assert isinstance((await events_of(store))[-1].event, ReplyDelivered)
+
+
+async def test_a_redelivered_update_knows_whether_its_reply_was_sent(store, fake):
+    service = build(store, fake)
+    first = await service.ask(req(1), "hello")
+    assert not first.delivered
+    assert not (await service.ask(req(1), "hello")).delivered
+    await service.mark_delivered("7", first)
+    again = await service.ask(req(1), "hello")
+    assert again.replayed
+    assert again.delivered
+    assert await service.pending("7") is None

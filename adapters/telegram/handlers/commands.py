@@ -9,7 +9,7 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.telegram import replies
 from adapters.telegram.delivery import send_outcome, send_plain
-from adapters.telegram.handlers.common import log_outcome, request_for, said
+from adapters.telegram.handlers.common import deliver, log_outcome, request_for, said
 from adapters.telegram.middlewares import Admission
 from service.conversations import ConversationService
 
@@ -61,7 +61,12 @@ async def image(
     async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot):
         outcome = await service.request_image(request, prompt)
     log_outcome(outcome)
-    await send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id)
+    await deliver(
+        service,
+        request.stream,
+        outcome,
+        lambda: send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id),
+    )
 
 
 @router.message(Command("reset"))

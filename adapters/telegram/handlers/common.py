@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import structlog
 from aiogram.types import Message
 
 from adapters.telegram.identity import causation_of, sender_of, stream_of
 from adapters.telegram.middlewares import Admission
-from service.conversations import Request
+from service.conversations import ConversationService, Request
 from service.outcomes import Answered, Drawn, Failed, Outcome
 
 
@@ -32,6 +34,17 @@ def log_outcome(outcome: Outcome) -> None:
             structlog.contextvars.bind_contextvars(outcome="drawn_again" if outcome.replayed else "drawn")
         case Failed():
             structlog.contextvars.bind_contextvars(outcome=f"failed_{outcome.kind}")
+
+
+async def deliver(
+    service: ConversationService, stream: str, outcome: Outcome, send: Callable[[], Awaitable[None]]
+) -> None:
+    """Send an outcome unless the log says the user has it already; then record that it was sent."""
+    if outcome.delivered:
+        said("already_delivered")
+        return
+    await send()
+    await service.mark_delivered(stream, outcome)
 
 
 def said(outcome: str) -> None:

@@ -8,8 +8,9 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.telegram import replies
 from adapters.telegram.delivery import StreamingReply, send_outcome, send_plain
-from adapters.telegram.handlers.common import log_outcome, request_for, said
+from adapters.telegram.handlers.common import deliver, log_outcome, request_for, said
 from adapters.telegram.middlewares import Admission
+from domain.conversation import has_visible_text
 from service.conversations import ConversationService
 
 router = Router(name=__name__)
@@ -28,7 +29,7 @@ async def text(
     """A question in chat mode (streamed back), a picture prompt in image mode."""
     content = addressed_text if addressed_text is not None else message.text or ""
     request = request_for(message, event_update.update_id, admission)
-    if not content.strip():
+    if not has_visible_text(content):
         said("empty")
         await send_plain(bot, message.chat.id, replies.EMPTY)
         return
@@ -36,13 +37,18 @@ async def text(
         async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot):
             outcome = await service.request_image(request, content)
         log_outcome(outcome)
-        await send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id)
+        await deliver(
+            service,
+            request.stream,
+            outcome,
+            lambda: send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id),
+        )
         return
     reply = StreamingReply(bot, message.chat.id, message.message_id, edit_interval)
     async with ChatActionSender.typing(chat_id=message.chat.id, bot=bot):
         outcome = await service.ask(request, content, reply.update)
     log_outcome(outcome)
-    await reply.finish(outcome)
+    await deliver(service, request.stream, outcome, lambda: reply.finish(outcome))
 
 
 @router.message()

@@ -1,0 +1,235 @@
+"""Overhead: what convo itself costs per update, with a model that answers at once.
+
+`python -m bench.overhead [--updates 5000] [--rate 100] [--latency-updates 1000] [--store sqlite|postgres]`
+
+1. Throughput: `--updates` questions from `--updates / 10` users are queued at once; updates per second from the
+   queueing to the last reply reaching the fake Telegram server. Target: at least 500/s.
+2. Added latency at a steady `--rate` updates/s: each update is queued on schedule (one user every time, users in
+   rotation) and timed from being available at the fake server to the bot's first sendMessage for it reaching the
+   fake. The fake model answers at once, so this is convo's own latency (plus two local HTTP round trips to the
+   fakes). Target: p99 under 10 ms.
+
+The baseline (`bench.baseline`, one update at a time, calling the same instant fake model through the same OpenAI
+adapter, without streaming) is measured the same way in the same run, on a smaller sample for throughput. convo
+runs as a `convo bot` subprocess; the baseline runs in this process. Telegram flood control is disabled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.baseline import run_baseline_polling
+from bench.concurrency import (
+    all_answered,
+    baseline_for,
+    cpu_seconds,
+    fakes,
+    fmt_row,
+    last_reply_time,
+    load_rig,
+    make_users,
+    queue_questions,
+    wait_until,
+)
+from tests.doubles.telegram_server import FakeTelegram, User
+
+MESSAGES_PER_USER = 10
+"""Throughput phase: questions per user (under the default per-user burst of 12, so nothing is throttled)."""
+LATENCY_USERS = 200
+"""Steady-load phase: most users in rotation (each sends one message every LATENCY_USERS / rate seconds)."""
+BASELINE_THROUGHPUT_UPDATES = 500
+TARGET_RATE = 500.0
+TARGET_P99_MS = 10.0
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The value at `fraction` (0..1) of the sorted values, nearest rank."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+# ---------------------------------------------------------------------------------------------- throughput
+
+
+async def convo_throughput(updates: int, store: str) -> tuple[float, float]:
+    """Updates per second convo answers when `updates` questions are queued at once, and bot CPU ms per update."""
+    async with load_rig(store) as rig:
+        users = max(1, updates // MESSAGES_PER_USER)
+        cpu_before = cpu_seconds(rig.bot.process.pid)
+        expected = queue_questions(rig.tg, make_users(rig.tg, users), MESSAGES_PER_USER)
+        started = time.monotonic()
+        await wait_until(lambda: all_answered(rig.tg, expected), 60 + updates * 0.05, interval=0.1)
+        total = users * MESSAGES_PER_USER
+        cpu_ms = (cpu_seconds(rig.bot.process.pid) - cpu_before) * 1000 / total
+        return total / (last_reply_time(rig.tg) - started), cpu_ms
+
+
+async def baseline_throughput(updates: int, store: str) -> float:
+    """Updates per second of the sequential baseline (same instant fake model) on `updates` queued questions."""
+    with tempfile.TemporaryDirectory(prefix="convo-bench-base-") as tmp:
+        async with fakes(0.0) as (tg, ai), baseline_for(ai, Path(tmp), store) as baseline:
+            users = max(1, updates // MESSAGES_PER_USER)
+            queue_questions(tg, make_users(tg, users), MESSAGES_PER_USER)
+            total = users * MESSAGES_PER_USER
+            started = time.monotonic()
+            await asyncio.wait_for(run_baseline_polling(tg.token, tg.api_base, baseline, total), 600)
+            return total / (last_reply_time(tg) - started)
+
+
+# ---------------------------------------------------------------------------------------------- latency
+
+
+async def inject_steadily(tg: FakeTelegram, users: Sequence[User], count: int, rate: float) -> list[tuple[int, float]]:
+    """Queue `count` messages at `rate`/s on schedule, users in rotation; (chat id, time queued) of each."""
+    injected: list[tuple[int, float]] = []
+    start = time.monotonic()
+    for index in range(count):
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        user = users[index % len(users)]
+        tg.send_text(user, f"steady question {index}")
+        injected.append((user.id, time.monotonic()))
+    return injected
+
+
+def first_replies(tg: FakeTelegram, since: int) -> dict[int, list[float]]:
+    """Per chat, arrival times of the bot's successful sendMessage calls among `calls[since:]`, in order."""
+    found: dict[int, list[float]] = {}
+    for call in tg.calls[since:]:
+        if call.method.lower() == "sendmessage" and call.ok:
+            found.setdefault(int(call.params["chat_id"]), []).append(call.time)
+    return found
+
+
+def latencies(injected: Sequence[tuple[int, float]], replies: dict[int, list[float]]) -> list[float]:
+    """Milliseconds from each update being queued to the bot's first message for it (k-th update, k-th reply)."""
+    seen: dict[int, int] = {}
+    result = []
+    for chat_id, queued in injected:
+        index = seen.get(chat_id, 0)
+        seen[chat_id] = index + 1
+        result.append((replies[chat_id][index] - queued) * 1000)
+    return result
+
+
+async def steady_latency(tg: FakeTelegram, users: Sequence[User], count: int, rate: float) -> list[float]:
+    """Inject at a steady rate, wait for every reply, return the latencies (ms)."""
+    since = len(tg.calls)
+    injected = await inject_steadily(tg, users, count, rate)
+
+    def answered() -> bool:
+        replies = first_replies(tg, since)
+        return sum(len(times) for times in replies.values()) >= count
+
+    await wait_until(answered, 60, interval=0.1)
+    return latencies(injected, first_replies(tg, since))
+
+
+async def warm_up(tg: FakeTelegram, users: Sequence[User]) -> None:
+    """Each user's first message (registration), so the steady phase measures ordinary questions."""
+    expected = queue_questions(tg, users, 1)
+    await wait_until(lambda: all_answered(tg, expected), 120, interval=0.05)
+
+
+async def convo_latency(count: int, rate: float, store: str) -> list[float]:
+    """Per-update latency of convo at a steady rate."""
+    async with load_rig(store) as rig:
+        users = make_users(rig.tg, min(LATENCY_USERS, count))
+        await warm_up(rig.tg, users)
+        return await steady_latency(rig.tg, users, count, rate)
+
+
+async def baseline_latency(count: int, rate: float, store: str) -> list[float]:
+    """Per-update latency of the sequential baseline (same instant fake model) at the same steady rate."""
+    with tempfile.TemporaryDirectory(prefix="convo-bench-base-") as tmp:
+        async with fakes(0.0) as (tg, ai), baseline_for(ai, Path(tmp), store) as baseline:
+            users = make_users(tg, min(LATENCY_USERS, count))
+            queue_questions(tg, users, 1)
+            polling = asyncio.create_task(run_baseline_polling(tg.token, tg.api_base, baseline, len(users) + count))
+            try:
+                await wait_until(lambda: len(tg.calls_to("sendMessage")) >= len(users), 120)
+                return await steady_latency(tg, users, count, rate)
+            finally:
+                await asyncio.wait_for(polling, 30)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.split("\n")[0])
+    parser.add_argument("--updates", type=int, default=5000, help="throughput phase: questions queued at once")
+    parser.add_argument("--rate", type=float, default=100.0, help="steady phase: updates per second")
+    parser.add_argument("--latency-updates", type=int, default=1000, help="steady phase: how many updates")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Both phases for convo and the baseline, `runs` times; medians."""
+    base_updates = min(args.updates, BASELINE_THROUGHPUT_UPDATES)
+    rates, cpus, base_rates, p50s, p99s, base_p50s, base_p99s = [], [], [], [], [], [], []
+    for _ in range(args.runs):
+        rate, cpu = await convo_throughput(args.updates, args.store)
+        rates.append(rate)
+        cpus.append(cpu)
+        base_rates.append(await baseline_throughput(base_updates, args.store))
+        convo = await convo_latency(args.latency_updates, args.rate, args.store)
+        base = await baseline_latency(args.latency_updates, args.rate, args.store)
+        p50s.append(percentile(convo, 0.5))
+        p99s.append(percentile(convo, 0.99))
+        base_p50s.append(percentile(base, 0.5))
+        base_p99s.append(percentile(base, 0.99))
+    rate, p99, base_rate = statistics.median(rates), statistics.median(p99s), statistics.median(base_rates)
+    return {
+        "updates": args.updates, "rate": args.rate, "latency_updates": args.latency_updates, "store": args.store,
+        "runs": args.runs, "throughputs": rates, "bot_cpu_ms_per_update": statistics.median(cpus),
+        "throughput": rate, "baseline_throughput": base_rate,
+        "baseline_updates": base_updates, "throughput_ratio": rate / base_rate,
+        "p50_ms": statistics.median(p50s), "p99_ms": p99, "p99s_ms": p99s,
+        "baseline_p50_ms": statistics.median(base_p50s), "baseline_p99_ms": statistics.median(base_p99s),
+        "throughput_target_met": rate >= TARGET_RATE, "latency_target_met": p99 < TARGET_P99_MS,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    """Print the result table."""
+    print(f"overhead: instant model, store {result['store']}, medians of {result['runs']} run(s); "
+          "Telegram flood control disabled")
+    print(fmt_row("measure", "value"))
+    print(fmt_row("-" * 52, "-" * 22))
+    print(fmt_row(f"convo throughput, {result['updates']} updates (upd/s)", f"{result['throughput']:.0f}"))
+    print(fmt_row("convo throughput of each run (upd/s)", " ".join(f"{r:.0f}" for r in result["throughputs"])))
+    print(fmt_row("convo bot process CPU per update (ms)", f"{result['bot_cpu_ms_per_update']:.2f}"))
+    print(fmt_row(f"baseline throughput, {result['baseline_updates']} updates (upd/s)",
+                  f"{result['baseline_throughput']:.0f}"))
+    print(fmt_row("throughput convo / baseline (x)", f"{result['throughput_ratio']:.2f}"))
+    print(fmt_row(f"target >= {TARGET_RATE:.0f} upd/s", "met" if result["throughput_target_met"] else "MISSED"))
+    steady = f"{result['latency_updates']} updates at {result['rate']:.0f}/s"
+    print(fmt_row(f"convo added latency p50 (ms), {steady}", f"{result['p50_ms']:.1f}"))
+    print(fmt_row("convo added latency p99 (ms)", f"{result['p99_ms']:.1f}"))
+    print(fmt_row("baseline latency p50 / p99 (ms), same load",
+                  f"{result['baseline_p50_ms']:.1f} / {result['baseline_p99_ms']:.1f}"))
+    print(fmt_row(f"target p99 < {TARGET_P99_MS:.0f} ms", "met" if result["latency_target_met"] else "MISSED"))
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, print the table, return the figures."""
+    result = asyncio.run(measure(parse_args(argv)))
+    report(result)
+    return result
+
+
+if __name__ == "__main__":
+    main()
