@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -60,6 +61,9 @@ from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started
 CONFLICT_RETRIES = 10
 """Times a use case re-reads and re-decides after losing a race before it gives up."""
 
+FINISHED_MEMORY = 10_000
+"""Updates this process remembers having finished (a bounded cache, not state)."""
+
 POLL_SECONDS = 0.25
 """How often to look again at a request another worker may still be answering."""
 
@@ -104,6 +108,7 @@ class ConversationService:
         self._now = now
         self._sleep = sleep
         self._locks = StreamLocks()
+        self._finished_here: OrderedDict[str, None] = OrderedDict()
 
     async def start(self, request: Request) -> Started:
         """Register the user if new; say which mode they are in."""
@@ -194,6 +199,14 @@ class ConversationService:
     async def _request(
         self, request: Request, command: Callable[[State], Command], on_text: TextSoFar | None
     ) -> Outcome:
+        try:
+            return await self._handle_request(request, command, on_text)
+        finally:
+            self._finished(request.causation_id)
+
+    async def _handle_request(
+        self, request: Request, command: Callable[[State], Command], on_text: TextSoFar | None
+    ) -> Outcome:
         async with self._locks.hold(request.stream):
             batch = await self._record(request, command)
             asked = next((e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested)), None)
@@ -232,8 +245,18 @@ class ConversationService:
                 await self._finish(request.stream, pending)
 
     def _wait_for(self, pending: Pending) -> float:
+        """Seconds to leave a request to the worker that may still be on it; none if this process gave it up."""
+        if pending.causation_id in self._finished_here:
+            return 0.0
         age = (self._now() - pending.recorded_at).total_seconds()
         return self._takeover_after - age
+
+    def _finished(self, causation_id: str) -> None:
+        """Remember (boundedly) that this process is done with an update, so its leftovers need no grace."""
+        self._finished_here[causation_id] = None
+        self._finished_here.move_to_end(causation_id)
+        while len(self._finished_here) > FINISHED_MEMORY:
+            self._finished_here.popitem(last=False)
 
     async def _finish(self, stream: str, pending: Pending) -> Outcome | None:
         asked = await find_event(self.store, stream, pending.version)

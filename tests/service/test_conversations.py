@@ -295,3 +295,12 @@ async def test_a_redelivered_update_knows_whether_its_reply_was_sent(store, fake
     assert again.replayed
     assert again.delivered
     assert await service.pending("7") is None
+
+
+async def test_a_reply_this_process_failed_to_send_is_sent_before_the_next_answer_without_waiting(store, fake):
+    outbox = RecordingOutbox()
+    service = build(store, fake, outbox=outbox, takeover_after=3600.0)
+    first = await service.ask(req(1), "first")
+    second = await service.ask(req(2), "second")
+    assert isinstance(second, Answered)
+    assert [(stream, outcome.text) for stream, outcome in outbox.delivered] == [("7", first.text)]
