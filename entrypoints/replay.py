@@ -38,6 +38,7 @@ from domain.events import (
     ModeSelected,
     QuestionAsked,
     RecordedEvent,
+    ReplyDelivered,
     UserRegistered,
 )
 from domain.ports import EventStore
@@ -311,10 +312,11 @@ def _event_json(step: Step) -> dict[str, Any]:
 
 
 def _state_json(state: State) -> dict[str, Any]:
-    """The folded state: mode and the request waiting for a model, if any."""
-    pending = state.pending
+    """The folded state: mode, the request waiting for a model, and the one whose reply is not yet sent."""
+    pending, undelivered = state.pending, state.undelivered
     waiting = None if pending is None else {"kind": pending.kind, "version": pending.version, "text": pending.text}
-    return {"mode": state.mode, "pending": waiting}
+    unsent = None if undelivered is None else {"kind": undelivered.kind, "version": undelivered.version}
+    return {"mode": state.mode, "pending": waiting, "undelivered": unsent}
 
 
 def _prompt_json(record: PromptRecord) -> dict[str, Any]:
@@ -466,6 +468,8 @@ def summary(event: Event) -> str:
             return f"{clip(model, SUMMARY_CHARS)} {clip(ref, SUMMARY_CHARS)} → v{version}{rewritten}"
         case ImageFailed(kind=kind, message=message, request_version=version):
             return f"{kind} → v{version}: {clip(message, SUMMARY_CHARS)}"
+        case ReplyDelivered(request_version=version):
+            return f"the reply to v{version} reached the user"
         case ConversationReset():
             return "earlier turns leave the prompt"
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover - the match covers Event
@@ -479,10 +483,12 @@ def _answer_summary(event: AnswerGiven) -> str:
 
 def state_summary(state: State) -> str:
     """The mode and the request waiting for a model (the event at that version says which model)."""
-    pending = state.pending
-    if pending is None:
-        return f"{state.mode} · idle"
-    return f"{state.mode} · awaits v{pending.version}"
+    pending, undelivered = state.pending, state.undelivered
+    if pending is not None:
+        return f"{state.mode} · awaits v{pending.version}"
+    if undelivered is not None:
+        return f"{state.mode} · reply to v{undelivered.version} unsent"
+    return f"{state.mode} · idle"
 
 
 def quoted(text: str) -> str:

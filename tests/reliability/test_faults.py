@@ -321,13 +321,14 @@ async def test_sigkill_then_restart_answers_exactly_once(tg, ai, tmp_path, store
     mine = [e for e in events if e["causation_id"].startswith(f"tg:{seen['update']}")]
     assert conversation(mine) == ["UserRegistered", "QuestionAsked", "AnswerGiven"], events
     assert conversation(events) == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
-    assert [e["version"] for e in events] == [1, 2, 3]
+    assert [e["version"] for e in events] == [1, 2, 3, 4]
+    assert events[-1]["type"] == "ReplyDelivered"
     asked_after_restart = len([r for r in ai.chat_requests if r.last_user_text == question]) - asked_before_restart
     assert asked_after_restart == (0 if point.startswith("after_answer") else 1)
     delivered = len(answers_in(tg, alice.id, f"echo: {question}"))
     print(f"\n{point}: model calls after restart {asked_after_restart}, answer messages {delivered}")
-    assert delivered >= 1
-    assert await raw_events(url, str(bob.id)) == bob_before
+    assert delivered == 1
+    assert _without_bookkeeping(await raw_events(url, str(bob.id))) == _without_bookkeeping(bob_before)
     assert sorted(await replay_list(env, tmp_path)) == sorted([str(alice.id), str(bob.id)])
 
 
@@ -550,7 +551,7 @@ async def test_postgres_stopped_while_answering_then_back_recovers_without_resta
             ensure_postgres_up()
         print(f"\npostgres down for {time.monotonic() - stopped:.2f}s")
         assert answers_in(tg, alice.id, "echo: second") == []
-        down_events = [e["type"] for e in await raw_events(url, str(alice.id))]
+        down_events = conversation(await raw_events(url, str(alice.id)))
         assert down_events == ["UserRegistered", "QuestionAsked", "AnswerGiven", "QuestionAsked"]
         await asyncio.sleep(1.0)  # past CONVO_RECOVERY_GRACE: the pending Q2 may be taken over
         tg.send_text(alice, "third")
@@ -560,7 +561,7 @@ async def test_postgres_stopped_while_answering_then_back_recovers_without_resta
         assert bot.process.returncode is None
     events = await events_of(env, tmp_path, str(alice.id))
     assert conversation(events) == ["UserRegistered"] + ["QuestionAsked", "AnswerGiven"] * 3
-    assert [e["version"] for e in events] == list(range(1, 8))
+    assert [e["version"] for e in events] == list(range(1, len(events) + 1))
     answered = {e["data"]["question_version"]: e["data"]["text"] for e in events if e["type"] == "AnswerGiven"}
     assert answered == {2: "echo: first", 4: "echo: second", 6: "echo: third"}
     assert len(answers_in(tg, alice.id, "echo: second")) == 1
@@ -712,7 +713,7 @@ async def test_two_webhook_workers_interleaved_updates_keep_each_users_log_whole
     for user in users:
         events = await events_of(env, tmp_path, str(user.id))
         checked += len(events)
-        assert [e["version"] for e in events] == list(range(1, 2 + 2 * per_user))
+        assert [e["version"] for e in events] == list(range(1, len(events) + 1))
         assert conversation(events) == ["UserRegistered"] + ["QuestionAsked", "AnswerGiven"] * per_user
         asked = [e for e in events if e["type"] == "QuestionAsked"]
         assert [e["data"]["text"] for e in asked] == [f"u{user.id} q{i}" for i in range(per_user)]
@@ -725,3 +726,8 @@ async def test_two_webhook_workers_interleaved_updates_keep_each_users_log_whole
     model_calls = [r.last_user_text for r in ai.chat_requests]
     assert sorted(model_calls) == sorted(f"u{user.id} q{i}" for user in users for i in range(per_user))
     print(f"\ntwo workers: {len(users) * per_user + 2} updates posted, {checked} events checked")
+
+
+def _without_bookkeeping(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stream's events without delivery records (a bystander's may land just after its reply is seen)."""
+    return [event for event in events if event["type"] != "ReplyDelivered"]

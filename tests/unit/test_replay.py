@@ -150,6 +150,7 @@ def test_the_json_document_has_the_documented_shape() -> None:
     assert document["events"][1]["state"] == {
         "mode": "chat",
         "pending": {"kind": "question", "version": 2, "text": "What is the capital of France?"},
+        "undelivered": None,
     }
     persona = {"role": "system", "content": POLICY.persona}
     first, second = document["prompts"]
