@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import structlog
 
@@ -14,14 +16,21 @@ log = structlog.get_logger(__name__)
 
 
 async def recover_pending(
-    service: ConversationService, accept: Callable[[str], bool] = lambda stream: True, concurrency: int = 8
+    service: ConversationService,
+    accept: Callable[[str], bool] = lambda stream: True,
+    concurrency: int = 8,
+    hold: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
 ) -> int:
-    """Finish every pending request on accepted streams (delivering through the service's outbox); how many."""
+    """Finish every pending request on accepted streams (delivering through the service's outbox); how many.
+
+    `hold(stream)` is the front end's per-chat turn, so a recovery and a live update of one chat never overlap
+    (both would otherwise send the same reply).
+    """
     gate = asyncio.Semaphore(concurrency)
     tasks: list[asyncio.Task[None]] = []
 
     async def finish(stream: str) -> None:
-        async with gate:
+        async with gate, (hold(stream) if hold is not None else contextlib.nullcontext()):
             try:
                 outcome = await service.finish_pending(stream)
             except StoreError as error:

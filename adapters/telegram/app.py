@@ -114,13 +114,16 @@ def build_bot(settings: TelegramSettings) -> Bot:
 
 def build_dispatcher(service: ConversationService, settings: TelegramSettings) -> Dispatcher:
     """Routers and middlewares; the service and settings reach handlers by keyword injection."""
-    dispatcher = Dispatcher(storage=LeanMemoryStorage(), service=service, edit_interval=settings.edit_interval)
+    chat_locks = StreamLocks()
+    dispatcher = Dispatcher(
+        storage=LeanMemoryStorage(), service=service, edit_interval=settings.edit_interval, chat_locks=chat_locks
+    )
     for middleware in (
         UpdateLog(),
         AccessControl(settings.allowed_users),
         Addressing(),
         Flood(RateLimiter(settings.rate_per_minute, settings.rate_burst)),
-        ChatOrder(StreamLocks()),
+        ChatOrder(chat_locks),
     ):
         dispatcher.update.outer_middleware(middleware)
     dispatcher.include_routers(forget.router, commands.router, messages.router)
@@ -151,7 +154,9 @@ async def run_bot(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    recovery = asyncio.create_task(recover_pending(service, accept=lambda stream: chat_of(stream) is not None))
+    recovery = asyncio.create_task(
+        recover_pending(service, accept=lambda stream: chat_of(stream) is not None, hold=dispatcher["chat_locks"].hold)
+    )
     allowed = dispatcher.resolve_used_update_types()
     log.info("bot_started", bot=username, mode="webhook" if webhook_url else "polling")
     try:

@@ -562,8 +562,9 @@ async def test_postgres_stopped_while_answering_then_back_recovers_without_resta
     events = await events_of(env, tmp_path, str(alice.id))
     assert conversation(events) == ["UserRegistered"] + ["QuestionAsked", "AnswerGiven"] * 3
     assert [e["version"] for e in events] == list(range(1, len(events) + 1))
-    answered = {e["data"]["question_version"]: e["data"]["text"] for e in events if e["type"] == "AnswerGiven"}
-    assert answered == {2: "echo: first", 4: "echo: second", 6: "echo: third"}
+    asked = {e["version"]: e["data"]["text"] for e in events if e["type"] == "QuestionAsked"}
+    answered = {asked[e["data"]["question_version"]]: e["data"]["text"] for e in events if e["type"] == "AnswerGiven"}
+    assert answered == {"first": "echo: first", "second": "echo: second", "third": "echo: third"}
     assert len(answers_in(tg, alice.id, "echo: second")) == 1
 
 
@@ -587,7 +588,8 @@ async def test_sqlite_locked_by_another_process_writes_nothing_then_recovers(tg,
             tg.send_text(alice, "while locked")
             await wait_for_store_failure(bot)
             waited = time.monotonic() - started
-            assert await raw_events(url, str(alice.id)) == before
+            after = await raw_events(url, str(alice.id))
+            assert _without_bookkeeping(after) == _without_bookkeeping(before)
         tg.send_text(alice, "after the lock")
         await wait_for_text(tg, alice.id, "echo: after the lock", timeout=20)
         await tg.wait_until_consumed(timeout=10)
