@@ -111,7 +111,7 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.at is not None and args.at < 1:
         raise ConfigError("--at must be a version of 1 or more")
     store = await open_configured_store(env)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
         if args.list:
             summaries = await replay.list_streams(store)
