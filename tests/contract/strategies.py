@@ -17,6 +17,7 @@ from domain.events import (
     ImageRequested,
     ModeSelected,
     QuestionAsked,
+    ReplyDelivered,
     UserRegistered,
 )
 
@@ -59,6 +60,7 @@ EVENT_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
         ImageGenerated, image_ref=texts, model=texts, revised_prompt=optional_texts, request_version=versions
     ),
     ImageFailed: st.builds(ImageFailed, kind=failure_kinds, message=texts, request_version=versions),
+    ReplyDelivered: st.builds(ReplyDelivered, request_version=versions),
     ConversationReset: st.builds(ConversationReset),
 }
 """One strategy per event type (a test checks every type in EVENT_TYPES has one)."""

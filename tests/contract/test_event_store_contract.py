@@ -21,6 +21,7 @@ from domain.events import (
     ModeSelected,
     QuestionAsked,
     RecordedEvent,
+    ReplyDelivered,
     UserRegistered,
 )
 from domain.ports import ConcurrencyConflict, EventStore
@@ -38,6 +39,7 @@ SAMPLES: tuple[Event, ...] = (
     ImageGenerated(image_ref="https://img.invalid/cat.png", model="i-1", revised_prompt="a cat", request_version=8),
     ImageGenerated(image_ref="sha256:" + "ab" * 32, model="i-1", revised_prompt=None, request_version=8),
     ImageFailed(kind="content_refused", message="refused", request_version=8),
+    ReplyDelivered(request_version=8),
     ConversationReset(),
 )
 
