@@ -50,7 +50,7 @@ MUTATIONS = [
     ),
     (
         "domain/tail.py",
-        '                self._settled.add(("question", asked))\n',
+        '                self._settled[("question", asked)] = to_deliver(event)\n',
         "                pass\n",
         "test_tail_read_state_equals_full_fold_state",
     ),
