@@ -14,10 +14,11 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -62,6 +63,28 @@ def require_postgres() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{problem}; CI must run the PostgreSQL tests", pytrace=False)
     pytest.skip(problem)
+
+
+@contextlib.contextmanager
+def scratch_database(prefix: str, before_drop: Callable[[], None] | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database `<prefix>_<random>` on the test server (URL yielded), dropped WITH (FORCE) after.
+
+    Fails in CI (skips elsewhere) when the server is unreachable. `before_drop` runs first at the end, e.g. to
+    wait for a server a test restarted.
+    """
+    require_postgres()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin_url = postgres_url()
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        if before_drop is not None:
+            before_drop()
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def fauna_factory() -> Callable[[], contextlib.AbstractAsyncContextManager[Any]]:

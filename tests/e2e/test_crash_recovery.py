@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
+from tests.contract.backends import scratch_database
 from tests.e2e.harness import assert_log_clean, bot_env, replay_json, run_cli, running_bot, wait_for_text
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 async def questions_recorded(env, workdir, stream: str) -> int:
@@ -59,17 +56,8 @@ async def test_crash_recovery_on_sqlite(tg, ai, tmp_path):
 
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
-    name = f"convo_e2e_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {error}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("convo_e2e") as url:
+        yield url
 
 
 @pytest.mark.postgres

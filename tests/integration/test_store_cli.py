@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 from adapters.sqlite.store import SqliteEventStore
 from domain.commands import Ask, GiveAnswer, Reset, Sender
-from tests.contract.backends import postgres_url, require_postgres
+from tests.contract.backends import scratch_database
 from tests.doubles.fauna import FaunaDouble
 from tests.e2e.harness import run_cli
 from tests.strategies import run_script
@@ -22,17 +19,8 @@ ADA = Sender(7, "ada", "Ada", "en")
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    require_postgres()
-    base = postgres_url()
-    name = f"convo_cli_{secrets.token_hex(4)}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(base)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("convo_cli") as url:
+        yield url
 
 
 async def seed_sqlite(path) -> list:

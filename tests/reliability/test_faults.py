@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import aiohttp
 import psycopg
 import pytest
 
+from tests.contract.backends import scratch_database
 from tests.doubles import openai_server
 from tests.doubles.openai_server import FakeOpenAI
 from tests.doubles.telegram_server import FakeTelegram, User
@@ -55,22 +55,9 @@ WEBHOOK_SECRET = "fault-webhook-secret_0123"
 # ---------------------------------------------------------------------------------------------- stores
 
 
-@contextlib.contextmanager
-def scratch_postgres() -> Iterator[str]:
-    """A fresh database `convo_fault_<random>`, dropped WITH (FORCE) afterwards."""
-    name = f"convo_fault_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {error}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        ensure_postgres_up()
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def scratch_postgres() -> contextlib.AbstractContextManager[str]:
+    """A fresh database `convo_fault_<random>`, dropped once the server is surely up again."""
+    return scratch_database("convo_fault", before_drop=ensure_postgres_up)
 
 
 @pytest.fixture
