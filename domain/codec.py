@@ -98,10 +98,20 @@ def parse_utc(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+_Shape: TypeAlias = tuple[tuple["attrs.Attribute[Any]", ...], frozenset[str], dict[str, Any]]
+_SHAPES: dict[type, _Shape] = {}
+
+
+def _shape(cls: type[Event]) -> _Shape:
+    """An event class's fields, their names and their resolved type hints (resolved once per class)."""
+    if cls not in _SHAPES:
+        fields = tuple(attrs.fields(cls))
+        _SHAPES[cls] = fields, frozenset(field.name for field in fields), get_type_hints(cls)
+    return _SHAPES[cls]
+
+
 def _build(cls: type[Event], data: Mapping[str, Any]) -> Event:
-    hints = get_type_hints(cls)
-    fields = attrs.fields(cls)
-    known = {field.name for field in fields}
+    fields, known, hints = _shape(cls)
     unknown = sorted(set(data) - known)
     if unknown:
         raise MalformedDocument(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}")

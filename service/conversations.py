@@ -54,9 +54,10 @@ from domain.ports import (
     TextSoFar,
 )
 from domain.prompt import PromptPolicy, TokenCounter, Turn, conversation_turns, estimate_tokens
-from service.loading import find_event, load_prompt, load_state
+from service.loading import find_event, load_prompt
 from service.locks import StreamLocks
 from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started
+from service.state_cache import StateCache
 
 CONFLICT_RETRIES = 10
 """Times a use case re-reads and re-decides after losing a race before it gives up."""
@@ -108,13 +109,14 @@ class ConversationService:
         self._now = now
         self._sleep = sleep
         self._locks = StreamLocks()
+        self._states = StateCache(store)
         self._finished_here: OrderedDict[str, None] = OrderedDict()
 
     async def start(self, request: Request) -> Started:
         """Register the user if new; say which mode they are in."""
         async with self._locks.hold(request.stream):
             batch = await self._record(request, lambda state: Start(request.sender))
-            state = await load_state(self.store, request.stream)
+            state = await self._states.load(request.stream)
         return Started(new_user=bool(batch) and batch[0].version == 1, mode=state.mode)
 
     async def select_mode(self, request: Request, mode: Mode) -> None:
@@ -131,10 +133,11 @@ class ConversationService:
         """Erase the stream entirely."""
         async with self._locks.hold(stream):
             await self.store.delete_stream(stream)
+            self._states.forget(stream)
 
     async def mode(self, stream: str) -> Mode:
         """The stream's current mode."""
-        return (await load_state(self.store, stream)).mode
+        return (await self._states.load(stream)).mode
 
     async def say(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
         """Plain text: a question in chat mode, an image prompt in image mode."""
@@ -162,12 +165,13 @@ class ConversationService:
     async def _mark_delivered(self, stream: str, outcome: Outcome) -> None:
         version = _request_version(outcome)
         for _ in range(CONFLICT_RETRIES):
-            state = await load_state(self.store, stream)
+            state = await self._states.load(stream)
             events = decide(state, MarkDelivered(version))
             if not events:
                 return
             try:
-                await self.store.append(stream, events, state.version, f"delivered/{version}")
+                batch = await self.store.append(stream, events, state.version, f"delivered/{version}")
+                self._states.recorded(stream, state, batch)
                 return
             except ConcurrencyConflict:
                 continue
@@ -179,7 +183,7 @@ class ConversationService:
 
     async def pending(self, stream: str) -> Pending | None:
         """The request the stream is waiting on (for a result, or for its delivery), if any."""
-        return _unfinished(await load_state(self.store, stream))
+        return _unfinished(await self._states.load(stream))
 
     async def finish_pending(self, stream: str) -> Outcome | None:
         """Finish what a dead process left half done and deliver it through the outbox; None if nothing.
@@ -187,10 +191,10 @@ class ConversationService:
         A request without an outcome gets one (once); an outcome never sent to the user is sent.
         """
         async with self._locks.hold(stream):
-            state = await load_state(self.store, stream)
+            state = await self._states.load(stream)
             while (unfinished := _unfinished(state)) is not None and self._wait_for(unfinished) > 0:
                 await self._sleep(min(self._wait_for(unfinished), POLL_SECONDS * 4))
-                state = await load_state(self.store, stream)
+                state = await self._states.load(stream)
             unfinished = _unfinished(state)
             if unfinished is None:
                 return None
@@ -227,6 +231,7 @@ class ConversationService:
                 batch = await self.store.append(request.stream, events, state.version, request.causation_id)
             except ConcurrencyConflict:
                 continue
+            self._states.recorded(request.stream, state, batch)
             _notify(request)
             return batch
         raise StoreUnavailable(f"stream {request.stream!r} kept changing under {CONFLICT_RETRIES} attempts")
@@ -234,7 +239,7 @@ class ConversationService:
     async def _settled_state(self, request: Request) -> State:
         """The state once no other update's request is pending: waits for a live worker, finishes a dead one's."""
         while True:
-            state = await load_state(self.store, request.stream)
+            state = await self._states.load(request.stream)
             pending = _unfinished(state)
             if pending is None or pending.causation_id == request.causation_id:
                 return state
@@ -271,7 +276,7 @@ class ConversationService:
 
     async def _resolve(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
         """The request's outcome: the recorded one if it has one, else a fresh model call, recorded once."""
-        state = await load_state(self.store, asked.stream)
+        state = await self._states.load(asked.stream)
         if state.pending is None or state.pending.version != asked.version:
             undelivered = state.undelivered is not None and state.undelivered.version == asked.version
             return attrs.evolve(await self._recorded_outcome(asked), delivered=not undelivered)
@@ -327,7 +332,7 @@ class ConversationService:
         """Record an outcome once; if another worker recorded one first, that one is the outcome."""
         causation = f"{asked.causation_id}/outcome"
         for _ in range(CONFLICT_RETRIES):
-            state = await load_state(self.store, asked.stream)
+            state = await self._states.load(asked.stream)
             events = decide(state, command)
             if not events:
                 break
@@ -335,6 +340,7 @@ class ConversationService:
                 batch = await self.store.append(asked.stream, events, state.version, causation)
             except ConcurrencyConflict:
                 continue
+            self._states.recorded(asked.stream, state, batch)
             if tuple(e.event for e in batch) == events:
                 return mine
             break

@@ -14,10 +14,18 @@ PAGE = 32
 
 async def load_state(store: EventStore, stream: str) -> State:
     """The stream's state, folded from its newest events only."""
+    state, _ = await load_state_and_head(store, stream)
+    return state
+
+
+async def load_state_and_head(store: EventStore, stream: str) -> tuple[State, RecordedEvent | None]:
+    """The stream's state, folded from its newest events only, and its newest event (None if it has none)."""
     reader = StateTail()
+    head: RecordedEvent | None = None
     before: int | None = None
     while not reader.done:
         page = [e async for e in store.read_backwards(stream, before=before, limit=PAGE)]
+        head = head or (page[0] if page else None)
         for recorded in page:
             reader.feed(recorded)
             if reader.done:
@@ -25,7 +33,7 @@ async def load_state(store: EventStore, stream: str) -> State:
         if len(page) < PAGE or page[-1].version == 1:
             break
         before = page[-1].version
-    return reader.state()
+    return reader.state(), head
 
 
 async def load_prompt(
