@@ -22,8 +22,7 @@ import attrs
 import openai
 import structlog
 from openai import AsyncOpenAI, AsyncStream, omit
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
-from openai.types.completion_usage import CompletionUsage
+from openai.types.chat import ChatCompletionMessageParam
 
 from adapters.openai.errors import CallerError, IncompleteAnswer, detail
 from adapters.openai.retry import RetryPolicy
@@ -37,6 +36,7 @@ _ADAPTABLE = ("max_tokens", "temperature", "stream_options")
 """Parameters sent again differently (or not at all) when a server rejects them."""
 _UNSUPPORTED_CODES = frozenset({"unsupported_parameter", "unsupported_value", "unknown_parameter"})
 _UNSUPPORTED_WORDS = ("unsupported", "not supported", "unrecognized", "unknown parameter")
+_CHAT_PATH = "/chat/completions"
 _LATE_ERRORS = (openai.APIConnectionError, openai.APIError, ValueError, TimeoutError)
 """What may break a stream after its finish chunk; the answer is complete by then, so it is kept."""
 
@@ -58,26 +58,35 @@ class _Answer:
     parts: list[str] = attrs.field(factory=list)
     refusal: list[str] = attrs.field(factory=list)
     finish_reason: str | None = None
-    usage: CompletionUsage | None = None
+    usage: tuple[int, int] | None = None
+    """Billed (prompt, completion) tokens, once the server reports them."""
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
 
-    def take_chunk(self, chunk: ChatCompletionChunk) -> bool:
-        """Fold one stream chunk in; True when the text grew."""
-        self.model = chunk.model or self.model
-        self.usage = chunk.usage or self.usage
+    def take_chunk(self, chunk: object) -> bool:
+        """Fold one stream chunk (the decoded JSON of one event) in; True when the text grew.
+
+        Chunks are read as plain JSON, not as the client's pydantic models: building a model per token was the
+        largest cost of a streamed answer. Anything missing or of the wrong type is ignored, as the models would.
+        """
+        if not isinstance(chunk, dict):
+            return False
+        self.model = _string(chunk.get("model")) or self.model
+        self.usage = _usage(chunk.get("usage")) or self.usage
         grew = False
-        for choice in chunk.choices:
-            if choice.index != 0:
+        for choice in _dicts(chunk.get("choices")):
+            if choice.get("index", 0) != 0:
                 continue
-            if choice.delta.content:
-                self.parts.append(choice.delta.content)
+            delta = choice.get("delta")
+            delta = delta if isinstance(delta, dict) else {}
+            if content := _string(delta.get("content")):
+                self.parts.append(content)
                 grew = True
-            if choice.delta.refusal:
-                self.refusal.append(choice.delta.refusal)
-            self.finish_reason = choice.finish_reason or self.finish_reason
+            if refusal := _string(delta.get("refusal")):
+                self.refusal.append(refusal)
+            self.finish_reason = _string(choice.get("finish_reason")) or self.finish_reason
         return grew
 
     def completion(self) -> Completion:
@@ -89,13 +98,27 @@ class _Answer:
             raise ModelFailure("content_refused", f"the model refused to answer: {said}")
         if self.finish_reason is None:
             raise IncompleteAnswer("the answer stream ended before the answer was complete")
-        usage = self.usage
+        prompt_tokens, completion_tokens = self.usage or (0, 0)
         return Completion(
-            text=self.text,
-            model=self.model,
-            prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
-            completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+            text=self.text, model=self.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _usage(value: object) -> tuple[int, int] | None:
+    """(prompt, completion) tokens from a usage object; None when there is none."""
+    if not isinstance(value, dict):
+        return None
+    counts = [value.get("prompt_tokens"), value.get("completion_tokens")]
+    prompt_tokens, completion_tokens = (count if isinstance(count, int) else 0 for count in counts)
+    return prompt_tokens, completion_tokens
 
 
 class OpenAIChatModel:
@@ -147,16 +170,18 @@ class OpenAIChatModel:
         return (key,) if isinstance(key, str) else ()
 
     async def _whole(self, messages: list[ChatCompletionMessageParam]) -> Completion:
-        response: ChatCompletion = await self._adapting(lambda: self._create_whole(messages))
-        answer = _Answer(model=response.model or self._model, usage=response.usage)
-        if not response.choices:
+        response = await self._adapting(lambda: self._create_whole(messages))
+        choices = _dicts(response.get("choices")) if isinstance(response, dict) else []
+        if not isinstance(response, dict) or not choices:
             raise IncompleteAnswer("the model server sent no answer")
-        choice = response.choices[0]
-        if choice.message.content:
-            answer.parts.append(choice.message.content)
-        if choice.message.refusal:
-            answer.refusal.append(choice.message.refusal)
-        answer.finish_reason = choice.finish_reason or "stop"
+        answer = _Answer(model=_string(response.get("model")) or self._model, usage=_usage(response.get("usage")))
+        message = choices[0].get("message")
+        if isinstance(message, dict):
+            if content := _string(message.get("content")):
+                answer.parts.append(content)
+            if refusal := _string(message.get("refusal")):
+                answer.refusal.append(refusal)
+        answer.finish_reason = _string(choices[0].get("finish_reason")) or "stop"
         return answer.completion()
 
     async def _streamed(
@@ -219,26 +244,32 @@ class OpenAIChatModel:
             value = self._max_tokens if param == "max_tokens" else self._temperature
         return omit if value is None else value
 
-    async def _create_whole(self, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
-        return await self._client.chat.completions.create(
-            model=self._model,
-            messages=messages,
-            max_tokens=self._value("max_tokens"),
-            max_completion_tokens=self._value("max_completion_tokens"),
-            temperature=self._value("temperature"),
-            timeout=self._timeout,
+    def _body(self, messages: list[ChatCompletionMessageParam], stream: bool) -> dict[str, Any]:
+        """The request body, with the optional parameters that are sent (and that this server takes)."""
+        body: dict[str, Any] = {"model": self._model, "messages": messages}
+        for param in ("max_tokens", "max_completion_tokens", "temperature") + (("stream_options",) if stream else ()):
+            value = self._value(param)
+            if value is not omit:
+                body[param] = value
+        if stream:
+            body["stream"] = True
+        return body
+
+    async def _create_whole(self, messages: list[ChatCompletionMessageParam]) -> object:
+        # `client.post` is the client's own request path (auth, errors, timeouts) without the per-call rewriting
+        # of typed parameters, which costs more than the rest of a call for a long prompt of plain strings.
+        return await self._client.post(
+            _CHAT_PATH, cast_to=object, body=self._body(messages, stream=False), options={"timeout": self._timeout}
         )
 
-    async def _create_stream(self, messages: list[ChatCompletionMessageParam]) -> AsyncStream[ChatCompletionChunk]:
-        return await self._client.chat.completions.create(
-            model=self._model,
-            messages=messages,
-            max_tokens=self._value("max_tokens"),
-            max_completion_tokens=self._value("max_completion_tokens"),
-            temperature=self._value("temperature"),
-            timeout=self._timeout,
+    async def _create_stream(self, messages: list[ChatCompletionMessageParam]) -> AsyncStream[object]:
+        return await self._client.post(
+            _CHAT_PATH,
+            cast_to=object,
+            body=self._body(messages, stream=True),
+            options={"timeout": self._timeout},
             stream=True,
-            stream_options=self._value("stream_options"),
+            stream_cls=AsyncStream[object],
         )
 
 
