@@ -36,9 +36,11 @@ async def fake():
         yield server
 
 
-@pytest.fixture
-async def client(fake):
-    api = openai.AsyncOpenAI(base_url=fake.base_url, api_key=KEY, max_retries=0)
+@pytest.fixture(params=["aiohttp", "httpx"])
+async def client(fake, request):
+    """The client as the bot builds it (aiohttp transport), and with the SDK's default transport."""
+    transport = {"http_client": openai.DefaultAioHttpClient()} if request.param == "aiohttp" else {}
+    api = openai.AsyncOpenAI(base_url=fake.base_url, api_key=KEY, max_retries=0, **transport)
     yield api
     await api.close()
 
