@@ -17,13 +17,14 @@ Schema (created on first use; `init_schema` only forces that first use):
 
 `causation_key` is set on the first event of each batch only (the events of one append share its causation id), so
 the unique index lets a stream record each causation id's batch once; the primary key keeps versions unique.
-Every append checks and writes inside one `BEGIN IMMEDIATE` transaction, which holds SQLite's single write lock
+Every append checks and writes inside a `BEGIN IMMEDIATE` transaction, which holds SQLite's single write lock
 from the first read, so processes sharing the file cannot interleave a check and a write; a constraint violation
-(which that lock makes unreachable) is still handled by rolling back and checking again.
+(which that lock makes unreachable) is still handled by rolling back and checking again. Appends that wait for the
+store's thread together share one transaction, each in its own savepoint (`group_commit.py`).
 
 Durability: WAL journal with `synchronous=FULL`. NORMAL would skip the fsync at each commit and may lose the last
 appends on power loss (though never corrupt the file); the bot acknowledges a Telegram update once its events are
-appended, so an append must survive power loss, and one fsync per update is cheap at a chat's pace.
+appended, so an append must survive power loss; group commit makes that one fsync per group of appends.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from adapters.sqlite.group_commit import GroupCommit
 from adapters.store_rules import (
     PAGE_SIZE,
     batch_starts,
@@ -133,6 +135,7 @@ class SqliteEventStore:
         self._page_size = check_page_size(page_size)
         self._busy_timeout = busy_timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convo-sqlite")
+        self._writes = GroupCommit(self._executor, self._connect, self._translate)
         self._connection: sqlite3.Connection | None = None
         self._closed = False
 
@@ -184,8 +187,10 @@ class SqliteEventStore:
             connection.executemany(_INSERT, rows)
             return recorded
 
+        if self._closed:
+            raise StoreUnavailable(f"SQLite event store {self._path} is closed")
         try:
-            return await self._run(lambda connection: _in_transaction(connection, write))
+            return await self._writes.write(write)
         except sqlite3.IntegrityError:
             earlier = await self._run(lambda connection: _batch(connection, stream, causation_id))
             if earlier:
@@ -289,12 +294,21 @@ class SqliteEventStore:
     def _work(self, work: Callable[[sqlite3.Connection], T]) -> T:
         try:
             return work(self._connect())
-        except sqlite3.IntegrityError:
-            raise
-        except sqlite3.Error as error:
-            raise StoreUnavailable(self._explain(error)) from error
-        except OSError as error:
-            raise StoreUnavailable(f"SQLite database {self._path} cannot be created: {error.strerror}") from error
+        except (sqlite3.Error, OSError) as error:
+            raise self._translate(error) from error
+
+    def _translate(self, error: BaseException) -> BaseException:
+        """What callers see of an error: StoreUnavailable for sqlite3 and OS errors but constraint violations."""
+        if isinstance(error, sqlite3.IntegrityError):
+            return error
+        if isinstance(error, sqlite3.Error):
+            failure = StoreUnavailable(self._explain(error))
+        elif isinstance(error, OSError):
+            failure = StoreUnavailable(f"SQLite database {self._path} cannot be created: {error.strerror}")
+        else:
+            return error
+        failure.__cause__ = error
+        return failure
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
