@@ -187,7 +187,10 @@ async def baseline_for(ai: FakeOpenAI, workdir: Path, store: str, with_model: bo
     try:
         await event_store.init_schema()
         chat, _ = build_models(OpenAISettings.from_env(env))
-        yield TutorialBaseline(event_store, chat if with_model else None, prompt_policy(env))
+        try:
+            yield TutorialBaseline(event_store, chat if with_model else None, prompt_policy(env))
+        finally:
+            await chat.close()
     finally:
         await event_store.close()
         await drop_schema(url)

@@ -73,6 +73,9 @@ class InstantChat:
         """A fixed short answer."""
         return Completion("ok", self.name, 0, 0)
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
 
 class NoImages:
     """An ImageModel that is never asked (the benchmark only asks questions)."""
@@ -82,6 +85,9 @@ class NoImages:
     async def draw(self, prompt: str) -> Picture:
         """Always fails: no picture is ever wanted here."""
         raise ModelFailure("upstream", "the benchmark draws nothing")
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 @attrs.frozen

@@ -136,6 +136,9 @@ class ChatModel(Protocol):
         """The model's answer; streams through `on_text` when given. Raises ModelFailure."""
         ...
 
+    async def close(self) -> None:
+        """Release connections (again: nothing)."""
+
 
 class ImageModel(Protocol):
     """Draws pictures."""
@@ -148,3 +151,6 @@ class ImageModel(Protocol):
     async def draw(self, prompt: str) -> Picture:
         """One picture for the prompt. Raises ModelFailure."""
         ...
+
+    async def close(self) -> None:
+        """Release connections (again: nothing)."""

@@ -85,7 +85,7 @@ async def _bot(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): was the token revoked?") from None
     finally:
         await bot.session.close()
-        await service.store.close()
+        await service.close()
     return 0
 
 
@@ -97,7 +97,7 @@ async def _chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     try:
         await TerminalChat(service, args.user).run()
     finally:
-        await service.store.close()
+        await service.close()
     return 0
 
 

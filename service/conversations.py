@@ -112,10 +112,18 @@ class ConversationService:
         self._states = StateCache(store)
         self._finished_here: OrderedDict[str, None] = OrderedDict()
 
+    async def close(self) -> None:
+        """Release the store's and the models' connections."""
+        try:
+            await self._chat.close()
+            await self._images.close()
+        finally:
+            await self.store.close()
+
     async def start(self, request: Request) -> Started:
         """Register the user if new; say which mode they are in."""
         async with self._locks.hold(request.stream):
-            batch = await self._record(request, lambda state: Start(request.sender))
+            batch, _ = await self._record(request, lambda state: Start(request.sender))
             state = await self._states.load(request.stream)
         return Started(new_user=bool(batch) and batch[0].version == 1, mode=state.mode)
 
@@ -212,28 +220,32 @@ class ConversationService:
         self, request: Request, command: Callable[[State], Command], on_text: TextSoFar | None
     ) -> Outcome:
         async with self._locks.hold(request.stream):
-            batch = await self._record(request, command)
+            batch, state = await self._record(request, command)
             asked = next((e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested)), None)
             if asked is None:
                 # The update was recorded before as something else (say /reset): it asks nothing now.
                 return Failed("question", "abandoned", "this update was already handled", delivered=True)
-            return await self._resolve(asked, on_text)
+            return await self._resolve(asked, on_text, state)
 
-    async def _record(self, request: Request, command: Callable[[State], Command]) -> tuple[RecordedEvent, ...]:
-        """Decide and append, re-reading after every lost race; returns the batch this update recorded."""
+    async def _record(
+        self, request: Request, command: Callable[[State], Command]
+    ) -> tuple[tuple[RecordedEvent, ...], State | None]:
+        """Decide and append, re-reading after every lost race.
+
+        Returns the batch this update recorded, and the state right after it when this call wrote it.
+        """
         for _ in range(CONFLICT_RETRIES):
             state = await self._settled_state(request)
             events = decide(state, command(state))
             if not events:
                 _notify(request)
-                return ()
+                return (), None
             try:
                 batch = await self.store.append(request.stream, events, state.version, request.causation_id)
             except ConcurrencyConflict:
                 continue
-            self._states.recorded(request.stream, state, batch)
             _notify(request)
-            return batch
+            return batch, self._states.recorded(request.stream, state, batch)
         raise StoreUnavailable(f"stream {request.stream!r} kept changing under {CONFLICT_RETRIES} attempts")
 
     async def _settled_state(self, request: Request) -> State:
@@ -274,9 +286,12 @@ class ConversationService:
             await self._mark_delivered(stream, outcome)
         return outcome
 
-    async def _resolve(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
-        """The request's outcome: the recorded one if it has one, else a fresh model call, recorded once."""
-        state = await self._states.load(asked.stream)
+    async def _resolve(self, asked: RecordedEvent, on_text: TextSoFar | None, known: State | None = None) -> Outcome:
+        """The request's outcome: the recorded one if it has one, else a fresh model call, recorded once.
+
+        `known` is the stream's state when the caller has just written it (so it need not be read again).
+        """
+        state = known or await self._states.load(asked.stream)
         if state.pending is None or state.pending.version != asked.version:
             undelivered = state.undelivered is not None and state.undelivered.version == asked.version
             return attrs.evolve(await self._recorded_outcome(asked), delivered=not undelivered)

@@ -55,10 +55,13 @@ class StateCache:
         self._keep(stream, state, None if newest is None else identity(newest))
         return state
 
-    def recorded(self, stream: str, before: State, batch: Sequence[RecordedEvent]) -> None:
-        """Remember the state after a batch appended onto `before` (not a batch recorded earlier, returned again)."""
-        if batch and batch[0].version == before.version + 1:
-            self._keep(stream, fold(batch, before), identity(batch[-1]))
+    def recorded(self, stream: str, before: State, batch: Sequence[RecordedEvent]) -> State | None:
+        """The state after a batch appended onto `before`, remembered; None for a batch recorded earlier."""
+        if not batch or batch[0].version != before.version + 1:
+            return None
+        after = fold(batch, before)
+        self._keep(stream, after, identity(batch[-1]))
+        return after
 
     def forget(self, stream: str) -> None:
         """Drop what is remembered of a stream (it was erased)."""

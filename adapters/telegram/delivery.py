@@ -1,6 +1,7 @@
 """Putting answers, pictures and failures in front of the user, within Telegram's limits.
 
-- While an answer streams in, one message is edited at most every `edit_interval` seconds, as plain text.
+- While an answer streams in, one message is edited at most every `edit_interval` seconds, as plain text (the
+  first preview comes after one interval, so a quick answer is simply sent).
 - The final answer is rendered to Telegram HTML from the model's Markdown and split under 4096 characters at
   paragraph or code-block boundaries; if Telegram still rejects the entities, the plain text is sent instead.
 - A 429 from Telegram is waited out (bounded) for final messages and skipped for intermediate edits.
@@ -146,7 +147,11 @@ def _cut(text: str, limit: int) -> str:
 
 
 class StreamingReply:
-    """Shows an answer while it is generated: one message, edited no more often than `interval` seconds."""
+    """Shows an answer while it is generated: one message, edited no more often than `interval` seconds.
+
+    The first preview waits one interval too: an answer complete by then arrives as one message, with no preview
+    to flicker past (and half the Bot API calls); a longer one is shown growing from then on.
+    """
 
     def __init__(self, bot: Bot, chat_id: int, reply_to: int | None, interval: float) -> None:
         self._bot = bot
@@ -155,7 +160,7 @@ class StreamingReply:
         self._interval = interval
         self._message: Message | None = None
         self._shown = ""
-        self._last = 0.0
+        self._last = time.monotonic()
 
     @property
     def message(self) -> Message | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from adapters.telegram import replies
 from tests.doubles.telegram_server import utf16_len
 from tests.e2e.harness import (
@@ -182,3 +184,26 @@ async def test_groups_answer_only_when_addressed_and_share_one_stream(tg, ai, tm
         {"role": "assistant", "content": "echo: what is a fox?"},
         {"role": "user", "content": "and a wolf?"},
     ]
+
+
+async def test_a_slow_answer_is_shown_growing_and_a_quick_one_arrives_as_one_message(tg, ai, tmp_path):
+    words = [f"w{n:02d}" for n in range(30)]
+    ai.set_answer(" ".join(words))
+    ai.chunk_delay = 0.05  # one token every 50 ms: about 1.5 s in all, against an edit interval of 0.3 s
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")
+    slow, quick = tg.new_user("Slow"), tg.new_user("Quick")
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_text(slow, "Take your time")
+        await wait_for_text(tg, slow.id, words[-1], timeout=20)
+        ai.chunk_delay = 0.0
+        tg.send_text(quick, "Be quick")
+        await wait_for_text(tg, quick.id, words[-1], timeout=20)
+        await tg.wait_for(lambda: not any(text.endswith("▌") for text in texts(tg, slow.id)), timeout=5)
+        assert_log_clean(bot)
+    [shown] = tg.bot_messages(slow.id)
+    previews = [text for text in shown.texts if text and text.endswith("▌")]
+    assert len(previews) >= 2, shown.texts  # it grew in front of the user...
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(previews))
+    assert shown.texts[-1] == " ".join(words)  # ...and ended as the whole answer
+    [sent] = tg.bot_messages(quick.id)
+    assert sent.texts == [" ".join(words)]  # no preview flickered past

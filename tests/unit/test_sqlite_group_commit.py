@@ -28,7 +28,8 @@ class Rig:
             self.connection.execute("PRAGMA foreign_keys = ON")
             self.connection.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
             self.connection.execute(
-                "CREATE TABLE rows (n INTEGER UNIQUE, parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+                "CREATE TABLE rows (n INTEGER UNIQUE,"
+                " parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
             )
             self.connection.set_trace_callback(self._saw)
         return self.connection
