@@ -63,6 +63,11 @@ class StateCache:
         self._keep(stream, after, identity(batch[-1]))
         return after
 
+    def last_known(self, stream: str) -> State | None:
+        """The state last seen, unchecked: it may be behind the store (for hints only)."""
+        known = self._known.get(stream)
+        return None if known is None else known[0]
+
     def forget(self, stream: str) -> None:
         """Drop what is remembered of a stream (it was erased)."""
         self._known.pop(stream, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import signal
 from typing import Any
 from urllib.parse import urlsplit
@@ -158,6 +159,7 @@ async def run_bot(
         recover_pending(service, accept=lambda stream: chat_of(stream) is not None, hold=dispatcher["chat_locks"].hold)
     )
     allowed = dispatcher.resolve_used_update_types()
+    _settle_heap()
     log.info("bot_started", bot=username, mode="webhook" if webhook_url else "polling")
     try:
         if webhook_url:
@@ -167,6 +169,16 @@ async def run_bot(
     finally:
         recovery.cancel()
         log.info("bot_stopped")
+
+
+def _settle_heap() -> None:
+    """Move what start-up built (modules, pydantic models, schemas) out of the garbage collector's sight.
+
+    Those objects live as long as the process; left tracked, every full collection walks them all (up to 120 ms
+    measured under load, the slowest pause a reply saw). Collected once, then frozen, they are never walked again.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _serve_polling(bot: Bot, dispatcher: Dispatcher, allowed: list[str], stop: asyncio.Event) -> None:

@@ -7,13 +7,16 @@ from aiogram.types import Message, Update
 from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.telegram import replies
-from adapters.telegram.delivery import StreamingReply, send_outcome, send_plain
+from adapters.telegram.delivery import StreamingReply, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, request_for, said
 from adapters.telegram.middlewares import Admission
 from domain.conversation import has_visible_text
 from service.conversations import ConversationService
 
 router = Router(name=__name__)
+
+INDICATOR_AFTER = 0.25
+"""Seconds before "typing…" (or "sending photo…") is shown: a reply quicker than that needs no indicator."""
 
 
 @router.message(F.text)
@@ -33,20 +36,13 @@ async def text(
         said("empty")
         await send_plain(bot, message.chat.id, replies.EMPTY)
         return
-    if await service.mode(request.stream) == "image":
-        async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot):
-            outcome = await service.request_image(request, content)
-        log_outcome(outcome)
-        await deliver(
-            service,
-            request.stream,
-            outcome,
-            lambda: send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id),
-        )
-        return
+    # The service decides by the mode it reads under the chat's turn; the mode it last saw only picks the
+    # indicator shown meanwhile (no read of its own, and a stale guess costs nothing but the wrong indicator).
+    drawing = service.last_known_mode(request.stream) == "image"
+    indicator = ChatActionSender.upload_photo if drawing else ChatActionSender.typing
     reply = StreamingReply(bot, message.chat.id, message.message_id, edit_interval)
-    async with ChatActionSender.typing(chat_id=message.chat.id, bot=bot):
-        outcome = await service.ask(request, content, reply.update)
+    async with indicator(chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER):
+        outcome = await service.say(request, content, reply.update)
     log_outcome(outcome)
     await deliver(service, request.stream, outcome, lambda: reply.finish(outcome))
 
