@@ -128,3 +128,32 @@ async def test_the_cache_is_bounded() -> None:
     for stream in "abcde":
         await cache.load(stream)
     assert len(cache) == 3
+
+
+class CountingReads:
+    """The store, counting the tail reads made through it."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self.tail_reads = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def read_backwards(self, stream: str, before: int | None = None, limit: int | None = None):
+        self.tail_reads += 1
+        return self._store.read_backwards(stream, before=before, limit=limit)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_after_its_own_appends_the_cache_reads_no_tail(backend) -> None:
+    """The recorded event read back has the identity the append returned (times survive each store's round trip)."""
+    async with open_backend(backend) as real:
+        store = CountingReads(real)
+        cache = StateCache(store)  # type: ignore[arg-type]
+        await write(store, cache, "start")  # type: ignore[arg-type]
+        first_reads = store.tail_reads
+        for kind in ("ask", "answer", "deliver", "ask", "answer"):
+            await write(store, cache, kind)  # type: ignore[arg-type]
+        assert store.tail_reads == first_reads == 1
+        assert await cache.load(STREAM) == await truth(real)

@@ -289,6 +289,10 @@ class FakeTelegram(UpdateInjector):
         """Updates not yet confirmed by the bot."""
         return self.state.queue.pending
 
+    def handed_over_at(self, update_id: int) -> float | None:
+        """When (time.monotonic) a getUpdates response first carried the update to the bot; None if never."""
+        return self.state.queue.first_handed_over.get(update_id)
+
     def delivery_count(self, update_id: int) -> int:
         """How many ``getUpdates`` answers contained the update."""
         return self.state.queue.delivery_counts.get(update_id, 0)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from .errors import POLL_CONFLICT, conflict
@@ -88,6 +89,8 @@ class UpdateQueue:
         self.next_id = first_update_id
         self.allowed: frozenset[str] = DEFAULT_ALLOWED_UPDATES
         self.delivery_counts: dict[int, int] = {}
+        self.first_handed_over: dict[int, float] = {}
+        """update_id -> when (time.monotonic) a getUpdates response first carried it to the bot."""
         self.long_poll: LongPoll | None = None
         self._listeners: list[asyncio.Event] = []
 
@@ -129,8 +132,10 @@ class UpdateQueue:
     def take(self, limit: int) -> list[dict[str, Any]]:
         """The first ``limit`` pending updates (they stay pending until confirmed)."""
         batch = self.pending[:limit]
+        now = time.monotonic()
         for update in batch:
             self.delivery_counts[update["update_id"]] = self.delivery_counts.get(update["update_id"], 0) + 1
+            self.first_handed_over.setdefault(update["update_id"], now)
         return batch
 
     def remove(self, update_id: int) -> None:
