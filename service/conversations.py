@@ -143,6 +143,10 @@ class ConversationService:
             await self.store.delete_stream(stream)
             self._states.forget(stream)
 
+    async def mode(self, stream: str) -> Mode:
+        """The stream's current mode, read from the store."""
+        return (await self._states.load(stream)).mode
+
     def last_known_mode(self, stream: str) -> Mode | None:
         """The mode this process last saw the stream in, without reading the store (a hint, not the truth)."""
         known = self._states.last_known(stream)

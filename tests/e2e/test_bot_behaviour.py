@@ -207,3 +207,19 @@ async def test_a_slow_answer_is_shown_growing_and_a_quick_one_arrives_as_one_mes
     assert shown.texts[-1] == " ".join(words)  # ...and ended as the whole answer
     [sent] = tg.bot_messages(quick.id)
     assert sent.texts == [" ".join(words)]  # no preview flickered past
+
+
+async def test_a_slow_reply_shows_the_indicator_of_the_chats_mode_even_after_a_restart(tg, ai, tmp_path):
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")
+    painter, talker = tg.new_user("Painter"), tg.new_user("Talker")
+    async with running_bot(env, tmp_path):
+        tg.send_command(painter, "image")
+        await wait_for_text(tg, painter.id, replies.IMAGE_MODE)
+    ai.delay = 1.0  # slower than the indicator's 0.25 s
+    async with running_bot(env, tmp_path) as bot:  # a new process: the mode comes from the log
+        tg.send_text(painter, "a red fox in the snow")
+        tg.send_text(talker, "What is a fox?")
+        await tg.wait_for(lambda: bool(tg.photos(painter.id)) and len(texts(tg, talker.id)) == 1, timeout=20)
+        assert_log_clean(bot)
+    assert {record.action for record in tg.chat_actions(painter.id)} == {"upload_photo"}
+    assert {record.action for record in tg.chat_actions(talker.id)} == {"typing"}

@@ -304,3 +304,14 @@ async def test_a_reply_this_process_failed_to_send_is_sent_before_the_next_answe
     second = await service.ask(req(2), "second")
     assert isinstance(second, Answered)
     assert [(stream, outcome.text) for stream, outcome in outbox.delivered] == [("7", first.text)]
+
+
+async def test_the_mode_hint_is_what_this_process_saw_and_mode_reads_the_store(store, fake):
+    here, elsewhere = build(store, fake), build(store, fake)
+    assert here.last_known_mode("7") is None  # never seen: no guess
+    await here.start(req(1))
+    assert here.last_known_mode("7") == "chat"
+    await elsewhere.select_mode(req(2), "image")  # another worker
+    assert here.last_known_mode("7") == "chat"  # a hint may be behind...
+    assert await here.mode("7") == "image"  # ...the store is not
+    assert here.last_known_mode("7") == "image"

@@ -37,8 +37,9 @@ async def text(
         await send_plain(bot, message.chat.id, replies.EMPTY)
         return
     # The service decides by the mode it reads under the chat's turn; the mode it last saw only picks the
-    # indicator shown meanwhile (no read of its own, and a stale guess costs nothing but the wrong indicator).
-    drawing = service.last_known_mode(request.stream) == "image"
+    # indicator shown meanwhile (read only for a chat it has not seen: a stale guess costs just the indicator).
+    mode = service.last_known_mode(request.stream) or await service.mode(request.stream)
+    drawing = mode == "image"
     indicator = ChatActionSender.upload_photo if drawing else ChatActionSender.typing
     reply = StreamingReply(bot, message.chat.id, message.message_id, edit_interval)
     async with indicator(chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER):
