@@ -15,8 +15,9 @@ from typing import Any
 
 import attrs
 
+from adapters.telegram.settings import TelegramSettings
 from tests.doubles.openai_server import FakeOpenAI
-from tests.doubles.telegram_server import FakeTelegram
+from tests.doubles.telegram_server import FakeTelegram, User
 
 API_KEY = "sk-test-e2e-secret-key-0123456789"
 
@@ -153,3 +154,19 @@ def assert_log_clean(bot: BotProcess, *secrets: str) -> None:
     assert secrets_in(raw, bot.env["TELEGRAM_BOT_TOKEN"], API_KEY, *secrets) == []
     crashed = [line for line in bot.log_lines() if line.get("event") in ("update_failed", "update_crashed")]
     assert crashed == [], crashed
+
+
+def webhook_secret_of(env: Mapping[str, str]) -> str:
+    """The webhook secret the bot will use with this environment (set, or derived from the token)."""
+    return TelegramSettings.from_env(env).webhook_secret
+
+
+async def greet_ask_and_reject_the_key(tg: FakeTelegram, ai: FakeOpenAI, user: User) -> None:
+    """/start, one answered question, then one question the model server refuses for a bad API key."""
+    tg.send_command(user, "start")
+    await wait_for_text(tg, user.id, f"Hello, {user.first_name}")
+    tg.send_text(user, "first question")
+    await wait_for_text(tg, user.id, "echo: first question")
+    ai.fail_next("invalid_api_key")
+    tg.send_text(user, "the key is rejected")
+    await wait_for_text(tg, user.id, "misconfigured")

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from tests.e2e.harness import API_KEY, bot_env, run_cli, running_bot, secrets_in, wait_for_text
+from tests.e2e.harness import (
+    API_KEY,
+    bot_env,
+    greet_ask_and_reject_the_key,
+    run_cli,
+    running_bot,
+    secrets_in,
+    wait_for_text,
+    webhook_secret_of,
+)
 
 
 async def test_no_bot_log_holds_the_token_or_the_api_key(tg, ai, tmp_path):
     env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_LOG_LEVEL="DEBUG", CONVO_LOG_FORMAT="json")
-    derived_webhook_secret = hashlib.sha256(b"convo-webhook:" + tg.token.encode()).hexdigest()
+    derived_webhook_secret = webhook_secret_of(env)
     alice = tg.new_user("Alice", username="alice")
     async with running_bot(env, tmp_path):
-        tg.send_command(alice, "start")
-        await wait_for_text(tg, alice.id, "Hello, Alice")
-        tg.send_text(alice, "first question")
-        await wait_for_text(tg, alice.id, "echo: first question")
-        ai.fail_next("invalid_api_key")
-        tg.send_text(alice, "the key is rejected")
-        await wait_for_text(tg, alice.id, "misconfigured")
+        await greet_ask_and_reject_the_key(tg, ai, alice)
         tg.fail_next("sendMessage", error_code=500)
         tg.send_command(alice, "help")
         tg.send_command(alice, "image", "a red fox")

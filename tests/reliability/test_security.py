@@ -4,7 +4,6 @@ of logs, replies and replay output, and /forget + `convo forget` erasing a strea
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from tests.e2e.harness import (
     bot_env,
     conversation,
     event_types,
+    greet_ask_and_reject_the_key,
     replay_json,
     replay_list,
     run_cli,
@@ -35,6 +35,7 @@ from tests.e2e.harness import (
     secrets_in,
     texts,
     wait_for_text,
+    webhook_secret_of,
 )
 from tests.e2e.test_webhook import free_port, raw_text_update
 
@@ -158,17 +159,10 @@ async def test_secrets_appear_in_no_log_line_reply_or_replay_output(tg, ai, tmp_
         env = bot_env(
             tg, ai, "fauna", FAUNA_SECRET=fauna_secret, FAUNA_ENDPOINT=fauna.endpoint, CONVO_LOG_LEVEL="DEBUG"
         )
-        webhook_secret = hashlib.sha256(b"convo-webhook:" + tg.token.encode()).hexdigest()
-        all_secrets = (tg.token, API_KEY, fauna_secret, webhook_secret)
+        all_secrets = (tg.token, API_KEY, fauna_secret, webhook_secret_of(env))
         alice = tg.new_user("Alice", username="alice")
         async with running_bot(env, tmp_path) as bot:
-            tg.send_command(alice, "start")
-            await wait_for_text(tg, alice.id, "Hello, Alice")
-            tg.send_text(alice, "first question")
-            await wait_for_text(tg, alice.id, "echo: first question")
-            ai.fail_next("invalid_api_key")
-            tg.send_text(alice, "the key is rejected")
-            await wait_for_text(tg, alice.id, "misconfigured")
+            await greet_ask_and_reject_the_key(tg, ai, alice)
             ai.fail_next("invalid_api_key", endpoint="images")
             tg.send_command(alice, "image", "a fox with a rejected key")
             await tg.wait_for(lambda: sum("misconfigured" in t for t in texts(tg, alice.id)) == 2, timeout=15)
