@@ -133,6 +133,16 @@ class MarkDelivered:
     """Version of the request whose outcome was delivered."""
 
 
+@attrs.frozen
+class FailDelivery:
+    """Record that the outcome of a request can never reach the user."""
+
+    request_version: int
+    """Version of the request whose outcome Telegram refused for good."""
+    reason: str
+    """Telegram's description of the refusal."""
+
+
 UserCommand: TypeAlias = Start | Ask | RequestImage | Reset | SelectMode
-OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered
+OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered | FailDelivery
 Command: TypeAlias = UserCommand | OutcomeCommand

@@ -17,6 +17,7 @@ from domain.commands import (
     Ask,
     Command,
     FailAnswer,
+    FailDelivery,
     FailImage,
     GiveAnswer,
     GiveImage,
@@ -32,6 +33,7 @@ from domain.events import (
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
+    DeliveryFailed,
     Event,
     ImageFailed,
     ImageGenerated,
@@ -102,7 +104,7 @@ def evolve(state: State, recorded: RecordedEvent) -> State:
             return _settle(state, "question", request, to_deliver(recorded.event))
         case ImageGenerated(request_version=request) | ImageFailed(request_version=request):
             return _settle(state, "image", request, to_deliver(recorded.event))
-        case ReplyDelivered(request_version=request):
+        case ReplyDelivered(request_version=request) | DeliveryFailed(request_version=request):
             if state.undelivered is not None and state.undelivered.version == request:
                 return attrs.evolve(state, undelivered=None)
             return state
@@ -162,10 +164,16 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
         case FailImage() if _waits(pending, "image", command.request_version):
             return (ImageFailed(command.kind, command.message, command.request_version),)
         case MarkDelivered(request_version=request):
-            undelivered = state.undelivered
-            return (ReplyDelivered(request),) if undelivered is not None and undelivered.version == request else ()
+            return (ReplyDelivered(request),) if _owed(state, request) else ()
+        case FailDelivery(request_version=request, reason=reason):
+            return (DeliveryFailed(request, reason),) if _owed(state, request) else ()
         case _:
             return ()
+
+
+def _owed(state: State, request: int) -> bool:
+    """Whether the user is still owed the outcome of this request."""
+    return state.undelivered is not None and state.undelivered.version == request
 
 
 def pending_from(kind: Literal["question", "image"], recorded: RecordedEvent, text: str) -> Pending:

@@ -16,7 +16,7 @@ Mode: TypeAlias = Literal["chat", "image"]
 MODES: tuple[Mode, ...] = ("chat", "image")
 
 FailureKind: TypeAlias = Literal[
-    "rate_limited", "timeout", "content_refused", "context_too_long", "auth", "upstream", "abandoned"
+    "rate_limited", "timeout", "content_refused", "context_too_long", "auth", "upstream", "unsupported", "abandoned"
 ]
 FAILURE_KINDS: tuple[FailureKind, ...] = (
     "rate_limited",
@@ -25,6 +25,7 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
     "context_too_long",
     "auth",
     "upstream",
+    "unsupported",
     "abandoned",
 )
 
@@ -134,6 +135,17 @@ class ReplyDelivered:
 
 
 @attrs.frozen
+class DeliveryFailed:
+    """Telegram refused the outcome of a request for good (the bot was blocked, the chat is gone): it is no longer
+    owed, and is never sent again."""
+
+    request_version: int
+    """Stream version of the QuestionAsked or ImageRequested whose outcome could not be delivered."""
+    reason: str
+    """Telegram's description of the refusal."""
+
+
+@attrs.frozen
 class ConversationReset:
     """The user asked to start over: nothing before this reaches a prompt again."""
 
@@ -148,6 +160,7 @@ Event: TypeAlias = (
     | ImageGenerated
     | ImageFailed
     | ReplyDelivered
+    | DeliveryFailed
     | ConversationReset
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -160,6 +173,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ImageGenerated,
     ImageFailed,
     ReplyDelivered,
+    DeliveryFailed,
     ConversationReset,
 )
 

@@ -6,6 +6,8 @@ Adapters implement these; tests hold every implementation to one contract suite 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import attrs
@@ -31,6 +33,10 @@ class ConcurrencyConflict(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store could not be reached or refused the operation (down, locked, read-only). Nothing was written."""
+
+
+class LeaseTaken(StoreError):
+    """Another process holds the lease asked for (say, a second poller of one bot on one store)."""
 
 
 class EventStore(Protocol):
@@ -80,6 +86,15 @@ class EventStore(Protocol):
 
     async def close(self) -> None:
         """Release connections and threads."""
+
+    def inbox(self, bot: str) -> Inbox:
+        """The inbox of one bot, kept in this store."""
+        ...
+
+    def poller_lease(self, bot: str) -> AbstractAsyncContextManager[None]:
+        """Held while one process polls Telegram for `bot`; entering raises LeaseTaken while another holds it.
+        A process that dies releases it."""
+        ...
 
 
 @attrs.frozen
@@ -154,3 +169,46 @@ class ImageModel(Protocol):
 
     async def close(self) -> None:
         """Release connections (again: nothing)."""
+
+
+@attrs.frozen(kw_only=True)
+class InboxEntry:
+    """One inbound update, held durably from before it is confirmed to its sender until it has been handled."""
+
+    update_id: int
+    """The sender's id of the update (Telegram's `update_id`); unique per bot."""
+    chat: str | None
+    """The stream the update belongs to (erased with it), or None when it has no chat."""
+    payload: str
+    """The update as received (JSON text)."""
+    preview: int | None = None
+    """The message shown while answering it (a streaming preview), to be finished if this process dies."""
+    admitted_at: datetime | None = None
+    """When the inbox took it (set by the inbox when read back)."""
+
+
+class Inbox(Protocol):
+    """Updates written before they are confirmed, so that a crash loses none; one inbox per bot."""
+
+    async def admit(self, entries: Sequence[InboxEntry]) -> frozenset[int]:
+        """Store the new entries in one transaction (one already there is kept as it was); returns the ids of the
+        given entries that are still unhandled, new or not."""
+        ...
+
+    async def unfinished(self, chat: str | None = None) -> list[InboxEntry]:
+        """Every entry admitted and not yet finished (of one chat, when given), oldest update first."""
+        ...
+
+    async def claim(self, update_id: int, worker: str, stale_after: timedelta) -> bool:
+        """Take (or renew) the right to handle an unfinished entry; False while another worker holds a claim
+        renewed less than `stale_after` ago, or once the entry is finished."""
+        ...
+
+    async def note_preview(self, update_id: int, message_id: int) -> None:
+        """Remember the message shown while the update is being answered."""
+
+    async def finish(self, update_id: int) -> None:
+        """The update is handled: its text is dropped, its id kept for a while so a redelivery is recognised."""
+
+    async def erase_chat(self, chat: str) -> None:
+        """Drop the text of every entry of a chat (with its stream, on /forget)."""

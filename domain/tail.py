@@ -13,6 +13,7 @@ from domain.events import (
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
+    DeliveryFailed,
     ImageFailed,
     ImageGenerated,
     ImageRequested,
@@ -92,7 +93,7 @@ class StateTail:
                 self._settled[("question", asked)] = to_deliver(event)
             case ImageGenerated(request_version=asked) | ImageFailed(request_version=asked):
                 self._settled[("image", asked)] = to_deliver(event)
-            case ReplyDelivered(request_version=asked):
+            case ReplyDelivered(request_version=asked) | DeliveryFailed(request_version=asked):
                 self._delivered.add(asked)
             case QuestionAsked(text=text):
                 self._reach_request(pending_from("question", recorded, text))

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
+import structlog.dev
+import structlog.tracebacks
 from structlog.typing import EventDict, Processor
 
 REDACTED = "[redacted]"
@@ -58,9 +60,13 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
     ]
-    tail: list[Processor] = [structlog.processors.dict_tracebacks] if use_json else []
+    # Tracebacks carry no local variables: they would put user text (and anything else in scope) in the log.
+    without_locals = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    tail: list[Processor] = [structlog.processors.ExceptionRenderer(without_locals)] if use_json else []
     renderer: Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False) if use_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if use_json
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -31,6 +31,7 @@ from domain.events import (
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
+    DeliveryFailed,
     Event,
     ImageFailed,
     ImageGenerated,
@@ -470,6 +471,8 @@ def summary(event: Event) -> str:
             return f"{kind} → v{version}: {clip(message, SUMMARY_CHARS)}"
         case ReplyDelivered(request_version=version):
             return f"the reply to v{version} reached the user"
+        case DeliveryFailed(request_version=version, reason=reason):
+            return f"the reply to v{version} could not be delivered: {clip(reason, SUMMARY_CHARS)}"
         case ConversationReset():
             return "earlier turns leave the prompt"
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover - the match covers Event

@@ -21,6 +21,7 @@ from domain.commands import (
     Ask,
     Command,
     FailAnswer,
+    FailDelivery,
     FailImage,
     GiveAnswer,
     GiveImage,
@@ -54,9 +55,10 @@ from domain.ports import (
     TextSoFar,
 )
 from domain.prompt import PromptPolicy, TokenCounter, Turn, conversation_turns, estimate_tokens
+from domain.text import storable
 from service.loading import find_event, load_prompt
 from service.locks import StreamLocks
-from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started
+from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started, Undeliverable
 from service.state_cache import StateCache
 
 CONFLICT_RETRIES = 10
@@ -79,8 +81,6 @@ class Request:
     """The update that caused this (e.g. `tg:<update_id>`); a redelivered update carries the same one."""
     sender: Sender
     """The Telegram user."""
-    on_recorded: Callable[[], None] | None = attrs.field(default=None, eq=False, repr=False)
-    """Called once the update's events are durable (or it needed none): the update may then be confirmed."""
 
 
 class ConversationService:
@@ -111,6 +111,11 @@ class ConversationService:
         self._locks = StreamLocks()
         self._states = StateCache(store)
         self._finished_here: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def takeover_after(self) -> float:
+        """Seconds a request may stay pending before another worker takes it over."""
+        return self._takeover_after
 
     async def close(self) -> None:
         """Release the store's and the models' connections."""
@@ -173,17 +178,33 @@ class ConversationService:
     async def mark_delivered(self, stream: str, outcome: Outcome) -> None:
         """Record that the user was sent this outcome, so neither recovery nor a redelivery sends it again."""
         async with self._locks.hold(stream):
-            await self._mark_delivered(stream, outcome)
+            await self._record_delivery(stream, MarkDelivered(_request_version(outcome)))
 
-    async def _mark_delivered(self, stream: str, outcome: Outcome) -> None:
-        version = _request_version(outcome)
+    async def mark_undeliverable(self, stream: str, outcome: Outcome, reason: str) -> None:
+        """Record that Telegram refused this outcome for good: it is owed no more and never sent again."""
+        async with self._locks.hold(stream):
+            await self._record_delivery(stream, FailDelivery(_request_version(outcome), reason))
+
+    async def deliver(self, stream: str, outcome: Outcome, send: Callable[[], Awaitable[None]]) -> None:
+        """Send an outcome the log says is owed, then record what became of it; nothing if it is not owed."""
+        if outcome.delivered:
+            return
+        try:
+            await send()
+        except Undeliverable as refusal:
+            await self.mark_undeliverable(stream, outcome, str(refusal))
+            return
+        await self.mark_delivered(stream, outcome)
+
+    async def _record_delivery(self, stream: str, command: MarkDelivered | FailDelivery) -> None:
         for _ in range(CONFLICT_RETRIES):
             state = await self._states.load(stream)
-            events = decide(state, MarkDelivered(version))
+            events = decide(state, command)
             if not events:
                 return
             try:
-                batch = await self.store.append(stream, events, state.version, f"delivered/{version}")
+                causation = f"delivered/{command.request_version}"
+                batch = await self.store.append(stream, events, state.version, causation)
                 self._states.recorded(stream, state, batch)
                 return
             except ConcurrencyConflict:
@@ -243,13 +264,11 @@ class ConversationService:
             state = await self._settled_state(request)
             events = decide(state, command(state))
             if not events:
-                _notify(request)
                 return (), None
             try:
                 batch = await self.store.append(request.stream, events, state.version, request.causation_id)
             except ConcurrencyConflict:
                 continue
-            _notify(request)
             return batch, self._states.recorded(request.stream, state, batch)
         raise StoreUnavailable(f"stream {request.stream!r} kept changing under {CONFLICT_RETRIES} attempts")
 
@@ -285,10 +304,15 @@ class ConversationService:
         if asked is None:
             return None
         outcome = await self._resolve(asked, None)
-        if not outcome.delivered:
+        if outcome.delivered:
+            return outcome
+        try:
             if self.outbox is not None:
                 await self.outbox.deliver(stream, outcome)
-            await self._mark_delivered(stream, outcome)
+        except Undeliverable as refusal:
+            await self._record_delivery(stream, FailDelivery(_request_version(outcome), str(refusal)))
+            return outcome
+        await self._record_delivery(stream, MarkDelivered(_request_version(outcome)))
         return outcome
 
     async def _resolve(self, asked: RecordedEvent, on_text: TextSoFar | None, known: State | None = None) -> Outcome:
@@ -390,16 +414,6 @@ def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
         case ImageFailed(request_version=version) if version == asked.version:
             return Failed("image", event.kind, event.message, request_version=version, replayed=True)
     return None
-
-
-def storable(text: str) -> str:
-    """Text every store can hold: NUL characters (which PostgreSQL's JSONB refuses) are dropped."""
-    return text.replace("\x00", "")
-
-
-def _notify(request: Request) -> None:
-    if request.on_recorded is not None:
-        request.on_recorded()
 
 
 def _unfinished(state: State) -> Pending | None:

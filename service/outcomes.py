@@ -84,8 +84,12 @@ class Started:
     """The user's current mode."""
 
 
+class Undeliverable(Exception):
+    """The front end refused an outcome for good (the user blocked the bot, the chat is gone)."""
+
+
 class Outbox(Protocol):
     """Delivers results that finish after their update's handler is gone (crash recovery)."""
 
     async def deliver(self, stream: str, outcome: Outcome) -> None:
-        """Send the outcome to the chat behind the stream."""
+        """Send the outcome to the chat behind the stream; Undeliverable if it never can be."""

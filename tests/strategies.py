@@ -17,6 +17,7 @@ from domain.commands import (
     Ask,
     Command,
     FailAnswer,
+    FailDelivery,
     FailImage,
     GiveAnswer,
     GiveImage,
@@ -35,6 +36,7 @@ from domain.events import (
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
+    DeliveryFailed,
     Event,
     ImageFailed,
     ImageGenerated,
@@ -85,6 +87,7 @@ events: st.SearchStrategy[Event] = st.one_of(
     st.builds(ImageGenerated, st.text(), st.text(), st.none() | st.text(), versions),
     st.builds(ImageFailed, failure_kinds, st.text(), versions),
     st.builds(ReplyDelivered, versions),
+    st.builds(DeliveryFailed, versions, st.text()),
     st.just(ConversationReset()),
 )
 """Any single event of every type, with arbitrary field values (not necessarily a valid stream)."""
@@ -142,7 +145,12 @@ class _Delivery:
     """A script step: the reply for the request with an undelivered outcome reached the user."""
 
 
-_DELIVERIES = st.sampled_from([(_Delivery(),), (_Delivery(),), ()])
+@attrs.frozen
+class _Undeliverable:
+    """A script step: Telegram refused the reply for the request with an undelivered outcome for good."""
+
+
+_DELIVERIES = st.sampled_from([(_Delivery(),), (_Delivery(),), (_Undeliverable(),), ()])
 _NO_SENDER: Any = None
 _STEPS = st.one_of(
     st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
@@ -166,6 +174,9 @@ def _command_for(step: Any, state: State, sender: Sender) -> Command | None:
         return _outcome_command(step, state.pending)
     if isinstance(step, _Delivery):
         return MarkDelivered(state.undelivered.version) if state.undelivered is not None else None
+    if isinstance(step, _Undeliverable):
+        refusal = "Forbidden: bot was blocked by the user"
+        return FailDelivery(state.undelivered.version, refusal) if state.undelivered is not None else None
     if hasattr(step, "sender"):
         return attrs.evolve(step, sender=sender)
     return step

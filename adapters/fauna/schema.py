@@ -79,7 +79,7 @@ def create_collection() -> Any:
     return q.if_(
         q.exists(q.collection(COLLECTION)),
         None,
-        q.create_collection({"name": COLLECTION}),
+        q.create_collection({"name": COLLECTION, "history_days": 0}),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -25,6 +26,7 @@ from adapters.fauna.connection import (
 )
 from adapters.fauna.documents import event_fields, recorded_fields, recorded_from_fields
 from adapters.fauna.driver import errors
+from adapters.memory.inbox import MemoryInbox
 from adapters.store_rules import (
     PAGE_SIZE,
     batch_starts,
@@ -64,6 +66,7 @@ class FaunaEventStore:
         self._now = now
         self._page_size = check_page_size(page_size)
         self._schema_wait = schema_wait
+        self._inboxes: dict[str, MemoryInbox] = {}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **options: Any) -> FaunaEventStore:
@@ -186,6 +189,8 @@ class FaunaEventStore:
 
     async def delete_stream(self, stream: str) -> None:
         """Delete every document of the stream, a page per transaction, until none is left."""
+        for inbox in self._inboxes.values():
+            await inbox.erase_chat(stream)
         while True:
             page = await self._connection.query(partial(queries.delete_page, stream, self._page_size))
             if page.get("after") is None:
@@ -221,6 +226,16 @@ class FaunaEventStore:
     async def close(self) -> None:
         """Close the HTTP connections and stop the driver's threads."""
         await self._connection.close()
+
+    def inbox(self, bot: str) -> MemoryInbox:
+        """The inbox of one bot. Not yet kept in Fauna: it lives in this process (a crash can lose an update that
+        was confirmed while queued behind a busy chat)."""
+        return self._inboxes.setdefault(bot, MemoryInbox())
+
+    @asynccontextmanager
+    async def poller_lease(self, bot: str) -> AsyncIterator[None]:
+        """Not kept in Fauna: always granted."""
+        yield
 
     async def _batch(self, stream: str, causation_id: str) -> tuple[RecordedEvent, ...]:
         found = await self._connection.query(partial(queries.batch, stream, causation_id))

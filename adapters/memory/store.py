@@ -7,8 +7,10 @@ nothing across processes; `memory://` selects it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
+from adapters.memory.inbox import MemoryInbox
 from adapters.store_rules import batch_starts, check_import, check_limit, recording_time, utc_now
 from domain.events import Event, RecordedEvent
 from domain.ports import ConcurrencyConflict
@@ -20,6 +22,16 @@ class MemoryEventStore:
     def __init__(self, now: Callable[[], datetime] = utc_now) -> None:
         self._now = now
         self._streams: dict[str, list[RecordedEvent]] = {}
+        self._inboxes: dict[str, MemoryInbox] = {}
+
+    @asynccontextmanager
+    async def poller_lease(self, bot: str) -> AsyncIterator[None]:
+        """Always granted: a memory store lives in one process."""
+        yield
+
+    def inbox(self, bot: str) -> MemoryInbox:
+        """The inbox of one bot, kept with this store."""
+        return self._inboxes.setdefault(bot, MemoryInbox(self._now))
 
     async def init_schema(self) -> None:
         """Nothing to create."""
@@ -71,8 +83,10 @@ class MemoryEventStore:
             yield stream
 
     async def delete_stream(self, stream: str) -> None:
-        """Forget the stream entirely."""
+        """Forget the stream entirely, and the text of its inbox entries."""
         self._streams.pop(stream, None)
+        for inbox in self._inboxes.values():
+            await inbox.erase_chat(stream)
 
     async def import_recorded(self, events: Sequence[RecordedEvent]) -> None:
         """Write recorded events verbatim; they must continue their stream, each causation batch only once."""

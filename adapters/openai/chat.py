@@ -8,7 +8,8 @@ calls. Streaming sends `stream_options.include_usage` so the final chunk carries
 same way for servers that reject it: then the usage is 0 unless they send it anyway).
 
 Timeouts: a non-streamed attempt must finish within `timeout`; a streamed one must start within `timeout` and never
-go silent for longer (a long answer that keeps coming is not cut), and every attempt ends at the retry budget.
+go silent for longer: a long answer that keeps coming is not cut, even past the retry budget, which bounds only
+the wait for its first words and the attempts after a failure.
 A stream that breaks is requested again and `on_text` simply receives the new answer from its start.
 """
 
@@ -28,6 +29,7 @@ from adapters.openai.errors import CallerError, IncompleteAnswer, detail
 from adapters.openai.retry import RetryPolicy
 from domain.ports import Completion, ModelFailure, TextSoFar
 from domain.prompt import Message
+from domain.text import storable
 
 log = structlog.get_logger(__name__)
 R = TypeVar("R")
@@ -63,7 +65,8 @@ class _Answer:
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        """The text so far, as every store and Telegram can hold it (a split surrogate pair is joined)."""
+        return storable("".join(self.parts))
 
     def take_chunk(self, chunk: object) -> bool:
         """Fold one stream chunk (the decoded JSON of one event) in; True when the text grew.
@@ -192,7 +195,10 @@ class OpenAIChatModel:
         answer = _Answer(model=self._model)
 
         def quiet_until() -> float:
-            return min(loop.time() + self._timeout, end)
+            """Slow is not dead: once the answer flows, only a pause of `timeout` without a chunk ends it; before
+            its first words, the call's whole budget bounds the wait too."""
+            quiet = loop.time() + self._timeout
+            return quiet if answer.parts else min(quiet, end)
 
         try:
             async with asyncio.timeout_at(quiet_until()) as limit:

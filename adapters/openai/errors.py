@@ -27,7 +27,8 @@ CONTENT_CODES = frozenset(
 """Error codes that mean the prompt (or the answer) was refused on content grounds."""
 
 _CONTEXT = re.compile(
-    r"context[ _](length|size|window)|maximum context|too many tokens|prompt is too long|exceeds? the .*context",
+    r"context[ _](length|size|window)|maximum context|too many tokens|prompt'? is too long|exceeds? the .*context"
+    r"|maximum length is",
     re.IGNORECASE,
 )
 _SAFETY = re.compile(r"safety system|content (management )?policy|content filter", re.IGNORECASE)
@@ -143,6 +144,8 @@ def classify(error: BaseException, secrets: Iterable[str] = ()) -> Verdict:
         return Verdict(error.kind, scrub(error.message, secrets), retryable=False, retry_after=error.retry_after)
     if isinstance(error, openai.APIStatusError):
         return _status_verdict(error, secrets)
+    if _refused(error):  # the SDK's aiohttp transport reports a refused connection as a timeout
+        return Verdict("upstream", "the model server refused the connection (is it running at OPENAI_BASE_URL?)", True)
     if isinstance(error, openai.APITimeoutError | TimeoutError | httpx2.TimeoutException):
         return Verdict("timeout", "the model server did not answer in time", retryable=True)
     if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
@@ -158,6 +161,18 @@ def classify(error: BaseException, secrets: Iterable[str] = ()) -> Verdict:
     if isinstance(error, httpx2.HTTPStatusError):
         return _download_verdict(error.response.status_code)
     return Verdict("upstream", f"unexpected {type(error).__name__} while calling the model", retryable=False)
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a refused connection is behind the error, however the client wrapped it."""
+    seen: BaseException | None = error
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def model_failure(error: BaseException, secrets: Iterable[str] = ()) -> ModelFailure:
@@ -199,8 +214,10 @@ def _status_verdict(error: openai.APIStatusError, secrets: tuple[str, ...]) -> V
     if status == 403:
         return Verdict("auth", f"permission denied (403 {code or 'forbidden'}){suffix}", False)
     if status == 404:
-        what = "model not found" if code == "model_not_found" or "model" in message.lower() else "not found"
-        return Verdict("auth", f"{what} (404): check the model name and OPENAI_BASE_URL{suffix}", False)
+        if code == "model_not_found" or "model" in message.lower():
+            return Verdict("auth", f"model not found (404): check the model name{suffix}", False)
+        missing = f"the model server has no such endpoint (404): check OPENAI_BASE_URL{suffix}"
+        return Verdict("unsupported", missing, False)
     if status in (400, 413, 422):
         refused = _refusal_or_context(code, kind, message, secrets)
         if refused is not None:

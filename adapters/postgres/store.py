@@ -31,8 +31,10 @@ the cascade cheap. `COLLATE "C"` orders streams by code point, as the other stor
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -42,6 +44,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from adapters.postgres.inbox import INBOX_TABLE, PostgresInbox
 from adapters.store_rules import (
     PAGE_SIZE,
     batch_starts,
@@ -53,7 +56,7 @@ from adapters.store_rules import (
 )
 from domain.codec import event_from_document, event_to_document
 from domain.events import Event, RecordedEvent
-from domain.ports import ConcurrencyConflict, StoreUnavailable
+from domain.ports import ConcurrencyConflict, LeaseTaken, StoreUnavailable
 
 Connection: TypeAlias = AsyncConnection[tuple[Any, ...]]
 T = TypeVar("T")
@@ -106,6 +109,8 @@ _BACKWARDS = f"SELECT {_COLUMNS} FROM {{events}} WHERE stream = %s AND version <
 _VERSION = "SELECT COALESCE(MAX(version), 0) FROM {events} WHERE stream = %s"
 _LAST_CAUSATION = "SELECT causation_id FROM {events} WHERE stream = %s ORDER BY version DESC LIMIT 1"
 _DELETE = "DELETE FROM {events} WHERE stream = %s"
+_ERASE_INBOX = "UPDATE {inbox} SET payload = NULL, preview = NULL WHERE chat = %s"
+_VACUUM = "VACUUM {events}, {inbox}"
 _STREAMS = """
 WITH RECURSIVE names(stream) AS (
     SELECT MIN(stream) FROM {events} WHERE stream {first} %(after)s
@@ -164,12 +169,14 @@ class PostgresEventStore:
         `timeout` bounds both connecting and waiting for a pooled connection before StoreUnavailable.
         """
         self._schema = schema
+        self._conninfo = conninfo
         self._now = now
         self._page_size = check_page_size(page_size)
         self._where = _describe(conninfo)
         events = sql.Identifier(schema, "events")
+        inbox = sql.Identifier(schema, "inbox")
         self._q = {
-            name: sql.SQL(text).format(events=events)
+            name: sql.SQL(text).format(events=events, inbox=inbox)
             for name, text in {
                 "table": _TABLE,
                 "probe": _PROBE,
@@ -180,6 +187,9 @@ class PostgresEventStore:
                 "version": _VERSION,
                 "last_causation": _LAST_CAUSATION,
                 "delete": _DELETE,
+                "inbox_table": INBOX_TABLE,
+                "erase_inbox": _ERASE_INBOX,
+                "vacuum": _VACUUM,
             }.items()
         }
         self._indexes = [sql.SQL(text).format(events=events) for text in _INDEXES]
@@ -209,6 +219,11 @@ class PostgresEventStore:
         return cls(conninfo, schema=schema, now=now)
 
     @property
+    def clock(self) -> Callable[[], datetime]:
+        """The store's clock."""
+        return self._now
+
+    @property
     def schema(self) -> str:
         """The PostgreSQL schema holding this store's table."""
         return self._schema
@@ -219,12 +234,12 @@ class PostgresEventStore:
         async def create(connection: Connection) -> None:
             await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             found = await connection.execute("SELECT to_regclass(%s)", (f"{_quoted(self._schema)}.events",))
-            if (await _one(found)) != (None,):
-                return
-            await connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
-            await connection.execute(self._q["table"])
-            for index in self._indexes:
-                await connection.execute(index)
+            if (await _one(found)) == (None,):
+                await connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+                await connection.execute(self._q["table"])
+                for index in self._indexes:
+                    await connection.execute(index)
+            await connection.execute(self._q["inbox_table"])
 
         await self._run(create, transaction=True)
 
@@ -303,13 +318,42 @@ class PostgresEventStore:
 
         return keyset_pages(page, str, None, self._page_size)
 
+    @asynccontextmanager
+    async def poller_lease(self, bot: str) -> AsyncIterator[None]:
+        """A session advisory lock on its own connection (released when the process or the connection dies)."""
+        name = f"convo-poller:{self._schema}:{bot}".encode()
+        key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+        try:
+            connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as error:
+            raise self._unavailable(error) from error
+        async with connection:
+            (taken,) = await _one(await connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)))
+            if not taken:
+                raise LeaseTaken(f"PostgreSQL {self._where}: another process polls for this bot")
+            yield
+
+    def inbox(self, bot: str) -> PostgresInbox:
+        """The inbox of one bot, in this store's schema."""
+        return PostgresInbox(self, bot, sql.Identifier(self._schema, "inbox"))
+
+    async def run(self, work: Callable[[Connection], Awaitable[T]], *, transaction: bool = False) -> T:
+        """`work(connection)` on a pooled connection (for the inbox); see `_run`."""
+        return await self._run(work, transaction=transaction)
+
     async def delete_stream(self, stream: str) -> None:
-        """Erase every event of the stream in one statement (the cascade takes any append that raced it)."""
+        """Erase every event of the stream (the cascade takes any append that raced it) and its inbox text, then
+        vacuum both tables so the dead rows' space is reclaimed rather than left readable in the heap."""
 
         async def delete(connection: Connection) -> None:
             await connection.execute(self._q["delete"], (stream,))
+            await connection.execute(self._q["erase_inbox"], (stream,))
 
-        await self._run(delete)
+        async def vacuum(connection: Connection) -> None:
+            await connection.execute(self._q["vacuum"])
+
+        await self._run(delete, transaction=True)
+        await self._run(vacuum)
 
     async def import_recorded(self, events: Sequence[RecordedEvent]) -> None:
         """Write recorded events verbatim; they must continue their stream (else ConcurrencyConflict)."""

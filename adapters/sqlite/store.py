@@ -30,15 +30,19 @@ appended, so an append must survive power loss; group commit makes that one fsyn
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from adapters.sqlite.group_commit import GroupCommit
+from adapters.sqlite.inbox import INBOX_TABLE, SqliteInbox
 from adapters.store_rules import (
     PAGE_SIZE,
     batch_starts,
@@ -50,7 +54,7 @@ from adapters.store_rules import (
 )
 from domain.codec import event_from_document, event_to_document, parse_utc
 from domain.events import Event, RecordedEvent
-from domain.ports import ConcurrencyConflict, StoreUnavailable
+from domain.ports import ConcurrencyConflict, LeaseTaken, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -76,6 +80,7 @@ _SCHEMA = (
     CREATE UNIQUE INDEX IF NOT EXISTS events_causation
         ON events (stream, causation_key) WHERE causation_key IS NOT NULL
     """,
+    INBOX_TABLE,
 )
 _COLUMNS = "version, recorded_at, causation_id, type, schema, data"
 _FORWARDS = f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
@@ -137,6 +142,7 @@ class SqliteEventStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convo-sqlite")
         self._writes = GroupCommit(self._executor, self._connect, self._translate)
         self._connection: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None
         self._closed = False
 
     @classmethod
@@ -155,9 +161,41 @@ class SqliteEventStore:
         """Whether the store opens its file read-only."""
         return self._read_only
 
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The store's clock."""
+        return self._now
+
+    @asynccontextmanager
+    async def poller_lease(self, bot: str) -> AsyncIterator[None]:
+        """An exclusive lock on `<database>-poller-<bot>.lock` beside the file (released when the process dies)."""
+        if self._path == MEMORY:
+            yield
+            return
+        lock_path = Path(f"{self._path}-poller-{bot}.lock")
+        lock_file = _take_file_lock(lock_path)
+        try:
+            yield
+        finally:
+            lock_file.close()
+
+    def inbox(self, bot: str) -> SqliteInbox:
+        """The inbox of one bot, in this file."""
+        return SqliteInbox(self, bot)
+
     async def init_schema(self) -> None:
         """Create the file, its directory and the schema if missing (any first use does the same)."""
         await self._run(lambda connection: None)
+
+    async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read on the store's thread (for the inbox)."""
+        return await self._run(work)
+
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a write in the store's next group commit (for the inbox)."""
+        if self._closed:
+            raise StoreUnavailable(f"SQLite event store {self._path} is closed")
+        return await self._writes.write(work)
 
     async def append(
         self, stream: str, events: Sequence[Event], expected_version: int, causation_id: str
@@ -245,12 +283,22 @@ class SqliteEventStore:
         return keyset_pages(page, str, None, self._page_size)
 
     async def delete_stream(self, stream: str) -> None:
-        """Erase every event of the stream in one transaction."""
+        """Erase every event of the stream, and the text of its inbox entries, in one transaction.
+
+        `secure_delete` zeroes what is deleted in the file; the WAL, which still holds the pages as they were, is
+        then checkpointed into the file and truncated (unless another process is reading at that moment).
+        """
 
         def delete(connection: sqlite3.Connection) -> None:
             connection.execute("DELETE FROM events WHERE stream = ?", (stream,))
+            connection.execute("UPDATE inbox SET payload = NULL, preview = NULL WHERE chat = ?", (stream,))
 
-        await self._run(lambda connection: _in_transaction(connection, delete))
+        def erase(connection: sqlite3.Connection) -> None:
+            _in_transaction(connection, delete)
+            if self._path != MEMORY:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+        await self._run(erase)
 
     async def import_recorded(self, events: Sequence[RecordedEvent]) -> None:
         """Write recorded events verbatim; they must continue their stream (else ConcurrencyConflict)."""
@@ -313,6 +361,12 @@ class SqliteEventStore:
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
             self._connection = self._open()
+            self._file = _identity(self._path)
+        elif self._file is not None and _identity(self._path) != self._file:
+            # Writing on would put every answer into a file nobody can open again.
+            raise sqlite3.OperationalError(
+                "file was deleted or replaced while open (restore it, or restart to begin a new one)"
+            )
         return self._connection
 
     def _open(self) -> sqlite3.Connection:
@@ -326,6 +380,7 @@ class SqliteEventStore:
             connection = sqlite3.connect(self._path, isolation_level=None, timeout=self._busy_timeout)
         try:
             connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            connection.execute("PRAGMA secure_delete = ON")
             if not self._read_only:
                 connection.execute("PRAGMA journal_mode = WAL")
                 connection.execute("PRAGMA synchronous = FULL")
@@ -354,6 +409,29 @@ class SqliteEventStore:
         else:
             why = f"failed: {error}"
         return f"SQLite database {self._path} {why}; nothing was written"
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the database file; None in memory or when it is gone."""
+    if path == MEMORY:
+        return None
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return (-1, -1)
+    return found.st_dev, found.st_ino
+
+
+def _take_file_lock(path: Path) -> IO[str]:
+    """The open lock file, exclusively locked by this process; LeaseTaken if another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_file = path.open("a")
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        raise LeaseTaken(f"{path} is locked by another process") from None
+    return lock_file
 
 
 def _in_transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import os
+import secrets
 import signal
+import socket
+from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +19,8 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    AiogramError,
+    ClientDecodeError,
     TelegramAPIError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -37,15 +44,19 @@ from aiogram.methods import (
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand
 from aiohttp import web
+from pydantic import ValidationError
 
 from adapters.settings import ConfigError
 from adapters.telegram.handlers import commands, forget, messages
 from adapters.telegram.identity import chat_of
-from adapters.telegram.middlewares import AccessControl, Addressing, ChatOrder, Flood, UpdateLog
+from adapters.telegram.intake import Intake, Sharing
+from adapters.telegram.middlewares import AccessControl, Addressing, Flood, UpdateLog, flood_wait_on_arrival
+from adapters.telegram.patience import Patience
 from adapters.telegram.polling import SafePolling
 from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.webhook import build_webhook_app
+from domain.ports import LeaseTaken, StoreError
 from service.conversations import ConversationService
 from service.locks import StreamLocks
 from service.recovery import recover_pending
@@ -60,6 +71,8 @@ COMMANDS = (
     BotCommand(command="help", description="What I can do"),
     BotCommand(command="forget", description="Erase everything stored about you"),
 )
+CLAIM_STALE_AFTER = 20.0
+"""Seconds after which a webhook worker's unrenewed claim on an update is taken to be a dead worker's."""
 DRAIN_SECONDS = 20.0
 """How long a stopping bot waits for answers in flight; unfinished ones are recovered at the next start."""
 USED_METHODS: tuple[type[TelegramMethod[Any]], ...] = (
@@ -110,22 +123,22 @@ def build_bot(settings: TelegramSettings) -> Bot:
     pin_response_models()
     api = TelegramAPIServer.from_base(settings.api_base) if settings.api_base else None
     session = AiohttpSession(api=api) if api else AiohttpSession()
+    session.middleware(Patience())
     return Bot(settings.token, session=session)
 
 
 def build_dispatcher(service: ConversationService, settings: TelegramSettings) -> Dispatcher:
     """Routers and middlewares; the service and settings reach handlers by keyword injection."""
     chat_locks = StreamLocks()
+    limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
     dispatcher = Dispatcher(
-        storage=LeanMemoryStorage(), service=service, edit_interval=settings.edit_interval, chat_locks=chat_locks
+        storage=LeanMemoryStorage(),
+        service=service,
+        edit_interval=settings.edit_interval,
+        chat_locks=chat_locks,
+        rate_limiter=limiter,
     )
-    for middleware in (
-        UpdateLog(),
-        AccessControl(settings.allowed_users),
-        Addressing(),
-        Flood(RateLimiter(settings.rate_per_minute, settings.rate_burst)),
-        ChatOrder(chat_locks),
-    ):
+    for middleware in (UpdateLog(), AccessControl(settings.allowed_users), Addressing(), Flood(limiter)):
         dispatcher.update.outer_middleware(middleware)
     dispatcher.include_routers(forget.router, commands.router, messages.router)
     return dispatcher
@@ -142,33 +155,87 @@ async def check_bot(bot: Bot, settings: TelegramSettings) -> str:
         raise ConfigError(f"cannot reach the Telegram Bot API at {where}: {error.message}") from None
     except TelegramAPIError as error:
         raise ConfigError(f"the Telegram Bot API at {where} answered getMe with: {error.message}") from None
+    except (ClientDecodeError, ValidationError):
+        raise ConfigError(
+            f"{where} did not answer like a Telegram Bot API: check TELEGRAM_API_BASE (it should be the server's "
+            "root, e.g. http://localhost:8081)"
+        ) from None
     return me.username or str(me.id)
 
 
 async def run_bot(
     bot: Bot, dispatcher: Dispatcher, service: ConversationService, settings: TelegramSettings, webhook_url: str | None
 ) -> None:
-    """Serve until SIGINT or SIGTERM: recover pending requests, then poll or serve the webhook."""
+    """Serve until SIGINT or SIGTERM: take up what the inbox and the log hold unfinished, then poll or serve the
+    webhook. A second poller of the same bot on the same store is refused with one line."""
     username = await check_bot(bot, settings)
-    await bot.set_my_commands(list(COMMANDS))
+    await _set_commands(bot)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    recovery = asyncio.create_task(
-        recover_pending(service, accept=lambda stream: chat_of(stream) is not None, hold=dispatcher["chat_locks"].hold)
-    )
+    chat_locks: StreamLocks = dispatcher["chat_locks"]
+    inbox = service.store.inbox(str(bot.id))
+    arrival = flood_wait_on_arrival(dispatcher["rate_limiter"])
     allowed = dispatcher.resolve_used_update_types()
-    _settle_heap()
-    log.info("bot_started", bot=username, mode="webhook" if webhook_url else "polling")
+    if webhook_url:
+        sharing = Sharing(worker_name(), timedelta(seconds=max(CLAIM_STALE_AFTER, service.takeover_after)))
+        intake = Intake(bot, dispatcher, inbox, chat_locks, arrival, sharing)
+        webhook = _serve_webhook(bot, intake, settings, webhook_url, allowed, stop)
+        await _serve(intake, service, chat_locks, username, "webhook", webhook)
+        return
+    intake = Intake(bot, dispatcher, inbox, chat_locks, arrival)
+    polling = _serve_polling(bot, intake, allowed, stop)
     try:
-        if webhook_url:
-            await _serve_webhook(bot, dispatcher, settings, webhook_url, allowed, stop)
-        else:
-            await _serve_polling(bot, dispatcher, allowed, stop)
+        async with service.store.poller_lease(str(bot.id)):
+            await _serve(intake, service, chat_locks, username, "polling", polling)
+    except LeaseTaken:
+        polling.close()
+        raise ConfigError(
+            f"another convo bot is already polling for @{username} on this store: stop it first "
+            "(one poller per bot; several workers need --webhook-url)"
+        ) from None
+
+
+async def _serve(
+    intake: Intake,
+    service: ConversationService,
+    chat_locks: StreamLocks,
+    username: str,
+    mode: str,
+    serving: Coroutine[Any, Any, None],
+) -> None:
+    """Resume the inbox, then recover the log's pending requests (behind the resumed updates of their chats)."""
+    try:
+        await intake.resume()
+    except StoreError as error:
+        log.error("inbox_resume_failed", error=str(error))
+    recovery = asyncio.create_task(
+        recover_pending(service, accept=lambda stream: chat_of(stream) is not None, hold=chat_locks.hold)
+    )
+    _settle_heap()
+    log.info("bot_started", bot=username, mode=mode)
+    try:
+        await serving
     finally:
         recovery.cancel()
+        await intake.drain(DRAIN_SECONDS)
         log.info("bot_stopped")
+
+
+async def _set_commands(bot: Bot) -> None:
+    """The command menu; a failure is a warning (the bot works without a menu)."""
+    try:
+        await bot.set_my_commands(list(COMMANDS))
+    except TelegramUnauthorizedError:
+        raise
+    except AiogramError as error:
+        log.warning("set_my_commands_failed", error=str(error).splitlines()[0][:300])
+
+
+def worker_name() -> str:
+    """This process's name in inbox claims: host, pid and a random part (pids repeat across hosts and restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _settle_heap() -> None:
@@ -182,16 +249,15 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-async def _serve_polling(bot: Bot, dispatcher: Dispatcher, allowed: list[str], stop: asyncio.Event) -> None:
+async def _serve_polling(bot: Bot, intake: Intake, allowed: list[str], stop: asyncio.Event) -> None:
     await bot.delete_webhook(drop_pending_updates=False)
-    polling = SafePolling(bot, dispatcher, allowed)
+    polling = SafePolling(bot, intake, allowed)
     runner = asyncio.create_task(polling.run())
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     polling.stop()
     stopper.cancel()
     await runner
-    await polling.drain(DRAIN_SECONDS)
 
 
 async def _set_webhook(bot: Bot, url: str, secret: str, allowed: list[str]) -> None:
@@ -206,13 +272,13 @@ async def _set_webhook(bot: Bot, url: str, secret: str, allowed: list[str]) -> N
 
 
 async def _serve_webhook(
-    bot: Bot, dispatcher: Dispatcher, settings: TelegramSettings, url: str, allowed: list[str], stop: asyncio.Event
+    bot: Bot, intake: Intake, settings: TelegramSettings, url: str, allowed: list[str], stop: asyncio.Event
 ) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"--webhook-url must be an https URL Telegram can reach, got {url!r}")
     path = parts.path or "/webhook"
-    app = build_webhook_app(bot, dispatcher, path, settings.webhook_secret)
+    app = build_webhook_app(intake, path, settings.webhook_secret)
     runner = web.AppRunner(app)
     await runner.setup()
     host, port = settings.webhook_listen
@@ -224,7 +290,4 @@ async def _serve_webhook(
     await _set_webhook(bot, url, settings.webhook_secret, allowed)
     log.info("webhook_listening", host=host, port=port, path=path)
     await stop.wait()
-    tasks = app["tasks"]
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=DRAIN_SECONDS)
     await runner.cleanup()

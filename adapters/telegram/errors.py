@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import AiogramError, TelegramAPIError
 from aiogram.types import Update
 
 from adapters.telegram import replies
@@ -15,22 +15,36 @@ log = structlog.get_logger("convo.updates")
 
 
 async def reply_to_failure(update: Update, bot: Bot, error: Exception) -> str:
-    """Tell the user what happened in one line (when there is a chat to tell); the outcome for the log line."""
+    """Tell the user what happened in one line (when there is a chat to tell); the outcome for the log line.
+
+    A store outage is not told here: the update is tried again (see intake.py), and `tell_store_down` says so once.
+    """
     if isinstance(error, StoreUnavailable):
-        text, outcome = replies.STORE_DOWN, "store_unavailable"
-    elif isinstance(error, EmptyMessage):
+        return "store_unavailable"
+    if isinstance(error, EmptyMessage):
         text, outcome = replies.EMPTY, "empty"
     elif isinstance(error, TelegramAPIError):
         return "telegram_error"
     else:
         text, outcome = replies.INTERNAL, "internal_error"
-    chat = _chat_id(update)
-    if chat is not None:
-        try:
-            await bot.send_message(chat, text)
-        except TelegramAPIError as failure:
-            log.warning("error_reply_failed", error=failure.message)
+    await _say(update, bot, text)
     return outcome
+
+
+async def tell_store_down(update: Update, bot: Bot) -> None:
+    """The update is kept and will be answered once the store is back: say so (messages only)."""
+    if update.message is not None:
+        await _say(update, bot, replies.STORE_DOWN)
+
+
+async def _say(update: Update, bot: Bot, text: str) -> None:
+    chat = _chat_id(update)
+    if chat is None:
+        return
+    try:
+        await bot.send_message(chat, text)
+    except AiogramError as failure:
+        log.warning("error_reply_failed", error=str(failure))
 
 
 def _chat_id(update: Update) -> int | None:

@@ -1,5 +1,5 @@
-"""Outer middlewares, in the order they run: log context and the canonical line, access, addressing, flood,
-per-chat order. Each may end an update early; none lets an exception reach the polling loop."""
+"""Outer middlewares, in the order they run: log context and the canonical line, access, addressing, flood.
+Each may end an update early; only a store outage reaches the intake (which tries the update again)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from typing import Any
 
 import structlog
 from aiogram import BaseMiddleware, Bot
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, User
 
 from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
-from adapters.telegram.errors import reply_to_failure
-from adapters.telegram.identity import stream_of
+from adapters.telegram.errors import reply_to_failure, tell_store_down
 from adapters.telegram.ratelimit import RateLimiter
-from service.locks import StreamLocks
+from domain.ports import StoreUnavailable
 
 log = structlog.get_logger("convo.updates")
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -25,18 +25,6 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 def update_kind(update: Update) -> str:
     """What kind of update this is, for the log line."""
     return update.event_type
-
-
-class Admission:
-    """Tells the polling loop (or the webhook) that an update is safely recorded and may be confirmed."""
-
-    def __init__(self, admit: Callable[[], None] | None = None) -> None:
-        self._admit = admit
-
-    def __call__(self) -> None:
-        if self._admit is not None:
-            self._admit()
-            self._admit = None
 
 
 class UpdateLog(BaseMiddleware):
@@ -53,10 +41,17 @@ class UpdateLog(BaseMiddleware):
             chat_id=chat.id if chat else None,
             kind=update_kind(event),
         )
-        data.setdefault("admission", Admission())
         started = time.monotonic()
         try:
             result = await handler(event, data)
+        except StoreUnavailable as error:
+            structlog.contextvars.bind_contextvars(outcome="store_unavailable", attempt=data.get("attempt", 1))
+            log.error("update_failed", latency_ms=_since(started), error=str(error))
+            told: set[int] = data.get("store_down_told", set())
+            if event.update_id not in told:
+                told.add(event.update_id)
+                await tell_store_down(event, data["bot"])
+            raise
         except Exception as error:
             outcome = await reply_to_failure(event, data["bot"], error)
             structlog.contextvars.bind_contextvars(outcome=outcome)
@@ -108,14 +103,17 @@ class Addressing(BaseMiddleware):
 
 
 class Flood(BaseMiddleware):
-    """A per-user rate limit: a flood gets one "too fast" reply and is otherwise dropped unrecorded."""
+    """A per-user rate limit: a flood gets one "too fast" reply and is otherwise dropped unrecorded.
+
+    The verdict is reached as the update arrives (`flood_wait`, see `flood_wait_on_arrival`), since updates of one
+    chat wait for their turn; an update resumed after a restart, which carries none, is checked at its turn."""
 
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User = data["event_from_user"]
-        wait = self._limiter.check(user.id)
+        wait = data["flood_wait"] if "flood_wait" in data else self._limiter.check(user.id)
         if wait <= 0:
             return await handler(event, data)
         structlog.contextvars.bind_contextvars(outcome="throttled")
@@ -125,25 +123,14 @@ class Flood(BaseMiddleware):
         return None
 
 
-class ChatOrder(BaseMiddleware):
-    """One update at a time per chat, in arrival order; other chats run concurrently.
+def flood_wait_on_arrival(limiter: RateLimiter) -> Callable[[Update], dict[str, Any]]:
+    """The intake's arrival hook: how long the update's sender must still wait (0: not throttled)."""
 
-    The lock is requested before the first suspension point of the update's task, so tasks queue in the order
-    the polling loop created them.
-    """
+    def verdict(update: Update) -> dict[str, Any]:
+        user = UserContextMiddleware.resolve_event_context(update).user
+        return {} if user is None or user.is_bot else {"flood_wait": limiter.check(user.id)}
 
-    def __init__(self, locks: StreamLocks) -> None:
-        self._locks = locks
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        chat: Chat | None = data.get("event_chat")
-        if chat is None:
-            return await handler(event, data)
-        stream = stream_of(chat)
-        if self._locks.busy(stream):
-            data["admission"]()
-        async with self._locks.hold(stream):
-            return await handler(event, data)
+    return verdict
 
 
 async def _refuse(update: Update, bot: Bot, text: str, *, private_only: bool = False) -> None:

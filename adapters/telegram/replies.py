@@ -32,7 +32,10 @@ EDITED = "I only answer new messages — send the corrected text as a new messag
 UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
 NOT_ALLOWED = "Sorry, this bot is private."
 TOO_FAST = "You're sending messages too fast. Please wait {seconds} s and try again."
-STORE_DOWN = "I couldn't save that: my storage is unavailable right now. Please try again in a minute."
+STORE_DOWN = (
+    "I got your message, but my storage is unavailable right now. I'll answer it as soon as it's back — "
+    "no need to send it again."
+)
 INTERNAL = "Something went wrong on my side. Please try again."
 IMAGE_SENT_EARLIER = "I already sent that picture earlier."
 
@@ -43,6 +46,7 @@ _FAILURES: dict[FailureKind, str] = {
     "context_too_long": "That message is too long for me to handle. Please send a shorter one (or /reset).",
     "auth": "The bot can't reach its AI model: its access is misconfigured. The operator has to fix it.",
     "upstream": "The AI model is unreachable right now. Please try again in a minute.",
+    "unsupported": "The bot's AI server doesn't offer this (it has no such endpoint). The operator has to set it up.",
     "abandoned": "That request was interrupted before it finished. Please send it again.",
 }
 

@@ -11,6 +11,7 @@ from domain.events import (
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
+    DeliveryFailed,
     Event,
     ImageFailed,
     ImageGenerated,
@@ -61,6 +62,7 @@ EVENT_STRATEGIES: dict[type[Event], st.SearchStrategy[Event]] = {
     ),
     ImageFailed: st.builds(ImageFailed, kind=failure_kinds, message=texts, request_version=versions),
     ReplyDelivered: st.builds(ReplyDelivered, request_version=versions),
+    DeliveryFailed: st.builds(DeliveryFailed, request_version=versions, reason=texts),
     ConversationReset: st.builds(ConversationReset),
 }
 """One strategy per event type (a test checks every type in EVENT_TYPES has one)."""

@@ -14,6 +14,7 @@ from domain.events import (
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
+    DeliveryFailed,
     Event,
     ImageFailed,
     ImageGenerated,
@@ -40,6 +41,7 @@ SAMPLES: tuple[Event, ...] = (
     ImageGenerated(image_ref="sha256:" + "ab" * 32, model="i-1", revised_prompt=None, request_version=8),
     ImageFailed(kind="content_refused", message="refused", request_version=8),
     ReplyDelivered(request_version=8),
+    DeliveryFailed(request_version=8, reason="Forbidden: bot was blocked by the user"),
     ConversationReset(),
 )
 

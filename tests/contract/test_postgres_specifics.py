@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,7 +16,7 @@ import pytest
 
 from adapters.postgres.store import PostgresEventStore
 from domain.events import QuestionAsked, RecordedEvent, UserRegistered
-from domain.ports import ConcurrencyConflict, StoreUnavailable
+from domain.ports import ConcurrencyConflict, InboxEntry, StoreUnavailable
 from tests.contract.backends import fresh_schema, postgres_url, require_postgres
 
 pytestmark = pytest.mark.postgres
@@ -64,8 +65,8 @@ async def test_init_schema_runs_concurrently_from_many_processes(schema: str) ->
         assert await stores[5].current_version("s") == 2
     finally:
         await asyncio.gather(*(store.close() for store in stores))
-    tables = await admin("SELECT count(*) FROM pg_tables WHERE schemaname = %s", schema)
-    assert tables == [(1,)]
+    tables = await admin("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", schema)
+    assert tables == [("events",), ("inbox",)]
 
 
 async def test_without_init_schema_the_store_says_what_to_do(schema: str) -> None:
@@ -210,5 +211,35 @@ async def test_the_database_refuses_a_gap_or_a_second_batch_for_one_causation(sc
             await admin(insert, 3, "c", "c")
         with pytest.raises(psycopg.errors.UniqueViolation):
             await admin(insert, 2, "d", "d")
+    finally:
+        await store.close()
+
+
+def _heap_holds(schema: str, table: str, marker: bytes) -> bool:
+    """Whether the table's heap file on disk holds the bytes (after a CHECKPOINT writes every page out)."""
+    with psycopg.connect(postgres_url(), autocommit=True) as connection:
+        connection.execute("CHECKPOINT")
+        directory = connection.execute("SHOW data_directory").fetchone()
+        path = connection.execute("SELECT pg_relation_filepath(%s)", (f"{schema}.{table}",)).fetchone()
+    assert directory is not None and path is not None
+    return marker in Path(directory[0], path[0]).read_bytes()
+
+
+async def test_an_erased_stream_is_vacuumed_out_of_the_heap(schema: str) -> None:
+    """DELETE leaves the rows' bytes in the heap file until VACUUM reclaims them: the erase vacuums."""
+    marker = f"erase-me-{uuid.uuid4().hex}"
+    store = a_store(schema)
+    try:
+        await store.init_schema()
+        await store.append("gone", [QuestionAsked(text=f"{marker} {uuid.uuid4().hex}")], 0, "c1")
+        await store.inbox("1").admit([InboxEntry(update_id=1, chat="gone", payload=f'{{"text": "{marker}"}}')])
+        for number in range(20):
+            await store.append(f"kept{number}", [QuestionAsked(text=uuid.uuid4().hex)], 0, f"k{number}")
+        assert _heap_holds(schema, "events", marker.encode())
+        assert _heap_holds(schema, "inbox", marker.encode())
+        await store.delete_stream("gone")
+        assert not _heap_holds(schema, "events", marker.encode())
+        assert not _heap_holds(schema, "inbox", marker.encode())
+        assert await store.current_version("kept3") == 1
     finally:
         await store.close()

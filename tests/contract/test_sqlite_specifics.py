@@ -12,7 +12,7 @@ import pytest
 
 from adapters.sqlite.store import SqliteEventStore
 from domain.events import QuestionAsked, RecordedEvent, UserRegistered
-from domain.ports import ConcurrencyConflict, StoreUnavailable
+from domain.ports import ConcurrencyConflict, InboxEntry, StoreUnavailable
 
 QUESTIONS = [QuestionAsked(text="one"), QuestionAsked(text="two"), QuestionAsked(text="three")]
 
@@ -189,3 +189,36 @@ async def test_old_schema_rows_are_upcast_on_read(file_store: SqliteEventStore, 
         )
     (event,) = await read_all(file_store.read_forwards("s"))
     assert event.event == UserRegistered(user_id=7, username=None, first_name="Old", language_code=None)
+
+
+async def test_a_database_file_deleted_while_open_refuses_writes_instead_of_losing_them(tmp_path: Path) -> None:
+    store = SqliteEventStore(tmp_path / "events.db")
+    try:
+        await store.append("s", QUESTIONS, 0, "c")
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / f"events.db{suffix}").unlink(missing_ok=True)
+        with pytest.raises(StoreUnavailable, match="deleted or replaced"):
+            await store.append("s", QUESTIONS, 2, "c2")
+        with pytest.raises(StoreUnavailable, match="deleted or replaced"):
+            await store.current_version("s")
+    finally:
+        await store.close()
+
+
+async def test_an_erased_stream_leaves_no_trace_in_the_database_file_or_its_wal(tmp_path: Path) -> None:
+    """secure_delete zeroes the erased rows and the WAL is checkpointed and truncated after an erase."""
+    marker = "erase-me-7f3a9c"
+    store = SqliteEventStore(tmp_path / "events.db")
+    try:
+        await store.append("gone", [QuestionAsked(text=f"{marker} " * 50)], 0, "c1")
+        await store.inbox("1").admit([InboxEntry(update_id=1, chat="gone", payload=f'{{"text": "{marker}"}}')])
+        await store.append("kept", [QuestionAsked(text="keep this")], 0, "c2")
+        await store.delete_stream("gone")
+        files = sorted(tmp_path.glob("events.db*"))
+        assert files, "no database file"
+        assert all(marker.encode() not in file.read_bytes() for file in files), [f.name for f in files]
+        assert [e.version for e in await read_all(store.read_forwards("kept"))] == [1]
+        # this machine's SQLite zeroes deleted content by default; the store asks for it on any build
+        assert await store.read(lambda connection: connection.execute("PRAGMA secure_delete").fetchone()) == (1,)
+    finally:
+        await store.close()

@@ -175,6 +175,13 @@ def test_collections_and_indexes_are_created_once_and_read_back(client: Any) -> 
     assert client.query([q.exists(q.index("widgets_by_n")), q.exists(q.collection("gadgets"))]) == [True, False]
 
 
+def test_a_collection_keeps_30_days_of_history_unless_told(double: FaunaDouble, client: Any) -> None:
+    client.query(q.create_collection({"name": "kept"}))
+    client.query(q.create_collection({"name": "forgotten", "history_days": 0}))
+    assert double.database.collections["kept"]["history_days"] == 30
+    assert double.database.collections["forgotten"]["history_days"] == 0
+
+
 def test_an_index_may_not_share_a_transaction_with_its_collection(client: Any) -> None:
     with pytest.raises(errors.BadRequest) as raised:
         client.query(

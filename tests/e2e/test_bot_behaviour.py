@@ -135,20 +135,28 @@ async def test_forget_erases_only_on_the_owners_yes(tg, ai, tmp_path):
         )
         buttons = [button for row in confirm.reply_markup["inline_keyboard"] for button in row]
         assert [b["text"] for b in buttons] == [replies.FORGET_BUTTON_YES, replies.FORGET_BUTTON_NO]
-        assert [b["callback_data"] for b in buttons] == [f"forget:yes:{alice.id}", f"forget:no:{alice.id}"]
+        yes, no = (b["callback_data"] for b in buttons)
+        assert yes.startswith(f"forget:yes:{alice.id}:") and no.startswith(f"forget:no:{alice.id}:")
+        assert len(yes.encode()) <= 64
 
+        tg.send_text(alice, "another message")
+        await wait_for_text(tg, alice.id, "echo: another message")
+        answer_message = next(m for m in tg.bot_messages(alice.id) if m.text == "echo: another message")
         refused = [
             tg.press_button(alice, confirm, f"forget:yes:{bob.id}", strict=False),  # forged owner
-            tg.press_button(bob, confirm, f"forget:yes:{alice.id}"),  # someone else presses the real button
-            tg.press_button(alice, confirm, f"forget:maybe:{alice.id}", strict=False),  # forged answer
+            tg.press_button(alice, confirm, f"forget:yes:{alice.id}", strict=False),  # the old unsigned form
+            tg.press_button(bob, confirm, yes),  # someone else presses the real button
+            tg.press_button(alice, confirm, yes.replace(":yes:", ":maybe:"), strict=False),  # forged answer
+            tg.press_button(alice, answer_message, yes, strict=False),  # the real data on another message
         ]
-        await tg.wait_for(lambda: len(tg.callback_answers) >= 3, timeout=10)
+        await tg.wait_for(lambda: len(tg.callback_answers) >= 5, timeout=10)
         answers = {a.callback_query_id: a for a in tg.callback_answers}
         assert all(answers[q].show_alert and answers[q].text == replies.STALE_BUTTON for q in refused)
         assert tg.message(alice.id, confirm.message_id).text == replies.FORGET_CONFIRM
-        assert await event_types(env, tmp_path, str(alice.id)) == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
+        exchanges = ["QuestionAsked", "AnswerGiven"] * 2
+        assert await event_types(env, tmp_path, str(alice.id)) == ["UserRegistered", *exchanges]
 
-        tg.press_button(alice, confirm, f"forget:yes:{alice.id}")
+        tg.press_button(alice, confirm, yes)
         await tg.wait_for(lambda: tg.message(alice.id, confirm.message_id).text == replies.FORGET_DONE, timeout=10)
         assert_log_clean(bot)
     gone = await run_cli(env, tmp_path, "replay", str(alice.id), "--json")

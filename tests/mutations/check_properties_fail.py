@@ -61,6 +61,12 @@ MUTATIONS = [
         "test_tail_read_state_equals_full_fold_state",
     ),
     (
+        "domain/conversation.py",
+        "        case ReplyDelivered(request_version=request) | DeliveryFailed(request_version=request):\n",
+        "        case ReplyDelivered(request_version=request):\n",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
         "domain/codec.py",
         "    for version in range(schema, SCHEMA_VERSIONS[name]):\n",
         "    for version in range(schema, schema):\n",

@@ -298,6 +298,11 @@ CORPUS: tuple[BadInput, ...] = (
         reply=replies.STALE_BUTTON,
     ),
     BadInput(
+        "callback query forging one's own /forget on an answer",
+        _forged_button(lambda s: f"forget:yes:{s.user.id}"),
+        reply=replies.STALE_BUTTON,
+    ),
+    BadInput(
         "callback query with a forged answer",
         _forged_button(lambda s: f"forget:now:{s.user.id}"),
         reply=replies.STALE_BUTTON,

@@ -288,7 +288,10 @@ async def test_sigkill_then_restart_answers_exactly_once(tg, ai, tmp_path, store
         seen = await kill_at(point, tg, ai, bot, env, tmp_path, url, alice, question)
     kinds_at_kill = [e["type"] for e in seen["events_at_kill"]]
     if point == "before_question":
-        assert kinds_at_kill == [] and seen["update"] in seen["pending_at_kill"]
+        # SQLite's lock holds the inbox too, so the update is unconfirmed; PostgreSQL's table lock holds only
+        # the events, so the inbox took the update and it was confirmed: either way it is not lost
+        assert kinds_at_kill == []
+        assert (seen["update"] in seen["pending_at_kill"]) == url.startswith("sqlite")
     elif point.startswith("after_question"):
         assert kinds_at_kill == ["UserRegistered", "QuestionAsked"]
         assert (seen["update"] in seen["pending_at_kill"]) == point.endswith("redelivered")
@@ -343,7 +346,7 @@ async def test_sigkill_after_answer_recorded_delivers_it_after_restart(tg, ai, t
     async with running_bot(env, tmp_path) as bot:
         events = conversation(await raw_events(url, str(alice.id)))
         assert events == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
-        await wait_for_text(tg, alice.id, f"echo: {question}", timeout=6)
+        await wait_for_text(tg, alice.id, f"echo: {question}", timeout=45)  # start-up alone takes 5-8 s when busy
 
 
 async def test_sigkill_with_question_pending_and_update_redelivered_replies_once(tg, ai, tmp_path):
@@ -473,7 +476,7 @@ def store_failures(bot: BotProcess) -> list[dict[str, Any]]:
     """Log lines of updates that failed because the store was unavailable."""
     return [
         line for line in bot.log_lines()
-        if line.get("event") == "store_unavailable"
+        if line.get("event") in ("store_unavailable", "inbox_unavailable")
         or (line.get("event") == "update_failed" and line.get("outcome") == "store_unavailable")
         or (line.get("event") == "update_failed" and "StoreUnavailable" in json.dumps(line.get("exception")))
     ]
@@ -512,9 +515,8 @@ async def test_postgres_stopped_while_answering_then_back_recovers_without_resta
     tg, ai, tmp_path, fresh_postgres
 ):
     """PostgreSQL stops (fast shutdown) while the model answers Q2 and starts again: the answer cannot be recorded
-    and nothing partial is written; once PostgreSQL is back, the same bot process (never restarted) finishes Q2
-    when Alice writes again (recorded once, delivered once) and answers Q3. The reply during the outage is
-    covered by test_store_outage_gets_a_clear_reply (xfail: product bug)."""
+    and nothing partial is written; once PostgreSQL is back, the same bot process (never restarted) answers Q2 by
+    itself, without Alice writing again (recorded once, delivered once), then Q3."""
     url = fresh_postgres
     env = bot_env(tg, ai, url, CONVO_STREAM="false", CONVO_RECOVERY_GRACE="1")
     alice = tg.new_user("Alice")
@@ -533,17 +535,14 @@ async def test_postgres_stopped_while_answering_then_back_recovers_without_resta
         try:
             pg_ctl("stop", "-m", "fast")
             await wait_for_store_failure(bot)
+            assert answers_in(tg, alice.id, "echo: second") == []
         finally:
             ai.delay = 0
             ensure_postgres_up()
         print(f"\npostgres down for {time.monotonic() - stopped:.2f}s")
-        assert answers_in(tg, alice.id, "echo: second") == []
-        down_events = conversation(await raw_events(url, str(alice.id)))
-        assert down_events == ["UserRegistered", "QuestionAsked", "AnswerGiven", "QuestionAsked"]
-        await asyncio.sleep(1.0)  # past CONVO_RECOVERY_GRACE: the pending Q2 may be taken over
+        await wait_for_text(tg, alice.id, "echo: second", timeout=60)
         tg.send_text(alice, "third")
         await wait_for_text(tg, alice.id, "echo: third", timeout=25)
-        await wait_for_text(tg, alice.id, "echo: second", timeout=5)
         await tg.wait_until_consumed(timeout=10)
         assert bot.process.returncode is None
     events = await events_of(env, tmp_path, str(alice.id))
@@ -555,10 +554,10 @@ async def test_postgres_stopped_while_answering_then_back_recovers_without_resta
     assert len(answers_in(tg, alice.id, "echo: second")) == 1
 
 
-async def test_sqlite_locked_by_another_process_writes_nothing_then_recovers(tg, ai, tmp_path):
+async def test_sqlite_locked_by_another_process_keeps_the_question_and_answers_it_once_unlocked(tg, ai, tmp_path):
     """Another process holds the SQLite file's write lock longer than the store's 5 s busy timeout: the question
-    fails with StoreUnavailable after the timeout and records nothing; once the lock is gone the same bot process
-    answers the next question. (The reply during the outage: test_store_outage_gets_a_clear_reply, xfail.)
+    cannot be recorded, so it is not confirmed to Telegram and nothing is written; once the lock is gone the same
+    bot process answers it (exactly once, in order) without the user sending it again, then the next one.
 
     Read-only is not simulated here: the tests run as root, which ignores file modes, and the bot keeps its
     connection (and the WAL) open, so a mode change would not reach it; the read-only path is covered at the
@@ -571,29 +570,27 @@ async def test_sqlite_locked_by_another_process_writes_nothing_then_recovers(tg,
         await wait_for_text(tg, alice.id, "echo: before the lock", timeout=20)
         before = await raw_events(url, str(alice.id))
         with sqlite_locked_by_another_process(tmp_path / "convo.db"):
-            started = time.monotonic()
-            tg.send_text(alice, "while locked")
+            update = tg.send_text(alice, "while locked")
             await wait_for_store_failure(bot)
-            waited = time.monotonic() - started
             after = await raw_events(url, str(alice.id))
             assert _without_bookkeeping(after) == _without_bookkeeping(before)
+            assert update.update_id in [u["update_id"] for u in tg.pending_updates]
+        await wait_for_text(tg, alice.id, "echo: while locked", timeout=60)
         tg.send_text(alice, "after the lock")
-        await wait_for_text(tg, alice.id, "echo: after the lock", timeout=20)
-        await tg.wait_until_consumed(timeout=10)
+        await wait_for_text(tg, alice.id, "echo: after the lock", timeout=30)
+        await tg.wait_until_consumed(timeout=30)
         assert bot.process.returncode is None
-    print(f"\nsqlite locked: store failure reported after {waited:.2f}s")
-    assert 4.0 < waited < 15.0
     events = await events_of(env, tmp_path, str(alice.id))
-    assert conversation(events) == ["UserRegistered"] + ["QuestionAsked", "AnswerGiven"] * 2
+    assert conversation(events) == ["UserRegistered"] + ["QuestionAsked", "AnswerGiven"] * 3
     assert [e["data"].get("text") for e in events if e["type"] == "QuestionAsked"] == [
-        "before the lock", "after the lock"
+        "before the lock", "while locked", "after the lock"
     ]
-    assert answers_in(tg, alice.id, "echo: while locked") == []
+    assert answers_in(tg, alice.id, "echo: while locked") == ["echo: while locked"]
 
 
 async def test_store_outage_gets_a_clear_reply(tg, ai, tmp_path):
     """While the store cannot record (SQLite locked by another process past the busy timeout), the user is told
-    so: replies.STORE_DOWN, within a few seconds of the busy timeout."""
+    so once, in words that promise the answer later (replies.STORE_DOWN), and that promise is kept."""
     env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_STREAM="false")
     alice = tg.new_user("Alice")
     async with running_bot(env, tmp_path) as bot:
@@ -602,7 +599,9 @@ async def test_store_outage_gets_a_clear_reply(tg, ai, tmp_path):
         with sqlite_locked_by_another_process(tmp_path / "convo.db"):
             tg.send_text(alice, "while locked")
             await wait_for_store_failure(bot)
-            await wait_for_text(tg, alice.id, STORE_DOWN, timeout=3)
+            await wait_for_text(tg, alice.id, STORE_DOWN, timeout=10)
+        await wait_for_text(tg, alice.id, "echo: while locked", timeout=60)
+    assert len(answers_in(tg, alice.id, STORE_DOWN)) == 1
 
 
 # ---------------------------------------------------------------------------------------------- 4. two workers

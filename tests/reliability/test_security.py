@@ -277,7 +277,9 @@ async def _confirm_forget(tg: FakeTelegram, user: User) -> StoredMessage:
     confirm: StoredMessage = await tg.wait_for(
         lambda: next((m for m in tg.bot_messages(user.id) if m.text == replies.FORGET_CONFIRM), None), timeout=10
     )
-    tg.press_button(user, confirm, f"forget:yes:{user.id}")
+    assert confirm.reply_markup is not None
+    yes = confirm.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    tg.press_button(user, confirm, yes)
     await tg.wait_for(lambda: tg.message(user.id, confirm.message_id).text == replies.FORGET_DONE, timeout=10)
     return confirm
 
@@ -317,3 +319,25 @@ async def test_forget_and_convo_forget_erase_the_stream_in_every_store(tg, ai, t
         assert sorted(after) == sorted([ids[0], ids[2]]) and after[ids[2]] == before[ids[2]]
         assert _is_one_answered_question(await event_types(env, tmp_path, ids[0]))
     assert ai.chat_requests[-1].messages[1:] == [{"role": "user", "content": "who am I?"}]
+
+
+async def test_forget_leaves_no_trace_in_the_sqlite_files_or_the_logs(tg, ai, tmp_path):
+    """A marker from the erased conversation (a question streamed into a preview, its answer, a question queued
+    behind it) is found nowhere after /forget: not in the database, its WAL or journal, nor in the bot's log."""
+    marker = f"marker-{secrets.token_hex(6)}"
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_LOG_LEVEL="DEBUG")
+    alice, bob = tg.new_user("Alice"), tg.new_user("Bob")
+    async with running_bot(env, tmp_path) as bot:
+        await _chat(tg, bob, "bob stays")
+        for number in range(3):
+            await _chat(tg, alice, f"{marker} question {number}")
+        files_before = b"".join(path.read_bytes() for path in tmp_path.glob("convo.db*"))
+        assert marker.encode() in files_before
+        await _confirm_forget(tg, alice)
+        await tg.wait_until_consumed(timeout=20)
+        await _chat(tg, bob, "bob still here")
+    leftovers = {
+        path.name: marker.encode() in path.read_bytes() for path in tmp_path.glob("convo.db*") if path.is_file()
+    }
+    assert leftovers and not any(leftovers.values()), leftovers
+    assert marker not in bot.log_path.read_text(encoding="utf-8", errors="replace")

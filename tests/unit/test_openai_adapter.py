@@ -447,3 +447,53 @@ async def test_an_image_url_that_has_expired_is_an_upstream_failure(fake, client
     assert failure.kind == "upstream"
     assert "404" in failure.message
     assert len(fake.image_requests) == 1
+
+
+async def test_a_slow_stream_that_keeps_coming_is_not_cut_by_the_retry_budget(fake, client):
+    """A local model writing a chunk every 0.1 s for about 2 s, against a 0.8 s budget for all attempts and a 0.5 s
+    silence limit: the whole answer arrives in one attempt."""
+    answer = " ".join(f"w{i}" for i in range(20))
+    fake.set_answer(answer)
+    fake.chunk_delay = 0.1
+    seen = Texts()
+    model = chat(client, timeout=0.5, retry=RetryPolicy(attempts=2, total_seconds=0.8, base_delay=0.01))
+    completion = await model.answer(PROMPT, seen)
+    assert completion.text == answer
+    assert len(fake.chat_requests) == 1
+
+
+async def test_a_stream_that_goes_silent_past_the_timeout_is_ended(fake, client):
+    fake.set_answer("one two three")
+    fake.chunk_delay = 1.0
+    model = chat(client, timeout=0.3, retry=RetryPolicy(attempts=1, total_seconds=5.0))
+    failure = await failure_of(model.answer(PROMPT, Texts()))
+    assert failure.kind == "timeout"
+
+
+async def test_a_refused_connection_is_named_as_such_not_as_a_timeout():
+    for transport in ({"http_client": openai.DefaultAioHttpClient()}, {}):
+        api = openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key=KEY, max_retries=0, **transport)
+        try:
+            failure = await failure_of(chat(api, retry=RetryPolicy(attempts=1, total_seconds=5.0)).answer(PROMPT))
+        finally:
+            await api.close()
+        assert failure.kind == "upstream"
+        assert "refused the connection" in failure.message
+
+
+async def test_an_image_server_without_the_endpoint_is_unsupported_not_misconfigured_access(fake, client):
+    fake.fail_next(
+        "error", endpoint="images", status=404, message="Unknown request URL: POST /v1/images/generations.",
+        type="invalid_request_error", code="unknown_url",
+    )
+    failure = await failure_of(images(client).draw("a fox"))
+    assert failure.kind == "unsupported"
+
+
+async def test_a_too_long_image_prompt_is_too_long_not_unreachable(fake, client):
+    fake.fail_next(
+        "error", endpoint="images", status=400, message="'prompt' is too long. Maximum length is 1000 characters.",
+        type="invalid_request_error", param="prompt",
+    )
+    failure = await failure_of(images(client).draw("a fox " * 300))
+    assert failure.kind == "context_too_long"

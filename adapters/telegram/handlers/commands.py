@@ -10,16 +10,15 @@ from aiogram.utils.chat_action import ChatActionSender
 from adapters.telegram import replies
 from adapters.telegram.delivery import send_outcome, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, request_for, said
-from adapters.telegram.middlewares import Admission
 from service.conversations import ConversationService
 
 router = Router(name=__name__)
 
 
 @router.message(CommandStart())
-async def start(message: Message, event_update: Update, service: ConversationService, admission: Admission) -> None:
+async def start(message: Message, event_update: Update, service: ConversationService) -> None:
     """Register the user if new, then welcome them."""
-    started = await service.start(request_for(message, event_update.update_id, admission))
+    started = await service.start(request_for(message, event_update.update_id))
     name = replies.greeting_name(message.from_user.first_name if message.from_user else None)
     text = replies.WELCOME if started.new_user else replies.WELCOME_BACK
     said("registered" if started.new_user else "welcomed_back")
@@ -34,9 +33,9 @@ async def help_(message: Message) -> None:
 
 
 @router.message(Command("chat"))
-async def chat_mode(message: Message, event_update: Update, service: ConversationService, admission: Admission) -> None:
+async def chat_mode(message: Message, event_update: Update, service: ConversationService) -> None:
     """Switch to chat mode."""
-    await service.select_mode(request_for(message, event_update.update_id, admission), "chat")
+    await service.select_mode(request_for(message, event_update.update_id), "chat")
     said("mode_chat")
     await message.answer(replies.CHAT_MODE)
 
@@ -48,10 +47,9 @@ async def image(
     event_update: Update,
     bot: Bot,
     service: ConversationService,
-    admission: Admission,
 ) -> None:
     """With a prompt: one picture now. Without: switch to image mode."""
-    request = request_for(message, event_update.update_id, admission)
+    request = request_for(message, event_update.update_id)
     prompt = (command.args or "").strip()
     if not prompt:
         await service.select_mode(request, "image")
@@ -70,9 +68,9 @@ async def image(
 
 
 @router.message(Command("reset"))
-async def reset(message: Message, event_update: Update, service: ConversationService, admission: Admission) -> None:
+async def reset(message: Message, event_update: Update, service: ConversationService) -> None:
     """Start the conversation over."""
-    await service.reset(request_for(message, event_update.update_id, admission))
+    await service.reset(request_for(message, event_update.update_id))
     said("reset")
     await message.answer(replies.RESET_DONE)
 

@@ -7,16 +7,16 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiogram.types import Message
 
+from adapters.telegram.delivery import refusals_are_final
 from adapters.telegram.identity import causation_of, sender_of, stream_of
-from adapters.telegram.middlewares import Admission
 from service.conversations import ConversationService, Request
 from service.outcomes import Answered, Drawn, Failed, Outcome
 
 
-def request_for(message: Message, update_id: int, admission: Admission) -> Request:
+def request_for(message: Message, update_id: int) -> Request:
     """The use-case request: this chat's stream, this update's causation, this user."""
     assert message.from_user is not None
-    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user), admission)
+    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user))
 
 
 def log_outcome(outcome: Outcome) -> None:
@@ -39,12 +39,11 @@ def log_outcome(outcome: Outcome) -> None:
 async def deliver(
     service: ConversationService, stream: str, outcome: Outcome, send: Callable[[], Awaitable[None]]
 ) -> None:
-    """Send an outcome unless the log says the user has it already; then record that it was sent."""
+    """Send an outcome unless the log says the user has it already; then record whether it was sent."""
     if outcome.delivered:
         said("already_delivered")
         return
-    await send()
-    await service.mark_delivered(stream, outcome)
+    await service.deliver(stream, outcome, lambda: refusals_are_final(send))
 
 
 def said(outcome: str) -> None:

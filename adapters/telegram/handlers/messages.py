@@ -9,7 +9,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from adapters.telegram import replies
 from adapters.telegram.delivery import StreamingReply, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, request_for, said
-from adapters.telegram.middlewares import Admission
+from adapters.telegram.intake import Preview
 from domain.conversation import has_visible_text
 from service.conversations import ConversationService
 
@@ -25,13 +25,13 @@ async def text(
     event_update: Update,
     bot: Bot,
     service: ConversationService,
-    admission: Admission,
     edit_interval: float,
+    preview: Preview | None = None,
     addressed_text: str | None = None,
 ) -> None:
     """A question in chat mode (streamed back), a picture prompt in image mode."""
     content = addressed_text if addressed_text is not None else message.text or ""
-    request = request_for(message, event_update.update_id, admission)
+    request = request_for(message, event_update.update_id)
     if not has_visible_text(content):
         said("empty")
         await send_plain(bot, message.chat.id, replies.EMPTY)
@@ -41,7 +41,7 @@ async def text(
     mode = service.last_known_mode(request.stream) or await service.mode(request.stream)
     drawing = mode == "image"
     indicator = ChatActionSender.upload_photo if drawing else ChatActionSender.typing
-    reply = StreamingReply(bot, message.chat.id, message.message_id, edit_interval)
+    reply = StreamingReply(bot, message.chat.id, message.message_id, edit_interval, preview)
     async with indicator(chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER):
         outcome = await service.say(request, content, reply.update)
     log_outcome(outcome)

@@ -181,7 +181,8 @@ class Transaction:
         name = _name(params)
         if name in self.db.collections:
             raise QueryError("instance already exists", "Collection already exists.")
-        collection = {"ref": collection_ref(name), "ts": self.ts, "history_days": 30, "name": name}
+        history = params.get("history_days", 30)  # Fauna keeps 30 days of every document's history by default
+        collection = {"ref": collection_ref(name), "ts": self.ts, "history_days": history, "name": name}
         self.db.collections[name] = collection
         self.db.documents[name] = {}
         self._new_collections.add(name)

@@ -135,6 +135,11 @@ class FakeTelegram(UpdateInjector):
             wall_time=wall,
         )
         self.state.calls.append(call)
+        page = self.state.take_html_failure(call.method.lower())
+        if page is not None:  # a proxy in front of the Bot API answers instead of it (nginx's error page)
+            call.status, call.response = page, {"html": True}
+            self.state.notify()
+            return web.Response(text=_html_error_page(page), status=page, content_type="text/html")
         if match["token"] != self.token:
             failure = unauthorized()
         status, body = (failure.error_code, failure.to_json()) if failure else await self._dispatch(call.method, params)
@@ -213,6 +218,11 @@ class FakeTelegram(UpdateInjector):
         parameters = {"retry_after": retry_after} if retry_after is not None else None
         error = ApiError(error_code, description, parameters=parameters)
         self.state.failures.append(InjectedFailure(method.lower() if method else None, error, times))
+
+    def fail_next_html(self, method: str | None = None, *, status: int = 502, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` (any if None) answer an HTML error page, as a reverse proxy
+        in front of a self-hosted Bot API does when the server behind it is down."""
+        self.state.html_failures.append([method.lower() if method else None, status, times])
 
     def flood_next(self, method: str | None = None, *, retry_after: int = 5, times: int = 1) -> None:
         """Make the next call(s) answer ``429 Too Many Requests: retry after N``."""
@@ -381,6 +391,14 @@ class FakeTelegram(UpdateInjector):
             self.state.queue.remove(update["update_id"])
             self.state.notify()
         return outcome.status
+
+
+def _html_error_page(status: int) -> str:
+    reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}.get(status, "Error")
+    return (
+        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
+    )
 
 
 def _unknown_method(method: str) -> tuple[int, dict[str, Any]]:

@@ -112,6 +112,7 @@ class BotState:
         self.chat_actions: list[ChatActionRecord] = []
         self.calls: list[ApiCall] = []
         self.failures: list[InjectedFailure] = []
+        self.html_failures: list[list[Any]] = []
         self.previous_poll: tuple[int, float] | None = None
         self.next_webhook_set_time = 0.0
         self.changed = asyncio.Event()
@@ -200,6 +201,16 @@ class BotState:
         return self.store(message)
 
     # -- fault injection
+    def take_html_failure(self, method: str) -> int | None:
+        """The HTTP status of the next injected HTML error page for ``method`` (lower-case), if any."""
+        for failure in self.html_failures:
+            if failure[0] is None or failure[0] == method:
+                failure[2] -= 1
+                if failure[2] <= 0:
+                    self.html_failures.remove(failure)
+                return int(failure[1])
+        return None
+
     def take_failure(self, method: str) -> ApiError | None:
         """Pop the next injected failure matching ``method`` (lower-case), if any."""
         for failure in self.failures:
