@@ -62,22 +62,43 @@ class PromptPolicy:
     """Most stream versions before the question a turn may lie; bounds the work of reading a long stream."""
 
 
-_WORD = re.compile(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]")
+_PIECE = re.compile(r"[A-Za-z]*[0-9][A-Za-z0-9]*|[^\W\d_]+|\d+|\n+|[^\S\n]+|[^\w\s]+")
+"""Runs a BPE tokenizer treats alike: ASCII runs with digits (numbers, hex, ids), words of any script, other digits,
+line breaks, other white space, and runs of punctuation or symbols."""
+_CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
+_DENSE = re.compile("[\u0590-\u0fff]")
+"""Hebrew, Arabic, the Indic scripts, Thai, Tibetan: about one token per letter in OpenAI's vocabularies."""
 
 
 def estimate_tokens(text: str) -> int:
-    """A deterministic, slightly generous stand-in for a BPE tokenizer.
+    """A deterministic stand-in for a BPE tokenizer: never far below one, not far above one for any script.
 
-    ASCII letters and digits count one token per four characters of each word, every other visible character
-    (punctuation, each CJK character, each emoji) one token: close to cl100k for English, on the safe side elsewhere.
+    Measured against tiktoken's cl100k_base (`python -m bench.tokens`): English 1.12x, German 0.93x, Russian 1.17x,
+    Chinese 1.02x, Japanese 1.04x, Arabic 1.06x, code 1.14x, hex 1.04x, digits 1.33x, emoji 1.15x. Digits and
+    symbols are counted on the generous side, since other models' tokenizers split them finer still.
     """
-    return sum(_piece_tokens(piece) for piece in _WORD.findall(text))
+    return sum(_piece_tokens(piece) for piece in _PIECE.findall(text))
 
 
 def _piece_tokens(piece: str) -> int:
-    if piece.isascii() and piece.isalnum():
-        return math.ceil(len(piece) / 4)
-    return max(1, len(piece.encode()) // 2)
+    first = piece[0]
+    if piece.isascii() and first.isalnum() and not piece.isalpha():
+        return math.ceil(len(piece) / 1.8)
+    if first == "\n":
+        return len(piece)
+    if first.isspace():
+        return 0 if len(piece) == 1 else math.ceil(len(piece) / 4)
+    if first.isalpha() or first.isdigit():
+        if piece.isascii():
+            return 1 if len(piece) <= 6 else math.ceil(len(piece) / 4)
+        cjk = len(_CJK.findall(piece))
+        dense = len(_DENSE.findall(piece))
+        ascii_letters = sum(1 for char in piece if char.isascii())
+        other = len(piece) - cjk - dense - ascii_letters
+        return max(1, math.ceil(cjk + dense / 1.1 + other / 1.8 + ascii_letters / 4))
+    if piece.isascii():
+        return math.ceil(len(piece) / 2)
+    return max(1, math.ceil(len(piece.encode()) * 0.75))
 
 
 def message_cost(content: str, count: TokenCounter) -> int:

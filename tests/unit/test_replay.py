@@ -241,8 +241,9 @@ def test_a_reset_drops_everything_but_the_persona() -> None:
 
 
 def test_a_budget_overflow_drops_the_oldest_turn() -> None:
-    # Every message here costs 1 + 4 tokens: persona, question and one turn fill a budget of 20 exactly.
-    policy = PromptPolicy(persona="p", budget=20)
+    # The persona costs 1 + 4 tokens, every other message here 2 + 4 ("q1" is a run with a digit): persona,
+    # question and one turn fill a budget of 23 exactly.
+    policy = PromptPolicy(persona="p", budget=23)
     store = MemoryEventStore()
     script = (Ask(ALICE, "q1"), answer("a1"), Ask(ALICE, "q2"), answer("a2"), Ask(ALICE, "q3"), answer("a3"))
     asyncio.run(play(store, "7", *script))
@@ -256,7 +257,7 @@ def test_a_budget_overflow_drops_the_oldest_turn() -> None:
     )
     assert prompts[2].dropped == (Message("user", "q1"), Message("assistant", "a1"))
     assert prompts[2].added == (Message("assistant", "a2"), Message("user", "q3"))
-    assert prompts[2].tokens == 20
+    assert prompts[2].tokens == 23
 
 
 @pytest.mark.parametrize("budget", [60, 3072])
