@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import attrs
+import structlog
 
 from domain.commands import (
     Ask,
@@ -47,6 +48,7 @@ from domain.events import (
 )
 from domain.ports import (
     ChatModel,
+    Completion,
     ConcurrencyConflict,
     EventStore,
     ImageModel,
@@ -60,6 +62,8 @@ from service.loading import find_event, load_prompt
 from service.locks import StreamLocks
 from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started, Undeliverable
 from service.state_cache import StateCache
+
+log = structlog.get_logger(__name__)
 
 CONFLICT_RETRIES = 10
 """Times a use case re-reads and re-decides after losing a race before it gives up."""
@@ -329,14 +333,12 @@ class ConversationService:
         return await self._draw(asked)
 
     async def _answer(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
+        started = time.monotonic()
         try:
-            prompt = await load_prompt(self.store, asked, self._policy, self._count)
+            completion = await self._complete(asked, on_text)
         except QuestionTooLong as error:
             failed = Failed("question", "context_too_long", str(error), request_version=asked.version)
             return await self._settle(asked, FailAnswer(asked.version, "context_too_long", str(error)), failed)
-        started = time.monotonic()
-        try:
-            completion = await self._chat.answer(prompt, on_text)
         except ModelFailure as failure:
             failed = Failed("question", failure.kind, failure.message, failure.retry_after, asked.version)
             return await self._settle(asked, FailAnswer(asked.version, failure.kind, failure.message), failed)
@@ -359,6 +361,24 @@ class ConversationService:
             latency_ms,
         )
         return await self._settle(asked, answer, answered)
+
+    async def _complete(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Completion:
+        """The model's answer to the folded prompt. A model whose window is smaller than the budget assumes
+        (`context_too_long`: a token count the estimate got wrong) is asked once more with half the budget,
+        dropping the oldest turns, before the question fails."""
+        prompt = await load_prompt(self.store, asked, self._policy, self._count)
+        try:
+            return await self._chat.answer(prompt, on_text)
+        except ModelFailure as failure:
+            if failure.kind != "context_too_long":
+                raise
+            smaller = attrs.evolve(self._policy, budget=self._policy.budget // 2)
+            try:
+                prompt = await load_prompt(self.store, asked, smaller, self._count)
+            except QuestionTooLong:
+                raise failure from None
+            log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
+            return await self._chat.answer(prompt, on_text)
 
     async def _draw(self, asked: RecordedEvent) -> Outcome:
         assert isinstance(asked.event, ImageRequested)

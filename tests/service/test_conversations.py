@@ -315,3 +315,27 @@ async def test_the_mode_hint_is_what_this_process_saw_and_mode_reads_the_store(s
     assert here.last_known_mode("7") == "chat"  # a hint may be behind...
     assert await here.mode("7") == "image"  # ...the store is not
     assert here.last_known_mode("7") == "image"
+
+
+async def test_a_model_window_smaller_than_the_budget_is_retried_once_with_half_the_budget(store, fake):
+    """The estimate put the prompt under the 400-token budget but the model's window is 370 real tokens: the
+    question is asked once more with the oldest turns dropped (budget 200), and answered.
+    (The server counts the 200 tokens of max_tokens against its window too.)"""
+    service = build(store, fake)
+    for update in range(1, 7):
+        await service.ask(req(update), f"question number {update} " + "filler words " * 8)
+    fake.context_window = 370
+    fake.clear()
+    outcome = await service.ask(req(7), "and the last one?")
+    assert isinstance(outcome, Answered)
+    assert len(fake.chat_requests) == 2
+    first, second = (len(request.messages) for request in fake.chat_requests)
+    assert second < first
+    assert fake.chat_requests[1].messages[-1] == {"role": "user", "content": "and the last one?"}
+
+
+async def test_a_question_too_long_for_the_model_even_alone_still_fails_clearly(store, fake):
+    service = build(store, fake)
+    fake.context_window = 20
+    outcome = await service.ask(req(1), "a question " * 30)
+    assert isinstance(outcome, Failed) and outcome.kind == "context_too_long"
