@@ -1,4 +1,6 @@
-"""The Fauna schema of the event store: one collection and five indexes, created idempotently.
+"""The Fauna schema of the event store: two collections and eight indexes, created idempotently.
+
+Both collections keep no document history (`history_days: 0`): an erased stream must not stay readable there.
 
 Collection `events`, one document per recorded event; the document's `data` holds
 `{stream, version, recorded_at (Time), causation_id, causation_key?, type, schema, data, nulls?}`:
@@ -17,6 +19,13 @@ Indexes (terms -> values; `unique` is over terms and values combined, as Fauna d
 - `events_by_version`         [version] -> [stream]; `Match(Index("events_by_version"), 1)` is the set of first
                               events, i.e. every stream that has events, sorted by name (no streams collection to
                               keep in step). The cost is one small index entry per event.
+
+Collection `inbox`, one document per Telegram update (see adapters/fauna/inbox.py):
+`{bot, update_id, chat?, admitted_at, payload?, preview?, claimed_by?, claimed_at?, open?}`, where `open` is the
+bot's id while the update is unhandled, and absent (like `payload`) once it is handled.
+- `inbox_by_update`           [bot, update_id] -> (ref), unique; one document per update.
+- `inbox_open`                [open] -> [update_id, ref]; a bot's unhandled updates, oldest first.
+- `inbox_by_chat`             [chat] -> (ref); what an erasure of the chat's stream must drop.
 """
 
 from __future__ import annotations
@@ -36,6 +45,11 @@ UNIQUE_VERSION = "events_unique_version"
 UNIQUE_CAUSATION = "events_unique_causation"
 BY_VERSION = "events_by_version"
 
+INBOX = "inbox"
+INBOX_BY_UPDATE = "inbox_by_update"
+INBOX_OPEN = "inbox_open"
+INBOX_BY_CHAT = "inbox_by_chat"
+
 
 @attrs.frozen
 class IndexSpec:
@@ -49,6 +63,8 @@ class IndexSpec:
     """Fields under `data` (or `ref`) each entry covers, in sort order; empty means the document ref."""
     unique: bool = False
     """Whether terms and values combined must be unique."""
+    source: str = COLLECTION
+    """The collection the index covers."""
 
     def definition(self) -> dict[str, Any]:
         """The index's `terms`, `values` and `unique` as Fauna stores and returns them."""
@@ -67,6 +83,9 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec(UNIQUE_VERSION, terms=("stream", "version"), unique=True),
     IndexSpec(UNIQUE_CAUSATION, terms=("causation_key",), values=("stream",), unique=True),
     IndexSpec(BY_VERSION, terms=("version",), values=("stream",)),
+    IndexSpec(INBOX_BY_UPDATE, terms=("bot", "update_id"), unique=True, source=INBOX),
+    IndexSpec(INBOX_OPEN, terms=("open",), values=("update_id", "ref"), source=INBOX),
+    IndexSpec(INBOX_BY_CHAT, terms=("chat",), source=INBOX),
 )
 
 
@@ -75,11 +94,13 @@ def _path(name: str) -> list[str]:
 
 
 def create_collection() -> Any:
-    """FQL: create the events collection unless it exists. (An index may not share its collection's transaction.)"""
-    return q.if_(
-        q.exists(q.collection(COLLECTION)),
+    """FQL: create the collections unless they exist. (An index may not share its collection's transaction.)"""
+    return q.do(
+        *(
+            q.if_(q.exists(q.collection(name)), None, q.create_collection({"name": name, "history_days": 0}))
+            for name in (COLLECTION, INBOX)
+        ),
         None,
-        q.create_collection({"name": COLLECTION, "history_days": 0}),
     )
 
 
@@ -90,7 +111,7 @@ def create_indexes() -> Any:
             q.if_(
                 q.exists(q.index(spec.name)),
                 None,
-                q.create_index({"name": spec.name, "source": q.collection(COLLECTION), **spec.definition()}),
+                q.create_index({"name": spec.name, "source": q.collection(spec.source), **spec.definition()}),
             )
             for spec in INDEXES
         ),

@@ -26,7 +26,7 @@ from adapters.fauna.connection import (
 )
 from adapters.fauna.documents import event_fields, recorded_fields, recorded_from_fields
 from adapters.fauna.driver import errors
-from adapters.memory.inbox import MemoryInbox
+from adapters.fauna.inbox import FaunaInbox
 from adapters.store_rules import (
     PAGE_SIZE,
     batch_starts,
@@ -66,7 +66,6 @@ class FaunaEventStore:
         self._now = now
         self._page_size = check_page_size(page_size)
         self._schema_wait = schema_wait
-        self._inboxes: dict[str, MemoryInbox] = {}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **options: Any) -> FaunaEventStore:
@@ -189,8 +188,7 @@ class FaunaEventStore:
 
     async def delete_stream(self, stream: str) -> None:
         """Delete every document of the stream, a page per transaction, until none is left."""
-        for inbox in self._inboxes.values():
-            await inbox.erase_chat(stream)
+        await FaunaInbox(self, "").erase_chat(stream)
         while True:
             page = await self._connection.query(partial(queries.delete_page, stream, self._page_size))
             if page.get("after") is None:
@@ -227,14 +225,22 @@ class FaunaEventStore:
         """Close the HTTP connections and stop the driver's threads."""
         await self._connection.close()
 
-    def inbox(self, bot: str) -> MemoryInbox:
-        """The inbox of one bot. Not yet kept in Fauna: it lives in this process (a crash can lose an update that
-        was confirmed while queued behind a busy chat)."""
-        return self._inboxes.setdefault(bot, MemoryInbox())
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The store's clock."""
+        return self._now
+
+    def inbox(self, bot: str) -> FaunaInbox:
+        """The inbox of one bot, in this database's `inbox` collection."""
+        return FaunaInbox(self, bot)
+
+    async def query(self, build: Callable[[], Any]) -> Any:
+        """One FQL query (for the inbox); failures become StoreUnavailable."""
+        return await self._connection.query(build)
 
     @asynccontextmanager
     async def poller_lease(self, bot: str) -> AsyncIterator[None]:
-        """Not kept in Fauna: always granted."""
+        """Not kept in Fauna: always granted (the inbox still keeps a second poller from answering twice)."""
         yield
 
     async def _batch(self, stream: str, causation_id: str) -> tuple[RecordedEvent, ...]:

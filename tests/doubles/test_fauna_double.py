@@ -225,6 +225,30 @@ def test_documents_are_created_read_and_deleted(client: Any) -> None:
     assert only_error(raised).code == "instance not found"
 
 
+def test_update_merges_objects_removes_nulled_fields_and_reindexes(client: Any) -> None:
+    client.query(q.create_collection({"name": "notes"}))
+    client.query(
+        q.create_index({"name": "notes_open", "source": q.collection("notes"), "terms": [{"field": ["data", "open"]}]})
+    )
+    ref = client.query(
+        q.create(q.collection("notes"), {"data": {"text": "hi", "open": "yes", "meta": {"a": 1, "b": 2}}})
+    )["ref"]
+    assert client.query(q.paginate(q.match(q.index("notes_open"), "yes")))["data"] == [ref]
+    updated = client.query(q.update(ref, {"data": {"open": None, "meta": {"b": None, "c": 3}, "n": 1}}))
+    assert updated["data"] == {"text": "hi", "meta": {"a": 1, "c": 3}, "n": 1}
+    assert client.query(q.get(ref))["data"] == updated["data"]
+    assert client.query(q.paginate(q.match(q.index("notes_open"), "yes")))["data"] == []
+
+
+def test_lt_orders_numbers_and_strings(client: Any) -> None:
+    assert client.query([q.lt(1, 2, 3), q.lt(2, 2), q.lt("2026-01-01", "2026-01-02"), q.lt("b", "a")]) == [
+        True,
+        False,
+        True,
+        False,
+    ]
+
+
 def test_null_fields_are_not_stored(client: Any) -> None:
     client.query(q.create_collection({"name": "notes"}))
     created = client.query(

@@ -267,6 +267,18 @@ class Transaction:
         self._written(lambda: documents.pop(document_id))
         return document
 
+    def update(self, ref: Ref, params: dict[str, Any]) -> Document:
+        """Update: `data` merged into the document's (objects recursively; a null removes the field)."""
+        unknown = sorted(set(params) - {"data"})
+        if unknown:
+            raise QueryError("invalid argument", f"The double's Update takes only data, not {', '.join(unknown)}.")
+        changes = params.get("data", {})
+        if not isinstance(changes, dict):
+            raise QueryError("invalid argument", "Object expected, Array or scalar provided.")
+        merged = _merged(self.get(ref).data, changes)
+        self.delete(ref)
+        return self.create(ref, {"data": merged})
+
     def delete(self, ref: Ref) -> Document:
         """Delete a document and its index entries."""
         document = self.get(ref)
@@ -319,6 +331,19 @@ class Transaction:
     def _written(self, undo: Callable[[], object]) -> None:
         self.wrote = True
         self._undo.append(undo)
+
+
+def _merged(old: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Fauna's Update merge: nested objects merge, a null removes the field, anything else replaces."""
+    merged = dict(old)
+    for name, value in changes.items():
+        if value is None:
+            merged.pop(name, None)
+        elif isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = _merged(merged[name], value)
+        else:
+            merged[name] = value
+    return merged
 
 
 def _order(entry: Entry) -> tuple[Any, ...]:

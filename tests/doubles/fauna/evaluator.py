@@ -8,6 +8,7 @@ the position of the failing expression as Fauna reports it: the path of keys and
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -270,6 +271,15 @@ def _equals(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
     return all(same(values[0], other) for other in values[1:])
 
 
+@function("lt")
+def _lt(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
+    """LT: each value below the next, compared as Fauna orders values (numbers, then strings, ...)."""
+    values = ev.arg(call, "lt", env, path)
+    values = values if isinstance(values, list) else [values]
+    keys = [sort_key(value) for value in values]
+    return all(left < right for left, right in itertools.pairwise(keys))
+
+
 @function("add")
 def _add(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
     numbers = ev.arg(call, "add", env, path)
@@ -357,6 +367,13 @@ def _create(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
     target = _ref(ev.arg(call, "create", env, path))
     params = _params(ev.arg(call, "params", env, path))
     return ev.txn.create(target, params).as_object()
+
+
+@function("update", "params")
+def _update(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
+    ref = _ref(ev.arg(call, "update", env, path))
+    params = _params(ev.arg(call, "params", env, path))
+    return ev.txn.update(ref, params).as_object()
 
 
 @function("delete")
