@@ -111,6 +111,7 @@ _LAST_CAUSATION = "SELECT causation_id FROM {events} WHERE stream = %s ORDER BY 
 _DELETE = "DELETE FROM {events} WHERE stream = %s"
 _ERASE_INBOX = "UPDATE {inbox} SET payload = NULL, preview = NULL WHERE chat = %s"
 _VACUUM = "VACUUM {events}, {inbox}"
+_NO_STATEMENT_TIMEOUT = "SET statement_timeout = 0"
 _STREAMS = """
 WITH RECURSIVE names(stream) AS (
     SELECT MIN(stream) FROM {events} WHERE stream {first} %(after)s
@@ -161,12 +162,14 @@ class PostgresEventStore:
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 5.0,
+        statement_timeout: float = 30.0,
         application_name: str = "convo",
     ) -> None:
         """A store over `conninfo` (a libpq URL or key=value string), its table in `schema`; connects lazily.
 
         `schema` isolates one store's table from another's in one database (tests give each a fresh one).
-        `timeout` bounds both connecting and waiting for a pooled connection before StoreUnavailable.
+        `timeout` bounds both connecting and waiting for a pooled connection before StoreUnavailable;
+        `statement_timeout` bounds every statement (a stalled or locked database is reported, not waited on forever).
         """
         self._schema = schema
         self._conninfo = conninfo
@@ -190,13 +193,21 @@ class PostgresEventStore:
                 "inbox_table": INBOX_TABLE,
                 "erase_inbox": _ERASE_INBOX,
                 "vacuum": _VACUUM,
+                "no_statement_timeout": _NO_STATEMENT_TIMEOUT,
             }.items()
         }
         self._indexes = [sql.SQL(text).format(events=events) for text in _INDEXES]
         self._first_streams = sql.SQL(_STREAMS).format(events=events, first=sql.SQL(">="))
         self._next_streams = sql.SQL(_STREAMS).format(events=events, first=sql.SQL(">"))
+        milliseconds = max(1, round(statement_timeout * 1000))
+        self._q["statement_timeout"] = sql.SQL("SET statement_timeout = {}").format(sql.Literal(milliseconds))
+
+        async def configure(connection: Connection) -> None:
+            await connection.execute(self._q["statement_timeout"])
+
         self._pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             conninfo,
+            configure=configure,
             min_size=min_size,
             max_size=max_size,
             open=False,
@@ -350,7 +361,11 @@ class PostgresEventStore:
             await connection.execute(self._q["erase_inbox"], (stream,))
 
         async def vacuum(connection: Connection) -> None:
-            await connection.execute(self._q["vacuum"])
+            await connection.execute(self._q["no_statement_timeout"])  # a large table takes its time
+            try:
+                await connection.execute(self._q["vacuum"])
+            finally:
+                await connection.execute(self._q["statement_timeout"])
 
         await self._run(delete, transaction=True)
         await self._run(vacuum)

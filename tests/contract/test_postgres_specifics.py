@@ -243,3 +243,19 @@ async def test_an_erased_stream_is_vacuumed_out_of_the_heap(schema: str) -> None
         assert await store.current_version("kept3") == 1
     finally:
         await store.close()
+
+
+async def test_a_locked_table_is_reported_after_the_statement_timeout_not_waited_on_forever(schema: str) -> None:
+    store = a_store(schema, statement_timeout=0.5)
+    try:
+        await store.init_schema()
+        async with await psycopg.AsyncConnection.connect(postgres_url()) as locker:
+            await locker.execute(f'LOCK TABLE "{schema}".events IN EXCLUSIVE MODE')
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable, match="statement timeout"):
+                await store.append("s", QUESTIONS, 0, "c")
+            assert time.monotonic() - started < 5
+            await locker.rollback()
+        assert await store.current_version("s") == 0
+    finally:
+        await store.close()
