@@ -149,9 +149,33 @@ def stream_names(after: Any, size: int) -> Any:
     return q.paginate(first_events, size=size, after=after)
 
 
+def _erasure_marks(stream: str) -> Any:
+    return q.paginate(q.match(q.index(schema.ERASURES_BY_STREAM), stream), size=BATCH_LIMIT)
+
+
 def delete_page(stream: str, size: int) -> Any:
-    """Delete the stream's first `size` documents; answers the page of [version, ref] entries it deleted."""
-    return q.foreach(
-        q.lambda_(["version", "ref"], q.delete(q.var("ref"))),
-        q.paginate(_stream_set(stream), size=size),
+    """Delete the stream's first `size` documents in one transaction; answers the cursor after them (null when
+    none is left). The first page that leaves some behind records the erase as in progress; the last one clears
+    that record, so a failure between pages is finished by `erases_in_progress` at the next start."""
+    marks = _erasure_marks(stream)
+    return q.let(
+        {"page": q.paginate(_stream_set(stream), size=size)},
+        q.do(
+            q.foreach(q.lambda_(["version", "ref"], q.delete(q.var("ref"))), q.var("page")),
+            q.if_(
+                q.equals(q.select(["after"], q.var("page"), None), None),
+                q.foreach(q.lambda_("ref", q.delete(q.var("ref"))), marks),
+                q.if_(
+                    q.is_empty(marks),
+                    q.create(q.collection(schema.ERASURES), {"data": {"stream": stream}}),
+                    None,
+                ),
+            ),
+            q.select(["after"], q.var("page"), None),
+        ),
     )
+
+
+def erases_in_progress() -> Any:
+    """The streams whose erase was left unfinished."""
+    return q.select(["data"], q.paginate(q.match(q.index(schema.ERASURES_ALL)), size=BATCH_LIMIT))

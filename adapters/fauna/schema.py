@@ -20,6 +20,10 @@ Indexes (terms -> values; `unique` is over terms and values combined, as Fauna d
                               events, i.e. every stream that has events, sorted by name (no streams collection to
                               keep in step). The cost is one small index entry per event.
 
+Collection `erasures`, one document `{stream}` per erase in progress: an erase of a long stream takes several
+transactions, and one that fails midway is finished at the next start (`erasures_by_stream` [stream] -> (ref);
+`erasures_all`, no terms -> [stream]: every erase in progress).
+
 Collection `inbox`, one document per Telegram update (see adapters/fauna/inbox.py):
 `{bot, update_id, chat?, admitted_at, payload?, preview?, claimed_by?, claimed_at?, open?}`, where `open` is the
 bot's id while the update is unhandled, and absent (like `payload`) once it is handled.
@@ -44,6 +48,10 @@ BY_CAUSATION = "events_by_causation"
 UNIQUE_VERSION = "events_unique_version"
 UNIQUE_CAUSATION = "events_unique_causation"
 BY_VERSION = "events_by_version"
+
+ERASURES = "erasures"
+ERASURES_BY_STREAM = "erasures_by_stream"
+ERASURES_ALL = "erasures_all"
 
 INBOX = "inbox"
 INBOX_BY_UPDATE = "inbox_by_update"
@@ -83,6 +91,8 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec(UNIQUE_VERSION, terms=("stream", "version"), unique=True),
     IndexSpec(UNIQUE_CAUSATION, terms=("causation_key",), values=("stream",), unique=True),
     IndexSpec(BY_VERSION, terms=("version",), values=("stream",)),
+    IndexSpec(ERASURES_BY_STREAM, terms=("stream",), source=ERASURES),
+    IndexSpec(ERASURES_ALL, terms=(), values=("stream",), source=ERASURES),
     IndexSpec(INBOX_BY_UPDATE, terms=("bot", "update_id"), unique=True, source=INBOX),
     IndexSpec(INBOX_OPEN, terms=("open",), values=("update_id", "ref"), source=INBOX),
     IndexSpec(INBOX_BY_CHAT, terms=("chat",), source=INBOX),
@@ -98,7 +108,7 @@ def create_collection() -> Any:
     return q.do(
         *(
             q.if_(q.exists(q.collection(name)), None, q.create_collection({"name": name, "history_days": 0}))
-            for name in (COLLECTION, INBOX)
+            for name in (COLLECTION, ERASURES, INBOX)
         ),
         None,
     )

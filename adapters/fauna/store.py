@@ -83,7 +83,8 @@ class FaunaEventStore:
         return str(self._connection.endpoint)
 
     async def init_schema(self) -> None:
-        """Create the collection, then the indexes, if missing; wait until Fauna has built the indexes.
+        """Create the collections, then the indexes, if missing; wait until Fauna has built the indexes; finish
+        any erase a failure left in progress.
 
         StoreUnavailable if an index of the same name exists with another definition, or if building takes
         longer than `schema_wait` seconds.
@@ -101,13 +102,15 @@ class FaunaEventStore:
                 )
             building = schema.inactive(found)
             if not building:
-                return
+                break
             if time.monotonic() > deadline:
                 raise StoreUnavailable(
                     f"Fauna at {self.endpoint} is still building index(es) {', '.join(building)} after "
                     f"{self._schema_wait:.0f}s; run `convo store init` again later"
                 )
             await asyncio.sleep(0.2)
+        for stream in await self._connection.query(queries.erases_in_progress):
+            await self.delete_stream(stream)
 
     async def append(
         self, stream: str, events: Sequence[Event], expected_version: int, causation_id: str
@@ -187,12 +190,11 @@ class FaunaEventStore:
                 return
 
     async def delete_stream(self, stream: str) -> None:
-        """Delete every document of the stream, a page per transaction, until none is left."""
+        """Delete every document of the stream, a page per transaction (one for most streams), until none is left.
+        An erase that fails midway is recorded as in progress and finished by the next `init_schema`."""
         await FaunaInbox(self, "").erase_chat(stream)
-        while True:
-            page = await self._connection.query(partial(queries.delete_page, stream, self._page_size))
-            if page.get("after") is None:
-                return
+        while await self._connection.query(partial(queries.delete_page, stream, self._page_size)) is not None:
+            pass
 
     async def import_recorded(self, events: Sequence[RecordedEvent]) -> None:
         """Write recorded events verbatim in one transaction; they must continue their stream with no gap.
