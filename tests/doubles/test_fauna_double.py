@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import string
 import subprocess
 import sys
@@ -712,3 +713,57 @@ async def test_small_pages_and_an_injected_clock(served: FaunaDouble) -> None:
         assert [name async for name in store.list_streams()] == ["a", "b", "c", "d", "e"]
     finally:
         await store.close()
+
+
+# Limits Fauna enforces, and the two honesty fixes
+
+
+def test_a_document_over_8_mb_is_refused_and_nothing_is_written(client: Any) -> None:
+    client.query(q.create_collection({"name": "blobs"}))
+    with pytest.raises(errors.BadRequest) as raised:
+        client.query(q.create(q.collection("blobs"), {"data": {"text": "x" * (8 * 1024 * 1024 + 1)}}))
+    assert only_error(raised).code == "invalid argument"
+    client.query(q.create_index({"name": "all_blobs", "source": q.collection("blobs")}))
+    assert client.query(q.paginate(q.match(q.index("all_blobs"))))["data"] == []
+
+
+def test_a_transaction_writing_over_16_mb_is_refused_whole(client: Any) -> None:
+    client.query(q.create_collection({"name": "blobs"}))
+    client.query(q.create_index({"name": "all_blobs", "source": q.collection("blobs")}))
+    five_mb = "y" * (5 * 1024 * 1024)
+    with pytest.raises(errors.BadRequest):
+        client.query([q.create(q.collection("blobs"), {"data": {"text": five_mb}}) for _ in range(4)])
+    assert client.query(q.paginate(q.match(q.index("all_blobs"))))["data"] == []
+
+
+def test_a_document_whose_term_is_over_32_kb_is_left_out_of_that_index(client: Any) -> None:
+    client.query(q.create_collection({"name": "notes"}))
+    client.query(
+        q.create_index({"name": "notes_by_key", "source": q.collection("notes"), "terms": [{"field": ["data", "key"]}]})
+    )
+    huge = "k" * (33 * 1024)
+    ref = client.query(q.create(q.collection("notes"), {"data": {"key": huge}}))["ref"]
+    assert client.query(q.exists(ref)) is True
+    assert client.query(q.paginate(q.match(q.index("notes_by_key"), huge)))["data"] == []
+
+
+def test_an_answer_that_cannot_be_sent_as_utf8_is_still_sent_and_the_write_is_kept_once(client: Any) -> None:
+    """A lone surrogate in a stored string used to fail the answer after the write was committed."""
+    client.query(q.create_collection({"name": "notes"}))
+    created = client.query(q.create(q.collection("notes"), {"data": {"text": "lone \udc80"}}))
+    assert client.query(q.get(created["ref"]))["data"]["text"] == "lone \udc80"
+
+
+def test_a_ping_with_a_body_leaves_the_kept_alive_connection_usable(double: FaunaDouble) -> None:
+    with socket.create_connection(("127.0.0.1", int(double.endpoint.rsplit(":", 1)[1]))) as connection:
+        ping = b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        again = b"GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        connection.sendall(ping + again)
+        received = b""
+        connection.settimeout(5)
+        while received.count(b"Scope write is OK") < 2:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    assert received.count(b"HTTP/1.1 200") == 2, received

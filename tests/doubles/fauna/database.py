@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ class Index:
             return []
         if any(type(item) is list for item in (*terms, *values)):
             raise QueryError("invalid argument", f"The double does not index array fields (index {self.name}).")
+        if any(_size(term) > TERM_LIMIT for term in terms):
+            return []  # Fauna leaves a document whose term is too large out of the index
         partition = tuple(sort_key(term) for term in terms)
         value_keys = tuple(sort_key(value) for value in values)
         ordering = (*value_keys, sort_key(document.ref))
@@ -100,6 +103,19 @@ def _field(document: Document, path: list[str]) -> Any:
             return None
         value = value[step]
     return value
+
+
+DOCUMENT_LIMIT = 8 * 1024 * 1024
+"""Largest document Fauna stores (its `data`, as JSON bytes here)."""
+TRANSACTION_LIMIT = 16 * 1024 * 1024
+"""Most bytes one transaction may write."""
+TERM_LIMIT = 32 * 1024
+"""Largest index term Fauna indexes; a document with a larger one is left out of that index."""
+
+
+def _size(value: Any) -> int:
+    """Bytes of the value as JSON (what the limits count, near enough)."""
+    return len(json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 def without_nulls(value: Any) -> Any:
@@ -140,6 +156,7 @@ class Transaction:
         self.db = database
         self.ts = ts
         self.wrote = False
+        self.written_bytes = 0
         self._undo: list[Callable[[], object]] = []
         self._new_collections: set[str] = set()
         self._new_indexes: set[str] = set()
@@ -261,6 +278,12 @@ class Transaction:
         documents = self.db.documents[collection]
         if document_id in documents:
             raise QueryError("instance already exists", "Document already exists.")
+        size = _size(data)
+        if size > DOCUMENT_LIMIT:
+            raise QueryError("invalid argument", f"Document data is {size} bytes; the limit is 8 MB.")
+        self.written_bytes += size
+        if self.written_bytes > TRANSACTION_LIMIT:
+            raise QueryError("invalid argument", "Transaction writes exceed the limit of 16 MB.")
         document = Document(Ref(document_id, collection_ref(collection)), self.ts, without_nulls(data))
         self._index(document, collection)
         documents[document_id] = document

@@ -78,29 +78,32 @@ class FaunaDouble:
         for _ in range(times):
             self._faults.append(QueryError(code, description, []))
 
-    def answer(self, authorization: str | None, body: bytes) -> tuple[int, dict[str, Any], int | None]:
-        """(HTTP status, JSON body, transaction time) for one query request."""
+    def answer(self, authorization: str | None, body: bytes) -> tuple[int, bytes, int | None]:
+        """(HTTP status, JSON body, transaction time) for one query request. The body is made before the
+        transaction is kept, so a write is never committed behind an answer that could not be sent."""
         if not self._authorized(authorization):
-            return 401, {"errors": [{"code": "unauthorized", "description": "Unauthorized"}]}, None
+            return 401, _json({"errors": [{"code": "unauthorized", "description": "Unauthorized"}]}), None
         try:
             expression = json.loads(body)
         except ValueError:
-            return 400, {"errors": [{"code": "invalid expression", "description": "Request body is not JSON."}]}, None
+            refusal = {"errors": [{"code": "invalid expression", "description": "Request body is not JSON."}]}
+            return 400, _json(refusal), None
         with self._lock:
             self.queries += 1
             if self._faults:
                 fault = self._faults.popleft()
-                return fault.status, fault.body(), None
+                return fault.status, _json(fault.body()), None
             txn = self.database.begin()
             try:
-                result = encode(Evaluator(txn).eval(expression, {}, []))
+                answer = _json({"resource": encode(Evaluator(txn).eval(expression, {}, []))})
             except QueryError as error:
                 txn.rollback()
-                return error.status, error.body(), txn.ts
+                return error.status, _json(error.body()), txn.ts
             except Exception as error:  # a bug of the double: answer like Fauna's 500, never half-apply
                 txn.rollback()
-                return 500, {"errors": [{"code": "internal server error", "description": repr(error)}]}, txn.ts
-        return (201 if txn.wrote else 200), {"resource": result}, txn.ts
+                failure = {"errors": [{"code": "internal server error", "description": repr(error)}]}
+                return 500, _json(failure), txn.ts
+        return (201 if txn.wrote else 200), answer, txn.ts
 
     def _authorized(self, authorization: str | None) -> bool:
         if not authorization:
@@ -115,6 +118,11 @@ class FaunaDouble:
                 return False
             return user == self.secret
         return False
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    """The answer's bytes; text any JSON parser reads (a lone surrogate goes out escaped, as `\\udc80`)."""
+    return json.dumps(payload, separators=(",", ":")).encode("ascii")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -136,13 +144,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload, txn_time)
 
     def do_GET(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))  # a body left unread would poison keep-alive
         if self.path.split("?")[0] == "/ping":
-            self._send(200, {"resource": "Scope write is OK"}, None)
+            self._send(200, _json({"resource": "Scope write is OK"}), None)
         else:
-            self._send(404, {"errors": [{"code": "not found", "description": "Not Found"}]}, None)
+            self._send(404, _json({"errors": [{"code": "not found", "description": "Not Found"}]}), None)
 
-    def _send(self, status: int, payload: dict[str, Any], txn_time: int | None) -> None:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    def _send(self, status: int, data: bytes, txn_time: int | None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
