@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 
 import structlog
 
+from domain.conversation import Pending
 from domain.ports import StoreError
 from service.conversations import ConversationService
 
@@ -20,11 +21,13 @@ async def recover_pending(
     accept: Callable[[str], bool] = lambda stream: True,
     concurrency: int = 8,
     hold: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
+    owned: Callable[[Pending], bool] = lambda pending: False,
 ) -> int:
     """Finish every pending request on accepted streams (delivering through the service's outbox); how many.
 
     `hold(stream)` is the front end's per-chat turn, so a recovery and a live update of one chat never overlap
-    (both would otherwise send the same reply).
+    (both would otherwise send the same reply). A request `owned` by the front end (its update is still in the
+    inbox, where this or another worker takes it up) is left to it.
     """
     gate = asyncio.Semaphore(concurrency)
     tasks: list[asyncio.Task[None]] = []
@@ -39,7 +42,8 @@ async def recover_pending(
             log.info("recovered", stream=stream, outcome=type(outcome).__name__ if outcome else None)
 
     async for stream in service.store.list_streams():
-        if accept(stream) and await service.pending(stream) is not None:
+        pending = await service.pending(stream) if accept(stream) else None
+        if pending is not None and not owned(pending):
             tasks.append(asyncio.create_task(finish(stream)))
     await asyncio.gather(*tasks)
     return len(tasks)

@@ -48,7 +48,7 @@ from pydantic import ValidationError
 
 from adapters.settings import ConfigError
 from adapters.telegram.handlers import commands, forget, messages
-from adapters.telegram.identity import chat_of
+from adapters.telegram.identity import causation_of, chat_of
 from adapters.telegram.intake import Intake, Sharing
 from adapters.telegram.middlewares import AccessControl, Addressing, Flood, UpdateLog, flood_wait_on_arrival
 from adapters.telegram.patience import Patience
@@ -205,13 +205,20 @@ async def _serve(
     mode: str,
     serving: Coroutine[Any, Any, None],
 ) -> None:
-    """Resume the inbox, then recover the log's pending requests (behind the resumed updates of their chats)."""
+    """Resume the inbox, then recover the log's pending requests (behind the resumed updates of their chats); a
+    request whose update the inbox still holds is the inbox's to finish (here, or by the worker that claimed it)."""
+    owned: set[str] = set()
     try:
-        await intake.resume()
+        owned = {causation_of(update_id) for update_id in await intake.resume()}
     except StoreError as error:
         log.error("inbox_resume_failed", error=str(error))
     recovery = asyncio.create_task(
-        recover_pending(service, accept=lambda stream: chat_of(stream) is not None, hold=chat_locks.hold)
+        recover_pending(
+            service,
+            accept=lambda stream: chat_of(stream) is not None,
+            hold=chat_locks.hold,
+            owned=lambda pending: pending.causation_id in owned,
+        )
     )
     _settle_heap()
     log.info("bot_started", bot=username, mode=mode)

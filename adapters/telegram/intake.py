@@ -121,8 +121,9 @@ class Intake:
             if entry.update_id in unhandled:
                 self._start(entry, update, self._on_arrival(update))
 
-    async def resume(self) -> int:
-        """Start handling what the inbox holds unfinished (left by a process that stopped); how many."""
+    async def resume(self) -> list[int]:
+        """Start handling what the inbox holds unfinished (left by a process that stopped, or being handled by
+        another webhook worker, which keeps it by its claim); the update ids."""
         entries = await self._inbox.unfinished()
         for entry in entries:
             update = self._parse(json.loads(entry.payload))
@@ -132,7 +133,7 @@ class Intake:
             self._start(entry, update)
         if entries:
             log.info("inbox_resumed", updates=len(entries))
-        return len(entries)
+        return [entry.update_id for entry in entries]
 
     async def drain(self, grace: float) -> None:
         """Wait up to `grace` seconds for updates in flight; the rest stay in the inbox for the next start."""
