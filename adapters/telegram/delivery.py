@@ -203,6 +203,9 @@ class StreamingReply:
             return
         if self._message_id is not None and isinstance(outcome, Failed):
             text = replies.failure(outcome.kind, outcome.retry_after)
+            seen = self._shown.removesuffix(" ▌").rstrip()
+            if seen:  # what the user watched grow stays on screen, marked as cut short
+                text = _cut(seen, TEXT_LIMIT - utf16_len(text) - 8) + "\n\n⚠️ " + text
             try:
                 await _edit_text(self._bot, self._chat_id, self._message_id, text, html=False)
                 return

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from adapters.telegram import replies
 from tests.e2e.harness import (
     assert_log_clean,
     bot_env,
@@ -222,3 +223,26 @@ async def test_a_second_poller_of_the_same_bot_and_store_refuses_to_start(tg, ai
             await wait_for_text(tg, alice.id, f"echo: question {number}", timeout=60)
         assert first.process.returncode is None
     assert sorted(texts(tg, alice.id)) == sorted(f"echo: question {n}" for n in range(5))
+
+
+async def test_an_answer_cut_off_for_good_keeps_what_the_user_already_saw(tg, ai, tmp_path):
+    """The model's stream is cut after some words on every attempt: the preview the user watched grow is kept,
+    marked as cut short with the failure's reason, instead of being replaced by the reason alone."""
+    answer = " ".join(f"part{i}" for i in range(40))
+    ai.set_answer(answer)
+    ai.chunk_delay = 0.05
+    ai.fail_next("cut", after_chunks=20, times=2)
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_STREAM="true", CONVO_MODEL_RETRIES="2")
+    alice = tg.new_user("Alice")
+    async with running_bot(env, tmp_path) as bot:
+        await long_poll_waiting(tg)
+        tg.send_text(alice, "tell me everything")
+        shown = await wait_for_text(tg, alice.id, "⚠️", timeout=60)
+        await tg.wait_until_consumed(timeout=20)
+        assert_log_clean(bot)
+    assert len(tg.bot_messages(alice.id)) == 1
+    kept, _, reason = shown.partition("\n\n⚠️ ")
+    assert kept.startswith("part0 part1") and kept in answer and "▌" not in shown
+    assert reason == replies.failure("upstream")
+    events = await events_of(bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db"), tmp_path, str(alice.id))
+    assert [e["type"] for e in events if e["type"] in ("AnswerGiven", "AnswerFailed")] == ["AnswerFailed"]
