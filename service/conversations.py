@@ -184,21 +184,12 @@ class ConversationService:
         async with self._locks.hold(stream):
             await self._record_delivery(stream, MarkDelivered(_request_version(outcome)))
 
-    async def mark_undeliverable(self, stream: str, outcome: Outcome, reason: str) -> None:
-        """Record that Telegram refused this outcome for good: it is owed no more and never sent again."""
-        async with self._locks.hold(stream):
-            await self._record_delivery(stream, FailDelivery(_request_version(outcome), reason))
-
     async def deliver(self, stream: str, outcome: Outcome, send: Callable[[], Awaitable[None]]) -> None:
         """Send an outcome the log says is owed, then record what became of it; nothing if it is not owed."""
-        if outcome.delivered:
-            return
-        try:
-            await send()
-        except Undeliverable as refusal:
-            await self.mark_undeliverable(stream, outcome, str(refusal))
-            return
-        await self.mark_delivered(stream, outcome)
+        record = await _sent(outcome, send)
+        if record is not None:
+            async with self._locks.hold(stream):
+                await self._record_delivery(stream, record)
 
     async def _record_delivery(self, stream: str, command: MarkDelivered | FailDelivery) -> None:
         for _ in range(CONFLICT_RETRIES):
@@ -308,15 +299,10 @@ class ConversationService:
         if asked is None:
             return None
         outcome = await self._resolve(asked, None)
-        if outcome.delivered:
-            return outcome
-        try:
-            if self.outbox is not None:
-                await self.outbox.deliver(stream, outcome)
-        except Undeliverable as refusal:
-            await self._record_delivery(stream, FailDelivery(_request_version(outcome), str(refusal)))
-            return outcome
-        await self._record_delivery(stream, MarkDelivered(_request_version(outcome)))
+        outbox = self.outbox
+        record = await _sent(outcome, lambda: outbox.deliver(stream, outcome) if outbox is not None else _nothing())
+        if record is not None:
+            await self._record_delivery(stream, record)
         return outcome
 
     async def _resolve(self, asked: RecordedEvent, on_text: TextSoFar | None, known: State | None = None) -> Outcome:
@@ -434,6 +420,21 @@ def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
         case ImageFailed(request_version=version) if version == asked.version:
             return Failed("image", event.kind, event.message, request_version=version, replayed=True)
     return None
+
+
+async def _sent(outcome: Outcome, send: Callable[[], Awaitable[None]]) -> MarkDelivered | FailDelivery | None:
+    """Send an outcome the log says is owed; the command that records what became of it (None: nothing owed)."""
+    if outcome.delivered:
+        return None
+    try:
+        await send()
+    except Undeliverable as refusal:
+        return FailDelivery(_request_version(outcome), str(refusal))
+    return MarkDelivered(_request_version(outcome))
+
+
+async def _nothing() -> None:
+    """A front end without an outbox (the terminal chat) shows recovered outcomes itself."""
 
 
 def _unfinished(state: State) -> Pending | None:

@@ -112,7 +112,8 @@ def _claim(bot: str, update_id: int, worker: str, now: str, stale_before: str) -
     )
 
 
-def _erase_chat(chat: str) -> Any:
+def erase_chat(chat: str) -> Any:
+    """FQL: drop the text of a chat's entries (of every bot)."""
     return q.foreach(
         q.lambda_("ref", q.update(q.var("ref"), {"data": {"payload": None, "preview": None, "open": None}})),
         q.paginate(q.match(q.index(schema.INBOX_BY_CHAT), chat), size=PAGE),
@@ -166,4 +167,4 @@ class FaunaInbox:
 
     async def erase_chat(self, chat: str) -> None:
         """Drop the text of the chat's entries (of every bot)."""
-        await self._store.query(partial(_erase_chat, chat))
+        await self._store.query(partial(erase_chat, chat))

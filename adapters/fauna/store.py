@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from adapters.fauna import inbox as inbox_queries
 from adapters.fauna import queries, schema
 from adapters.fauna.connection import (
     DEFAULT_ENDPOINT,
@@ -192,7 +193,7 @@ class FaunaEventStore:
     async def delete_stream(self, stream: str) -> None:
         """Delete every document of the stream, a page per transaction (one for most streams), until none is left.
         An erase that fails midway is recorded as in progress and finished by the next `init_schema`."""
-        await FaunaInbox(self, "").erase_chat(stream)
+        await self._connection.query(partial(inbox_queries.erase_chat, stream))
         while await self._connection.query(partial(queries.delete_page, stream, self._page_size)) is not None:
             pass
 

@@ -118,7 +118,7 @@ class Intake:
             await self._tell_store_down([update for _, update in entries])
             raise
         for entry, update in entries:
-            if entry.update_id in unhandled:
+            if entry.update_id in unhandled and entry.update_id not in self._tasks:  # a redelivery counts once
                 self._start(entry, update, self._on_arrival(update))
 
     async def resume(self) -> list[int]:
