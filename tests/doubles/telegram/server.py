@@ -135,8 +135,9 @@ class FakeTelegram(UpdateInjector):
             wall_time=wall,
         )
         self.state.calls.append(call)
-        page = self.state.take_html_failure(call.method.lower())
+        page, stall = self.state.take_html_failure(call.method.lower())
         if page is not None:  # a proxy in front of the Bot API answers instead of it (nginx's error page)
+            await asyncio.sleep(stall)
             call.status, call.response = page, {"html": True}
             self.state.notify()
             return web.Response(text=_html_error_page(page), status=page, content_type="text/html")
@@ -223,6 +224,11 @@ class FakeTelegram(UpdateInjector):
         """Make the next ``times`` calls of ``method`` (any if None) answer an HTML error page, as a reverse proxy
         in front of a self-hosted Bot API does when the server behind it is down."""
         self.state.html_failures.append([method.lower() if method else None, status, times])
+
+    def stall_next(self, method: str | None = None, *, seconds: float = 75.0, status: int = 504) -> None:
+        """Make the next call of ``method`` (any if None) hang for ``seconds`` and then answer a proxy's HTML error
+        page, without ever reaching the Bot API: what a caller sees when the server behind nginx stalls."""
+        self.state.html_failures.append([method.lower() if method else None, status, 1, seconds])
 
     def flood_next(self, method: str | None = None, *, retry_after: int = 5, times: int = 1) -> None:
         """Make the next call(s) answer ``429 Too Many Requests: retry after N``."""

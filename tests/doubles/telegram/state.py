@@ -201,15 +201,16 @@ class BotState:
         return self.store(message)
 
     # -- fault injection
-    def take_html_failure(self, method: str) -> int | None:
-        """The HTTP status of the next injected HTML error page for ``method`` (lower-case), if any."""
+    def take_html_failure(self, method: str) -> tuple[int | None, float]:
+        """The HTTP status of the next injected HTML error page for ``method`` (lower-case), if any, and the
+        seconds to stall before it."""
         for failure in self.html_failures:
             if failure[0] is None or failure[0] == method:
                 failure[2] -= 1
                 if failure[2] <= 0:
                     self.html_failures.remove(failure)
-                return int(failure[1])
-        return None
+                return int(failure[1]), float(failure[3]) if len(failure) > 3 else 0.0
+        return None, 0.0
 
     def take_failure(self, method: str) -> ApiError | None:
         """Pop the next injected failure matching ``method`` (lower-case), if any."""
