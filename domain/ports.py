@@ -93,7 +93,7 @@ class EventStore(Protocol):
 
     def poller_lease(self, bot: str) -> AbstractAsyncContextManager[None]:
         """Held while one process polls Telegram for `bot`; entering raises LeaseTaken while another holds it.
-        A process that dies releases it."""
+        A process that dies releases it, at once or (on a store that can only lease for a time) when it expires."""
         ...
 
 

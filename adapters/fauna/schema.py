@@ -1,6 +1,6 @@
-"""The Fauna schema of the event store: two collections and eight indexes, created idempotently.
+"""The Fauna schema of the event store: four collections and eleven indexes, created idempotently.
 
-Both collections keep no document history (`history_days: 0`): an erased stream must not stay readable there.
+The collections keep no document history (`history_days: 0`): an erased stream must not stay readable there.
 
 Collection `events`, one document per recorded event; the document's `data` holds
 `{stream, version, recorded_at (Time), causation_id, causation_key?, type, schema, data, nulls?}`:
@@ -30,6 +30,10 @@ bot's id while the update is unhandled, and absent (like `payload`) once it is h
 - `inbox_by_update`           [bot, update_id] -> (ref), unique; one document per update.
 - `inbox_open`                [open] -> [update_id, ref]; a bot's unhandled updates, oldest first.
 - `inbox_by_chat`             [chat] -> (ref); what an erasure of the chat's stream must drop.
+
+Collection `leases`, one document `{bot, holder, expires (Time)}` per bot while a poller holds its lease (deleted on
+release; one whose holder died stays until taken over; see adapters/fauna/lease.py):
+- `leases_by_bot`             [bot] -> (ref), unique.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ INBOX = "inbox"
 INBOX_BY_UPDATE = "inbox_by_update"
 INBOX_OPEN = "inbox_open"
 INBOX_BY_CHAT = "inbox_by_chat"
+
+LEASES = "leases"
+LEASES_BY_BOT = "leases_by_bot"
 
 
 @attrs.frozen
@@ -96,6 +103,7 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec(INBOX_BY_UPDATE, terms=("bot", "update_id"), unique=True, source=INBOX),
     IndexSpec(INBOX_OPEN, terms=("open",), values=("update_id", "ref"), source=INBOX),
     IndexSpec(INBOX_BY_CHAT, terms=("chat",), source=INBOX),
+    IndexSpec(LEASES_BY_BOT, terms=("bot",), unique=True, source=LEASES),
 )
 
 
@@ -108,7 +116,7 @@ def create_collection() -> Any:
     return q.do(
         *(
             q.if_(q.exists(q.collection(name)), None, q.create_collection({"name": name, "history_days": 0}))
-            for name in (COLLECTION, ERASURES, INBOX)
+            for name in (COLLECTION, ERASURES, INBOX, LEASES)
         ),
         None,
     )

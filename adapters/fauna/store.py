@@ -2,7 +2,8 @@
 
 Every append is one FQL query, so one Fauna transaction: find the causation's batch (and return it), else check the
 stream's head version, else create the batch. Reads page through the `events_by_stream` index with cursors and an
-explicit page size in both directions. The schema is described in `adapters.fauna.schema`.
+explicit page size in both directions. The schema is described in `adapters.fauna.schema`; the poller lease in
+`adapters.fauna.lease`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -28,6 +29,7 @@ from adapters.fauna.connection import (
 from adapters.fauna.documents import event_fields, recorded_fields, recorded_from_fields
 from adapters.fauna.driver import errors
 from adapters.fauna.inbox import FaunaInbox
+from adapters.fauna.lease import LEASE_TTL, FaunaLease
 from adapters.store_rules import (
     PAGE_SIZE,
     batch_starts,
@@ -54,12 +56,14 @@ class FaunaEventStore:
         timeout: float = 30.0,
         workers: int = 8,
         schema_wait: float = 120.0,
+        lease_ttl: float = LEASE_TTL,
     ) -> None:
         """Connect lazily to the Fauna node at `endpoint` with a key's `secret` (no I/O happens here).
 
         `now` stamps recorded_at; `page_size` is how many events or stream names one read query fetches;
         `timeout` bounds each HTTP request; `workers` is the size of the thread pool running driver calls;
-        `schema_wait` is how long `init_schema` waits for Fauna to finish building indexes.
+        `schema_wait` is how long `init_schema` waits for Fauna to finish building indexes; `lease_ttl` is how many
+        seconds a poller lease outlives its holder's last renewal.
         """
         if not secret:
             raise ValueError("a Fauna secret is required")
@@ -67,6 +71,7 @@ class FaunaEventStore:
         self._now = now
         self._page_size = check_page_size(page_size)
         self._schema_wait = schema_wait
+        self._lease_ttl = lease_ttl
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **options: Any) -> FaunaEventStore:
@@ -238,13 +243,13 @@ class FaunaEventStore:
         return FaunaInbox(self, bot)
 
     async def query(self, build: Callable[[], Any]) -> Any:
-        """One FQL query (for the inbox); failures become StoreUnavailable."""
+        """One FQL query (for the inbox and the lease); failures become StoreUnavailable."""
         return await self._connection.query(build)
 
-    @asynccontextmanager
-    async def poller_lease(self, bot: str) -> AsyncIterator[None]:
-        """Not kept in Fauna: always granted (the inbox still keeps a second poller from answering twice)."""
-        yield
+    def poller_lease(self, bot: str) -> AbstractAsyncContextManager[None]:
+        """A lease document renewed while held (see `adapters.fauna.lease`). LeaseTaken while another live process
+        holds it; a holder that died is waited out, for up to `lease_ttl` seconds."""
+        return FaunaLease(self.query, bot, where=f"Fauna at {self.endpoint}", ttl=self._lease_ttl).held()
 
     async def _batch(self, stream: str, causation_id: str) -> tuple[RecordedEvent, ...]:
         found = await self._connection.query(partial(queries.batch, stream, causation_id))

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import attrs
-import pytest
 
 from domain.events import QuestionAsked
-from domain.ports import EventStore, InboxEntry, LeaseTaken
-from tests.contract.backends import open_backend
+from domain.ports import EventStore, InboxEntry
 
 HOSTILE = "RTL שלום 😀 astral 𝕳 controls \x01\x7f NUL-escaped \\u0000 quotes \"' lone \udc80 surrogate"
 
@@ -101,17 +98,3 @@ async def test_one_worker_at_a_time_holds_a_claim_until_it_goes_stale_or_the_ent
     await inbox.finish(1)
     assert not await inbox.claim(1, "b", stale)
     assert not await inbox.claim(3, "a", stale)
-
-
-@pytest.mark.parametrize("name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def test_the_poller_lease_is_exclusive_per_bot_until_released(name: str, tmp_path: Path) -> None:
-    """Memory and Fauna stores grant it always (a memory store lives in one process; Fauna keeps no lease)."""
-    async with open_backend(name, tmp_path) as store:
-        async with store.poller_lease("1"):
-            with pytest.raises(LeaseTaken):
-                async with store.poller_lease("1"):
-                    pass
-            async with store.poller_lease("2"):
-                pass
-        async with store.poller_lease("1"):
-            pass

@@ -157,6 +157,8 @@ class Transaction:
         self.ts = ts
         self.wrote = False
         self.written_bytes = 0
+        self.touched: set[str] = set()
+        """The collections whose documents or indexes the transaction read or wrote."""
         self._undo: list[Callable[[], object]] = []
         self._new_collections: set[str] = set()
         self._new_indexes: set[str] = set()
@@ -256,7 +258,9 @@ class Transaction:
         """The document; instance not found when there is none."""
         if ref.collection is None or ref.collection.collection is None:
             raise QueryError("invalid argument", "The double can Get documents and index definitions only.")
-        found = self.db.documents.get(self.collection(ref.collection), {}).get(ref.id)
+        collection = self.collection(ref.collection)
+        self.touched.add(collection)
+        found = self.db.documents[collection].get(ref.id)
         if found is None:
             raise QueryError("instance not found", "Document not found.")
         return found
@@ -275,6 +279,7 @@ class Transaction:
         data = params.get("data", {})
         if not isinstance(data, dict):
             raise QueryError("invalid argument", "Object expected, Array or scalar provided.")
+        self.touched.add(collection)
         documents = self.db.documents[collection]
         if document_id in documents:
             raise QueryError("instance already exists", "Document already exists.")
@@ -317,6 +322,7 @@ class Transaction:
 
     def entries(self, index: Index, terms: tuple[Any, ...] | None) -> list[Entry]:
         """The sorted entries of `Match(index, terms)`."""
+        self.touched.add(index.source)
         wanted = terms or ()
         if len(wanted) != len(index.terms):
             return []

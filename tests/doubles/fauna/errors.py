@@ -15,6 +15,16 @@ STATUS = {
 }
 """HTTP status per error code; every other code (invalid ref, instance not unique, transaction aborted, ...) is 400."""
 
+CONTENDED = {
+    "errors": [
+        {
+            "code": "contended transaction",
+            "description": "Transaction was aborted due to detection of concurrent modification.",
+        }
+    ]
+}
+"""Fauna's answer (409) to a transaction that lost a race with a concurrent one; nothing of it was kept."""
+
 
 class QueryError(Exception):
     """A Fauna error: code, description, and the position (path into the query) of the failing expression."""

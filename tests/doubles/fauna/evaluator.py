@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.doubles.fauna.database import Entry, Transaction
@@ -20,6 +21,7 @@ from tests.doubles.fauna.values import (
     Page,
     Ref,
     SetRef,
+    Time,
     collection_ref,
     decode_literal,
     index_ref,
@@ -310,6 +312,70 @@ def _to_string(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any
     if isinstance(value, int | float | str):
         return str(value)
     raise QueryError("invalid argument", "Cannot cast value to String.", [*path, "to_string"])
+
+
+# Times
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECONDS = {
+    "day": 86_400_000_000,
+    "half day": 43_200_000_000,
+    "hour": 3_600_000_000,
+    "minute": 60_000_000,
+    "second": 1_000_000,
+    "millisecond": 1_000,
+    "microsecond": 1,
+}
+"""Microseconds per unit TimeAdd and TimeDiff take on timestamps (singular or plural; nanoseconds apart)."""
+
+
+@function("now")
+def _now(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
+    """Now: the transaction's time, the same at every call within one query."""
+    return Time(EPOCH + timedelta(microseconds=ev.txn.ts))
+
+
+@function("time_add", "offset", "unit")
+def _time_add(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
+    """TimeAdd: the timestamp `offset` (a whole number) units later."""
+    base = _timestamp(ev.arg(call, "time_add", env, path), [*path, "time_add"])
+    offset = ev.arg(call, "offset", env, path)
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise QueryError("invalid argument", "Integer expected.", [*path, "offset"])
+    unit, per_unit = _unit(ev.arg(call, "unit", env, path), [*path, "unit"])
+    if unit == "nanosecond":
+        if offset % 1000:
+            raise QueryError("invalid argument", "The double keeps times to the microsecond.", [*path, "offset"])
+        offset, per_unit = offset // 1000, 1
+    return Time(base.moment + timedelta(microseconds=offset * per_unit))
+
+
+@function("time_diff", "other", "unit")
+def _time_diff(ev: Evaluator, call: dict[str, Any], env: Env, path: Path) -> Any:
+    """TimeDiff: how many whole units from `time_diff` (start) to `other` (finish), negative when finish is
+    earlier."""
+    start = _timestamp(ev.arg(call, "time_diff", env, path), [*path, "time_diff"])
+    finish = _timestamp(ev.arg(call, "other", env, path), [*path, "other"])
+    unit, per_unit = _unit(ev.arg(call, "unit", env, path), [*path, "unit"])
+    elapsed = (finish.moment - start.moment) // timedelta(microseconds=1)
+    if unit == "nanosecond":
+        return elapsed * 1000
+    whole = abs(elapsed) // per_unit
+    return whole if elapsed >= 0 else -whole
+
+
+def _timestamp(value: Any, path: Path) -> Time:
+    if not isinstance(value, Time):
+        raise QueryError("invalid argument", "The double does this on timestamps only (Time expected).", path)
+    return value
+
+
+def _unit(value: Any, path: Path) -> tuple[str, int]:
+    """The unit's singular name and its length in microseconds (1 for nanoseconds, which callers handle)."""
+    name = value.removesuffix("s") if isinstance(value, str) else ""
+    if name != "nanosecond" and name not in MICROSECONDS:
+        raise QueryError("invalid argument", f"Invalid time unit {value!r}.", path)
+    return name, MICROSECONDS.get(name, 1)
 
 
 # Schema refs

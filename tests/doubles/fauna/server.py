@@ -6,7 +6,8 @@ Answers are `{"resource": <value>}` with an `X-Txn-Time` header, or Fauna's erro
 `{"errors": [{"position", "code", "description"}]}` with its status (401 unauthorized, 400 most query errors, 404
 not found, ...). One query runs at a time, as one transaction: all of it is applied or none.
 
-For tests of the store's error handling, `fail_next` makes the next queries answer with a given error instead.
+For tests of the store's error handling, `fail_next` makes the next queries answer with a given error instead, and
+`contend` makes the next writing transactions lose a (pretended) race: 409 `contended transaction`, nothing kept.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.doubles.fauna.database import Database
-from tests.doubles.fauna.errors import QueryError
+from tests.doubles.fauna.database import Database, Transaction
+from tests.doubles.fauna.errors import CONTENDED, QueryError
 from tests.doubles.fauna.evaluator import Evaluator
 from tests.doubles.fauna.values import encode
 
@@ -36,8 +37,11 @@ class FaunaDouble:
         self.secret = secret
         self.database = Database(index_build_seconds)
         self.queries = 0
+        self.contended = 0
+        """How many transactions `contend` has aborted so far."""
         self._lock = threading.Lock()
         self._faults: deque[QueryError] = deque()
+        self._contention: list[str | None] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -78,6 +82,14 @@ class FaunaDouble:
         for _ in range(times):
             self._faults.append(QueryError(code, description, []))
 
+    def contend(self, times: int = 1, *, collection: str | None = None) -> None:
+        """Abort the next `times` transactions that write and touch `collection` (read or write its documents or
+        indexes; any collection when None) with 409 `contended transaction`, as Fauna does when a concurrent
+        transaction changed what they read. They run in full first, then nothing they did is kept. Read-only queries
+        never contend: Fauna serves them from a snapshot."""
+        with self._lock:
+            self._contention.extend([collection] * times)
+
     def answer(self, authorization: str | None, body: bytes) -> tuple[int, bytes, int | None]:
         """(HTTP status, JSON body, transaction time) for one query request. The body is made before the
         transaction is kept, so a write is never committed behind an answer that could not be sent."""
@@ -103,7 +115,21 @@ class FaunaDouble:
                 txn.rollback()
                 failure = {"errors": [{"code": "internal server error", "description": repr(error)}]}
                 return 500, _json(failure), txn.ts
+            if self._loses_race(txn):
+                txn.rollback()
+                return 409, _json(CONTENDED), None
         return (201 if txn.wrote else 200), answer, txn.ts
+
+    def _loses_race(self, txn: Transaction) -> bool:
+        """Whether a pending `contend` applies to this transaction (and is used up by it)."""
+        if not txn.wrote:
+            return False
+        for at, collection in enumerate(self._contention):
+            if collection is None or collection in txn.touched:
+                del self._contention[at]
+                self.contended += 1
+                return True
+        return False
 
     def _authorized(self, authorization: str | None) -> bool:
         if not authorization:
