@@ -6,23 +6,12 @@ from collections.abc import Mapping
 
 from adapters.openai.settings import OpenAISettings, build_models
 from adapters.openai.tokens import token_counter
-from adapters.stores import open_store
-from domain.ports import EventStore
 from domain.prompt import estimate_tokens
 from entrypoints.config import ConfigError, prompt_policy, recovery_grace, store_url
 from entrypoints.logs import redactor
+from entrypoints.stores import open_configured_store
 from service.conversations import ConversationService
 from service.outcomes import Outbox
-
-
-async def open_configured_store(env: Mapping[str, str], url: str | None = None) -> EventStore:
-    """The store CONVO_STORE (or `url`) names, with its schema ready; ConfigError for a bad URL."""
-    try:
-        store = open_store(url or store_url(env), env)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    await store.init_schema()
-    return store
 
 
 def model_settings(env: Mapping[str, str]) -> OpenAISettings:

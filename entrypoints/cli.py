@@ -112,9 +112,8 @@ async def _chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from adapters.openai.tokens import token_counter
     from entrypoints import replay
-    from entrypoints.bootstrap import open_configured_store
+    from entrypoints.stores import open_configured_store
 
     if not args.list and not args.user:
         raise ConfigError("convo replay needs a USER (a Telegram id), or --list to see the streams")
@@ -130,6 +129,8 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             else:
                 replay.render_stream_list(summaries, console)
             return 0
+        from adapters.openai.tokens import token_counter
+
         count = token_counter(env.get("CONVO_CHAT_MODEL") or "gpt-3.5-turbo")
         try:
             result = await replay.replay(store, args.user, prompt_policy(env), count, at=args.at)
@@ -146,7 +147,7 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def _store(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from entrypoints.bootstrap import open_configured_store
+    from entrypoints.stores import open_configured_store
 
     if args.store_command == "init":
         store = await open_configured_store(env)
@@ -159,7 +160,7 @@ async def _store(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def _copy(src_url: str, dst_url: str, env: Mapping[str, str]) -> int:
     from rich.progress import Progress
 
-    from entrypoints.bootstrap import open_configured_store
+    from entrypoints.stores import open_configured_store
     from service.store_copy import copy_store
 
     src = await open_configured_store(env, src_url)
@@ -183,7 +184,7 @@ async def _copy(src_url: str, dst_url: str, env: Mapping[str, str]) -> int:
 
 
 async def _forget(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from entrypoints.bootstrap import open_configured_store
+    from entrypoints.stores import open_configured_store
 
     store = await open_configured_store(env)
     try:
