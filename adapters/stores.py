@@ -15,6 +15,8 @@ ACCEPTED = (
     "postgresql://user[:password]@host[:port]/dbname[?schema=name] (or postgres://...), fauna (or fauna://)"
 )
 
+FAUNA_EXTRA_MISSING = "the Fauna store needs the faunadb driver, an optional extra: pip install 'convo[fauna]'"
+
 
 def open_store(url: str, env: Mapping[str, str]) -> EventStore:
     """The event store `url` names, not yet connected; ValueError (one line, no secrets) for anything else.
@@ -39,8 +41,12 @@ def open_store(url: str, env: Mapping[str, str]) -> EventStore:
     except ValueError as error:
         raise ValueError(f"unusable event store URL: {error}; use one of: {ACCEPTED}") from None
     if url in ("fauna", "fauna://"):
-        from adapters.fauna.store import FaunaEventStore
-
+        try:
+            from adapters.fauna.store import FaunaEventStore
+        except ModuleNotFoundError as missing:
+            if missing.name != "faunadb":
+                raise
+            raise ValueError(FAUNA_EXTRA_MISSING) from None
         return FaunaEventStore.from_env(env)
     shown = f" scheme {scheme!r}" if "://" in url and scheme.isalnum() else ""
     raise ValueError(f"unknown event store URL{shown}; use one of: {ACCEPTED}")

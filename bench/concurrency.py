@@ -172,14 +172,19 @@ def fmt_row(label: str, value: str) -> str:
 
 def fake_model_env(ai: FakeOpenAI) -> dict[str, str]:
     """Settings of a model client pointed at the fake OpenAI server (no retries: the fake never fails)."""
-    return {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": ai.base_url, "CONVO_MODEL_RETRIES": "1",
-            "CONVO_MODEL_TIMEOUT": "30", "CONVO_STREAM": "false"}
+    return {
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": ai.base_url,
+        "CONVO_MODEL_RETRIES": "1",
+        "CONVO_MODEL_TIMEOUT": "30",
+        "CONVO_STREAM": "false",
+    }
 
 
 @asynccontextmanager
-async def baseline_for(ai: FakeOpenAI, workdir: Path, store: str, with_model: bool = True) -> AsyncIterator[
-    TutorialBaseline
-]:
+async def baseline_for(
+    ai: FakeOpenAI, workdir: Path, store: str, with_model: bool = True
+) -> AsyncIterator[TutorialBaseline]:
     """The tutorial-style baseline over a fresh store of the same kind, with a model client for the fake."""
     url = store_url_for(store, workdir)
     env = fake_model_env(ai)
@@ -271,23 +276,33 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     baseline_wall = per_message * total
     in_order = min(run.users_in_order for run in convo_runs)
     return {
-        "users": args.users, "messages": args.messages, "model_delay": args.model_delay, "store": args.store,
-        "runs": args.runs, "convo_walls": [run.wall for run in convo_runs], "convo_wall": wall,
+        "users": args.users,
+        "messages": args.messages,
+        "model_delay": args.model_delay,
+        "store": args.store,
+        "runs": args.runs,
+        "convo_walls": [run.wall for run in convo_runs],
+        "convo_wall": wall,
         "bot_cpu_ms_per_message": statistics.median(run.bot_cpu for run in convo_runs) * 1000 / total,
-        "replies": min(run.replies for run in convo_runs), "expected_replies": total,
+        "replies": min(run.replies for run in convo_runs),
+        "expected_replies": total,
         "users_in_order": in_order,
         "baseline_sample": f"{args.baseline_users}x{args.baseline_messages}",
-        "baseline_per_message": per_message, "baseline_wall_extrapolated": baseline_wall,
+        "baseline_per_message": per_message,
+        "baseline_wall_extrapolated": baseline_wall,
         "baseline_users_in_order": min(run[1] for run in base_runs),
-        "ratio": baseline_wall / wall, "target_ratio": TARGET_RATIO,
+        "ratio": baseline_wall / wall,
+        "target_ratio": TARGET_RATIO,
         "target_met": baseline_wall / wall >= TARGET_RATIO and in_order == args.users,
     }
 
 
 def report(result: dict[str, Any]) -> None:
     """Print the result table."""
-    print(f"concurrency: {result['users']} users x {result['messages']} messages, model {result['model_delay']} s "
-          f"per answer, store {result['store']}, medians of {result['runs']} run(s); Telegram flood control disabled")
+    print(
+        f"concurrency: {result['users']} users x {result['messages']} messages, model {result['model_delay']} s "
+        f"per answer, store {result['store']}, medians of {result['runs']} run(s); Telegram flood control disabled"
+    )
     print(fmt_row("measure", "value"))
     print(fmt_row("-" * 52, "-" * 22))
     print(fmt_row("convo wall time (s)", f"{result['convo_wall']:.2f}"))

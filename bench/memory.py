@@ -85,16 +85,23 @@ def summarise(users: int, store: str, points: list[tuple[int, int]]) -> dict[str
     overall = (last_kib - first_kib) * 1000 / max(1, last_n - first_n)
     late = (last_kib - mid_kib) * 1000 / max(1, last_n - mid_n)
     return {
-        "users": users, "store": store, "points": points, "idle_kib": points[0][1],
-        "growth_kib_per_1k": overall, "late_growth_kib_per_1k": late,
-        "growth_over_idle_kib": last_kib - points[0][1], "target_met": late < TARGET_KIB_PER_1K,
+        "users": users,
+        "store": store,
+        "points": points,
+        "idle_kib": points[0][1],
+        "growth_kib_per_1k": overall,
+        "late_growth_kib_per_1k": late,
+        "growth_over_idle_kib": last_kib - points[0][1],
+        "target_met": late < TARGET_KIB_PER_1K,
     }
 
 
 def report(result: dict[str, Any]) -> None:
     """Print the result table."""
-    print(f"memory: RSS of the convo bot process, /start + 1 question per user, store {result['store']}; "
-          "Telegram flood control disabled")
+    print(
+        f"memory: RSS of the convo bot process, /start + 1 question per user, store {result['store']}; "
+        "Telegram flood control disabled"
+    )
     print(fmt_row("users", "VmRSS (MiB)"))
     print(fmt_row("-" * 52, "-" * 22))
     for count, kib in result["points"]:

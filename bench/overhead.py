@@ -221,39 +221,65 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         base_queued_p99s.append(percentile(base.from_queued, 0.99))
     rate, p99, base_rate = statistics.median(rates), statistics.median(p99s), statistics.median(base_rates)
     return {
-        "updates": args.updates, "rate": args.rate, "latency_updates": args.latency_updates, "store": args.store,
-        "runs": args.runs, "throughputs": rates, "bot_cpu_ms_per_update": statistics.median(cpus),
-        "throughput": rate, "baseline_throughput": base_rate,
-        "baseline_updates": base_updates, "throughput_ratio": rate / base_rate,
-        "p50_ms": statistics.median(p50s), "p99_ms": p99, "p99s_ms": p99s,
-        "baseline_p50_ms": statistics.median(base_p50s), "baseline_p99_ms": statistics.median(base_p99s),
-        "queued_p50_ms": statistics.median(queued_p50s), "queued_p99_ms": statistics.median(queued_p99s),
-        "queued_p99s_ms": queued_p99s, "baseline_queued_p99_ms": statistics.median(base_queued_p99s),
-        "throughput_target_met": rate >= TARGET_RATE, "latency_target_met": p99 < TARGET_P99_MS,
+        "updates": args.updates,
+        "rate": args.rate,
+        "latency_updates": args.latency_updates,
+        "store": args.store,
+        "runs": args.runs,
+        "throughputs": rates,
+        "bot_cpu_ms_per_update": statistics.median(cpus),
+        "throughput": rate,
+        "baseline_throughput": base_rate,
+        "baseline_updates": base_updates,
+        "throughput_ratio": rate / base_rate,
+        "p50_ms": statistics.median(p50s),
+        "p99_ms": p99,
+        "p99s_ms": p99s,
+        "baseline_p50_ms": statistics.median(base_p50s),
+        "baseline_p99_ms": statistics.median(base_p99s),
+        "queued_p50_ms": statistics.median(queued_p50s),
+        "queued_p99_ms": statistics.median(queued_p99s),
+        "queued_p99s_ms": queued_p99s,
+        "baseline_queued_p99_ms": statistics.median(base_queued_p99s),
+        "throughput_target_met": rate >= TARGET_RATE,
+        "latency_target_met": p99 < TARGET_P99_MS,
     }
 
 
 def report(result: dict[str, Any]) -> None:
     """Print the result table."""
-    print(f"overhead: instant model, store {result['store']}, medians of {result['runs']} run(s); "
-          "Telegram flood control disabled")
+    print(
+        f"overhead: instant model, store {result['store']}, medians of {result['runs']} run(s); "
+        "Telegram flood control disabled"
+    )
     print(fmt_row("measure", "value"))
     print(fmt_row("-" * 52, "-" * 22))
     print(fmt_row(f"convo throughput, {result['updates']} updates (upd/s)", f"{result['throughput']:.0f}"))
     print(fmt_row("convo throughput of each run (upd/s)", " ".join(f"{r:.0f}" for r in result["throughputs"])))
     print(fmt_row("convo bot process CPU per update (ms)", f"{result['bot_cpu_ms_per_update']:.2f}"))
-    print(fmt_row(f"baseline throughput, {result['baseline_updates']} updates (upd/s)",
-                  f"{result['baseline_throughput']:.0f}"))
+    print(
+        fmt_row(
+            f"baseline throughput, {result['baseline_updates']} updates (upd/s)", f"{result['baseline_throughput']:.0f}"
+        )
+    )
     print(fmt_row("throughput convo / baseline (x)", f"{result['throughput_ratio']:.2f}"))
     print(fmt_row(f"target >= {TARGET_RATE:.0f} upd/s", "met" if result["throughput_target_met"] else "MISSED"))
     steady = f"{result['latency_updates']} updates at {result['rate']:.0f}/s"
     print(fmt_row(f"convo added latency p50 (ms), {steady}", f"{result['p50_ms']:.1f}"))
     print(fmt_row("convo added latency p99 (ms)", f"{result['p99_ms']:.1f}"))
     print(fmt_row("convo added latency p99 of each run (ms)", " ".join(f"{v:.1f}" for v in result["p99s_ms"])))
-    print(fmt_row("baseline latency p50 / p99 (ms), same load",
-                  f"{result['baseline_p50_ms']:.1f} / {result['baseline_p99_ms']:.1f}"))
-    print(fmt_row("from queued at the server: convo p50 / p99 (ms)",
-                  f"{result['queued_p50_ms']:.1f} / {result['queued_p99_ms']:.1f}"))
+    print(
+        fmt_row(
+            "baseline latency p50 / p99 (ms), same load",
+            f"{result['baseline_p50_ms']:.1f} / {result['baseline_p99_ms']:.1f}",
+        )
+    )
+    print(
+        fmt_row(
+            "from queued at the server: convo p50 / p99 (ms)",
+            f"{result['queued_p50_ms']:.1f} / {result['queued_p99_ms']:.1f}",
+        )
+    )
     print(fmt_row("from queued at the server: baseline p99 (ms)", f"{result['baseline_queued_p99_ms']:.1f}"))
     print(fmt_row(f"target p99 < {TARGET_P99_MS:.0f} ms", "met" if result["latency_target_met"] else "MISSED"))
 

@@ -33,7 +33,7 @@ async def recover_pending(
     tasks: list[asyncio.Task[None]] = []
 
     async def finish(stream: str) -> None:
-        async with gate, (hold(stream) if hold is not None else contextlib.nullcontext()):
+        async with gate, hold(stream) if hold is not None else contextlib.nullcontext():
             try:
                 outcome = await service.finish_pending(stream)
             except StoreError as error:

@@ -1,16 +1,16 @@
 """The inbox of one bot in the PostgreSQL store's schema, shared by every worker of that bot.
 
-    CREATE TABLE inbox (
-        bot         TEXT   NOT NULL,   -- which bot (its numeric id): update ids are per bot
-        update_id   BIGINT NOT NULL,
-        chat        TEXT,              -- the stream it belongs to
-        admitted_at TIMESTAMPTZ NOT NULL,
-        payload     TEXT,              -- the update's JSON; NULL once handled (or erased)
-        preview     BIGINT,            -- the message shown while answering it
-        claimed_by  TEXT,              -- the worker handling it (webhook workers sharing the store)
-        claimed_at  TIMESTAMPTZ,
-        PRIMARY KEY (bot, update_id)
-    );
+CREATE TABLE inbox (
+    bot         TEXT   NOT NULL,   -- which bot (its numeric id): update ids are per bot
+    update_id   BIGINT NOT NULL,
+    chat        TEXT,              -- the stream it belongs to
+    admitted_at TIMESTAMPTZ NOT NULL,
+    payload     TEXT,              -- the update's JSON; NULL once handled (or erased)
+    preview     BIGINT,            -- the message shown while answering it
+    claimed_by  TEXT,              -- the worker handling it (webhook workers sharing the store)
+    claimed_at  TIMESTAMPTZ,
+    PRIMARY KEY (bot, update_id)
+);
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
 """The inbox of one bot in the SQLite store's file, written through the store's thread and group commit.
 
-    CREATE TABLE inbox (
-        bot         TEXT    NOT NULL,   -- which bot (its numeric id): update ids are per bot
-        update_id   INTEGER NOT NULL,
-        chat        TEXT,               -- the stream it belongs to
-        admitted_at TEXT    NOT NULL,   -- ISO 8601 UTC
-        payload     TEXT,               -- the update's JSON; NULL once handled (or erased)
-        preview     INTEGER,            -- the message shown while answering it
-        claimed_by  TEXT,               -- the worker handling it (webhook workers sharing a store)
-        claimed_at  TEXT,
-        PRIMARY KEY (bot, update_id)
-    );
+CREATE TABLE inbox (
+    bot         TEXT    NOT NULL,   -- which bot (its numeric id): update ids are per bot
+    update_id   INTEGER NOT NULL,
+    chat        TEXT,               -- the stream it belongs to
+    admitted_at TEXT    NOT NULL,   -- ISO 8601 UTC
+    payload     TEXT,               -- the update's JSON; NULL once handled (or erased)
+    preview     INTEGER,            -- the message shown while answering it
+    claimed_by  TEXT,               -- the worker handling it (webhook workers sharing a store)
+    claimed_at  TEXT,
+    PRIMARY KEY (bot, update_id)
+);
 """
 
 from __future__ import annotations

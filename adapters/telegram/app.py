@@ -76,8 +76,16 @@ CLAIM_STALE_AFTER = 20.0
 DRAIN_SECONDS = 20.0
 """How long a stopping bot waits for answers in flight; unfinished ones are recovered at the next start."""
 USED_METHODS: tuple[type[TelegramMethod[Any]], ...] = (
-    GetUpdates, GetMe, SetMyCommands, DeleteWebhook, SetWebhook,
-    SendMessage, EditMessageText, SendChatAction, SendPhoto, AnswerCallbackQuery,
+    GetUpdates,
+    GetMe,
+    SetMyCommands,
+    DeleteWebhook,
+    SetWebhook,
+    SendMessage,
+    EditMessageText,
+    SendChatAction,
+    SendPhoto,
+    AnswerCallbackQuery,
 )
 """The Bot API methods the bot calls (each API answer is parsed as `Response[<the method's result type>]`)."""
 _pinned_responses: list[object] = []

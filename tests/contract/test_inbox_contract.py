@@ -36,9 +36,7 @@ async def test_admitting_again_keeps_the_first_and_reports_only_what_is_unhandle
     await inbox.finish(2)
     assert await inbox.admit([entry(1, text="again"), entry(2), entry(3)]) == {1, 3}
     unfinished = await inbox.unfinished()
-    assert [(e.update_id, json.loads(e.payload)["message"]["text"]) for e in unfinished] == [
-        (1, "first"), (3, "hello")
-    ]
+    assert [(e.update_id, json.loads(e.payload)["message"]["text"]) for e in unfinished] == [(1, "first"), (3, "hello")]
 
 
 async def test_a_finished_update_is_not_admitted_again(store: EventStore) -> None:

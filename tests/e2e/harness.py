@@ -79,8 +79,15 @@ async def running_bot(env: Mapping[str, str], workdir: Path, *args: str) -> Asyn
     log_path = workdir / f"bot-{len(list(workdir.glob('bot-*.log')))}.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "entrypoints.cli", "bot", *args,
-            env=dict(env), cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "bot",
+            *args,
+            env=dict(env),
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     bot = BotProcess(process, log_path, dict(env))
     try:
@@ -99,8 +106,14 @@ async def running_bot(env: Mapping[str, str], workdir: Path, *args: str) -> Asyn
 async def run_cli(env: Mapping[str, str], workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run a `convo` command to completion."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "entrypoints.cli", *args,
-        env=dict(env), cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "entrypoints.cli",
+        *args,
+        env=dict(env),
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     out, err = await process.communicate()
     return subprocess.CompletedProcess(args, process.returncode or 0, out.decode(), err.decode())

@@ -83,7 +83,9 @@ def _cluster() -> str:
 def pg_ctl(action: str, *options: str) -> None:
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", _cluster(), "main", action, *options],
-        check=True, capture_output=True, timeout=60,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
 
 
@@ -215,8 +217,15 @@ async def _append_blocked_on_postgres(url: str) -> bool:
 
 
 async def kill_at(
-    point: str, tg: FakeTelegram, ai: FakeOpenAI, bot: BotProcess, env: dict[str, str], workdir: Path,
-    url: str, alice: User, question: str,
+    point: str,
+    tg: FakeTelegram,
+    ai: FakeOpenAI,
+    bot: BotProcess,
+    env: dict[str, str],
+    workdir: Path,
+    url: str,
+    alice: User,
+    question: str,
 ) -> dict[str, Any]:
     """Send Alice's question, SIGKILL the bot at `point`; returns what was observed at the kill."""
     stream = str(alice.id)
@@ -362,9 +371,7 @@ async def test_sigkill_with_question_pending_and_update_redelivered_replies_once
         await wait_for_text(tg, alice.id, f"echo: {question}", timeout=25)
         await tg.wait_until_consumed(timeout=20)
         await asyncio.sleep(1.5)
-    assert conversation(await raw_events(url, str(alice.id))) == [
-        "UserRegistered", "QuestionAsked", "AnswerGiven"
-    ]
+    assert conversation(await raw_events(url, str(alice.id))) == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
     assert len(answers_in(tg, alice.id, f"echo: {question}")) == 1
 
 
@@ -403,9 +410,14 @@ async def test_model_faults_get_bounded_retries_a_clear_reply_and_spare_other_us
     AnswerFailed of the right kind; meanwhile Bob asks continuously and is answered as fast as before."""
     retries = 2
     env = bot_env(
-        tg, ai, f"sqlite:///{tmp_path}/convo.db",
-        CONVO_MODEL_RETRIES=str(retries), CONVO_MODEL_TIMEOUT="1.5", CONVO_MODEL_RETRY_SECONDS="20",
-        CONVO_RATE_LIMIT="600", CONVO_RATE_BURST="200",
+        tg,
+        ai,
+        f"sqlite:///{tmp_path}/convo.db",
+        CONVO_MODEL_RETRIES=str(retries),
+        CONVO_MODEL_TIMEOUT="1.5",
+        CONVO_MODEL_RETRY_SECONDS="20",
+        CONVO_RATE_LIMIT="600",
+        CONVO_RATE_BURST="200",
     )
     faults_only_for(ai, "alice")
     tg.disable_flood_control()  # Bob's pace would hit Telegram's 1 message/s per chat and measure that instead
@@ -454,7 +466,8 @@ async def test_model_faults_get_bounded_retries_a_clear_reply_and_spare_other_us
     failed = [e for e in events if e["type"] == "AnswerFailed"]
     assert [e["data"]["kind"] for e in failed] == [expected for _, _, expected, _ in MODEL_FAULTS]
     assert conversation(events) == ["UserRegistered", "QuestionAsked", "AnswerGiven"] + [
-        "QuestionAsked", "AnswerFailed"
+        "QuestionAsked",
+        "AnswerFailed",
     ] * len(MODEL_FAULTS)
     bob_events = [e["type"] for e in await events_of(env, tmp_path, str(bob.id))]
     assert "AnswerFailed" not in bob_events
@@ -475,7 +488,8 @@ async def test_model_faults_get_bounded_retries_a_clear_reply_and_spare_other_us
 def store_failures(bot: BotProcess) -> list[dict[str, Any]]:
     """Log lines of updates that failed because the store was unavailable."""
     return [
-        line for line in bot.log_lines()
+        line
+        for line in bot.log_lines()
         if line.get("event") in ("store_unavailable", "inbox_unavailable")
         or (line.get("event") == "update_failed" and line.get("outcome") == "store_unavailable")
         or (line.get("event") == "update_failed" and "StoreUnavailable" in json.dumps(line.get("exception")))
@@ -494,7 +508,8 @@ def sqlite_locked_by_another_process(path: Path) -> Iterator[None]:
     """Another process holds the SQLite file's write lock (BEGIN EXCLUSIVE) until the block ends."""
     locker = subprocess.Popen(
         [
-            sys.executable, "-c",
+            sys.executable,
+            "-c",
             "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
             "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(120)",
             str(path),
@@ -583,7 +598,9 @@ async def test_sqlite_locked_by_another_process_keeps_the_question_and_answers_i
     events = await events_of(env, tmp_path, str(alice.id))
     assert conversation(events) == ["UserRegistered"] + ["QuestionAsked", "AnswerGiven"] * 3
     assert [e["data"].get("text") for e in events if e["type"] == "QuestionAsked"] == [
-        "before the lock", "while locked", "after the lock"
+        "before the lock",
+        "while locked",
+        "after the lock",
     ]
     assert answers_in(tg, alice.id, "echo: while locked") == ["echo: while locked"]
 
@@ -687,9 +704,7 @@ async def test_two_webhook_workers_interleaved_updates_keep_each_users_log_whole
             await asyncio.gather(*(post(urls[n % 2], update) for n, update in enumerate(redelivered)))
 
             async def all_answered() -> bool:
-                return all(
-                    f"echo: u{user.id} q{per_user - 1}" in " ".join(texts(tg, user.id)) for user in users
-                )
+                return all(f"echo: u{user.id} q{per_user - 1}" in " ".join(texts(tg, user.id)) for user in users)
 
             await until(all_answered, "every user's last answer", timeout=30)
             await ai.wait_until_idle(within=10)

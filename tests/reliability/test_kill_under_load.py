@@ -143,6 +143,7 @@ async def _confirmed(tg: Any) -> bool:
 def _sent_at(tg: Any, chat_id: int, text: str) -> list[float]:
     """When Telegram accepted each copy of the text in the chat."""
     return [
-        call.time for call in tg.calls_to("sendMessage")
+        call.time
+        for call in tg.calls_to("sendMessage")
         if call.status == 200 and call.params.get("text") == text and str(call.params.get("chat_id")) == str(chat_id)
     ]

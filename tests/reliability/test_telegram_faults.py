@@ -242,8 +242,14 @@ async def test_a_second_poller_of_the_same_bot_and_store_refuses_to_start(tg, ai
     async with running_bot(env, tmp_path) as first:
         await long_poll_waiting(tg)
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "entrypoints.cli", "bot",
-            env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "bot",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(second.communicate(), 60)
         assert second.returncode not in (0, None)

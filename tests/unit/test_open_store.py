@@ -110,3 +110,12 @@ def test_anything_else_is_one_clear_line_without_secrets(url: str) -> None:
     assert "\n" not in message
     assert "s3cret" not in message
     assert raised.value.__cause__ is None or "s3cret" not in str(raised.value.__cause__)
+
+
+def test_fauna_without_its_optional_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [module for module in sys.modules if module.startswith(("faunadb", "adapters.fauna"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "faunadb", None)  # as if `pip install convo` without the [fauna] extra
+    with pytest.raises(ValueError, match=r"pip install 'convo\[fauna\]'") as raised:
+        open_store("fauna", {"FAUNA_SECRET": "fnSecret"})
+    assert "\n" not in str(raised.value)

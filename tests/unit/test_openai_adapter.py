@@ -483,8 +483,12 @@ async def test_a_refused_connection_is_named_as_such_not_as_a_timeout():
 
 async def test_an_image_server_without_the_endpoint_is_unsupported_not_misconfigured_access(fake, client):
     fake.fail_next(
-        "error", endpoint="images", status=404, message="Unknown request URL: POST /v1/images/generations.",
-        type="invalid_request_error", code="unknown_url",
+        "error",
+        endpoint="images",
+        status=404,
+        message="Unknown request URL: POST /v1/images/generations.",
+        type="invalid_request_error",
+        code="unknown_url",
     )
     failure = await failure_of(images(client).draw("a fox"))
     assert failure.kind == "unsupported"
@@ -492,8 +496,12 @@ async def test_an_image_server_without_the_endpoint_is_unsupported_not_misconfig
 
 async def test_a_too_long_image_prompt_is_too_long_not_unreachable(fake, client):
     fake.fail_next(
-        "error", endpoint="images", status=400, message="'prompt' is too long. Maximum length is 1000 characters.",
-        type="invalid_request_error", param="prompt",
+        "error",
+        endpoint="images",
+        status=400,
+        message="'prompt' is too long. Maximum length is 1000 characters.",
+        type="invalid_request_error",
+        param="prompt",
     )
     failure = await failure_of(images(client).draw("a fox " * 300))
     assert failure.kind == "context_too_long"

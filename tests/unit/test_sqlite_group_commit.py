@@ -78,7 +78,10 @@ async def test_a_failing_write_rolls_back_alone(rig) -> None:
         raise ValueError("conflict")
 
     outcomes = await asyncio.gather(
-        writes.write(insert(1)), writes.write(half_then_fail), writes.write(insert(1)), writes.write(insert(2)),
+        writes.write(insert(1)),
+        writes.write(half_then_fail),
+        writes.write(insert(1)),
+        writes.write(insert(2)),
         return_exceptions=True,
     )
     assert outcomes[0] == 1 and outcomes[3] == 2
