@@ -46,12 +46,21 @@ class TutorialBaseline:
         """Answer one message: read all, fold all, store the question, prompt from all, ask, store the answer."""
         history = [recorded async for recorded in self.store.read_forwards(stream)]
         state = fold(history)
-        asked = await self.store.append(stream, decide(state, Ask(sender, text)), state.version, causation_id)
+        asked = await self.store.append(
+            stream, decide(state, Ask(sender=sender, text=text)), state.version, causation_id
+        )
         history += asked
         question = _question(asked)
         prompt = prompt_for(history, question.version, self.policy)
         answer, model_name = await self._answer(prompt)
-        give = GiveAnswer(question.version, answer, model_name, 0, 0, 0)
+        give = GiveAnswer(
+            question_version=question.version,
+            text=answer,
+            model=model_name,
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=0,
+        )
         state = fold(asked, state)
         await self.store.append(stream, decide(state, give), state.version, f"{causation_id}/answer")
         return answer
@@ -98,7 +107,12 @@ async def _handle_update(
     user, text = message.get("from"), message.get("text")
     if not user or not text:
         return False
-    sender = Sender(user["id"], user.get("username"), user.get("first_name", ""), user.get("language_code"))
+    sender = Sender(
+        user_id=user["id"],
+        username=user.get("username"),
+        first_name=user.get("first_name", ""),
+        language_code=user.get("language_code"),
+    )
     causation = f"tg:{update['update_id']}"
     answer = await baseline.handle_text(str(user["id"]), sender, text, causation)
     await _call(session, url + "sendMessage", {"chat_id": message["chat"]["id"], "text": answer})

@@ -52,7 +52,7 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 """Where scratch PostgreSQL databases are created (override with CONVO_BENCH_POSTGRES)."""
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
-SENDER = Sender(7, "bench", "Bench", "en")
+SENDER = Sender(user_id=7, username="bench", first_name="Bench", language_code="en")
 QUESTION = "How does the event store keep a conversation consistent when two workers answer at once? #{n}"
 ANSWER = (
     "Each append states the version it read; if another worker appended first the database refuses the batch, "
@@ -125,10 +125,17 @@ def seed_events(stream: str, size: int, sender: Sender = SENDER) -> list[Recorde
     state, recorded = INITIAL, list[RecordedEvent]()
     turn = 0
     while len(recorded) < size:
-        state = _record(state, recorded, stream, Ask(sender, QUESTION.format(n=turn)), f"seed:{turn}")
+        state = _record(state, recorded, stream, Ask(sender=sender, text=QUESTION.format(n=turn)), f"seed:{turn}")
         pending = state.pending
         assert pending is not None
-        answer = GiveAnswer(pending.version, ANSWER.format(n=turn), "seed", 20, 60, 900)
+        answer = GiveAnswer(
+            question_version=pending.version,
+            text=ANSWER.format(n=turn),
+            model="seed",
+            prompt_tokens=20,
+            completion_tokens=60,
+            latency_ms=900,
+        )
         state = _record(state, recorded, stream, answer, f"seed:{turn}/outcome")
         turn += 1
     return recorded
@@ -138,7 +145,13 @@ def _record(state: State, into: list[RecordedEvent], stream: str, command: Comma
     """Decide one command and append its events to `into`; the state after them."""
     for event in decide(state, command):
         version = state.version + 1
-        recorded = RecordedEvent(stream, version, EPOCH + timedelta(seconds=version), causation, event)
+        recorded = RecordedEvent(
+            stream=stream,
+            version=version,
+            recorded_at=EPOCH + timedelta(seconds=version),
+            causation_id=causation,
+            event=event,
+        )
         into.append(recorded)
         state = evolve(state, recorded)
     return state

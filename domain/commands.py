@@ -9,7 +9,7 @@ import attrs
 from domain.events import FailureKind, Mode
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Sender:
     """The Telegram user behind a command."""
 
@@ -23,7 +23,7 @@ class Sender:
     """IETF language tag of the user's client, if known."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Start:
     """Say hello: registers the sender if the stream is new."""
 
@@ -31,7 +31,7 @@ class Start:
     """Who sent /start."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Ask:
     """Put a question to the chat model."""
 
@@ -41,7 +41,7 @@ class Ask:
     """The question."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RequestImage:
     """Ask the image model for a picture."""
 
@@ -51,7 +51,7 @@ class RequestImage:
     """What to draw."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Reset:
     """Forget the conversation so far (the log keeps it; prompts no longer see it)."""
 
@@ -59,7 +59,7 @@ class Reset:
     """Who reset."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class SelectMode:
     """Make plain text mean chat questions or image prompts."""
 
@@ -69,7 +69,7 @@ class SelectMode:
     """The new mode."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class GiveAnswer:
     """Record the chat model's answer to the pending question."""
 
@@ -87,7 +87,7 @@ class GiveAnswer:
     """Time the call took."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class FailAnswer:
     """Record that the pending question got no answer."""
 
@@ -99,7 +99,7 @@ class FailAnswer:
     """Short description."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class GiveImage:
     """Record the image model's picture for the pending request."""
 
@@ -113,7 +113,7 @@ class GiveImage:
     """The prompt as the model rewrote it, if it did."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class FailImage:
     """Record that the pending image request got no picture."""
 
@@ -125,7 +125,7 @@ class FailImage:
     """Short description."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class MarkDelivered:
     """Record that the outcome of a request reached the user."""
 
@@ -133,7 +133,7 @@ class MarkDelivered:
     """Version of the request whose outcome was delivered."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class FailDelivery:
     """Record that the outcome of a request can never reach the user."""
 

@@ -128,16 +128,16 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
             return _register(state, sender)
         case Ask(sender=sender, text=text):
             _require_text(text)
-            return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text))
+            return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text=text))
         case RequestImage(sender=sender, prompt=prompt):
             _require_text(prompt)
-            return (*_preamble(state, sender), *_abandon(state), ImageRequested(prompt))
+            return (*_preamble(state, sender), *_abandon(state), ImageRequested(prompt=prompt))
         case Reset(sender=sender):
             return (*_preamble(state, sender), *_abandon(state), ConversationReset())
         case SelectMode(sender=sender, mode=mode):
             if state.registered and mode == state.mode:
                 return ()
-            return (*_register(state, sender), ModeSelected(mode))
+            return (*_register(state, sender), ModeSelected(mode=mode))
         case _:
             return _decide_outcome(state, command)
 
@@ -158,15 +158,24 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
                 ),
             )
         case FailAnswer() if _waits(pending, "question", command.question_version):
-            return (AnswerFailed(command.kind, command.message, command.question_version),)
+            return (
+                AnswerFailed(kind=command.kind, message=command.message, question_version=command.question_version),
+            )
         case GiveImage() if _waits(pending, "image", command.request_version):
-            return (ImageGenerated(command.image_ref, command.model, command.revised_prompt, command.request_version),)
+            return (
+                ImageGenerated(
+                    image_ref=command.image_ref,
+                    model=command.model,
+                    revised_prompt=command.revised_prompt,
+                    request_version=command.request_version,
+                ),
+            )
         case FailImage() if _waits(pending, "image", command.request_version):
-            return (ImageFailed(command.kind, command.message, command.request_version),)
+            return (ImageFailed(kind=command.kind, message=command.message, request_version=command.request_version),)
         case MarkDelivered(request_version=request):
-            return (ReplyDelivered(request),) if _owed(state, request) else ()
+            return (ReplyDelivered(request_version=request),) if _owed(state, request) else ()
         case FailDelivery(request_version=request, reason=reason):
-            return (DeliveryFailed(request, reason),) if _owed(state, request) else ()
+            return (DeliveryFailed(request_version=request, reason=reason),) if _owed(state, request) else ()
         case _:
             return ()
 
@@ -201,14 +210,21 @@ def _preamble(state: State, sender: Sender) -> tuple[Event, ...]:
     if not state.registered:
         return _register(state, sender)
     if state.version - state.mode_version >= MODE_HORIZON:
-        return (ModeSelected(state.mode, restated=True),)
+        return (ModeSelected(mode=state.mode, restated=True),)
     return ()
 
 
 def _register(state: State, sender: Sender) -> tuple[Event, ...]:
     if state.registered:
         return ()
-    return (UserRegistered(sender.user_id, sender.username, sender.first_name, sender.language_code),)
+    return (
+        UserRegistered(
+            user_id=sender.user_id,
+            username=sender.username,
+            first_name=sender.first_name,
+            language_code=sender.language_code,
+        ),
+    )
 
 
 def _abandon(state: State) -> tuple[Event, ...]:
@@ -218,8 +234,8 @@ def _abandon(state: State) -> tuple[Event, ...]:
         return ()
     message = "superseded before the model answered"
     if pending.kind == "question":
-        return (AnswerFailed("abandoned", message, pending.version),)
-    return (ImageFailed("abandoned", message, pending.version),)
+        return (AnswerFailed(kind="abandoned", message=message, question_version=pending.version),)
+    return (ImageFailed(kind="abandoned", message=message, request_version=pending.version),)
 
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))

@@ -30,7 +30,7 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
 )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class UserRegistered:
     """The first thing a stream records: who started talking to the bot."""
 
@@ -44,7 +44,7 @@ class UserRegistered:
     """IETF language tag Telegram reports for the user's client, if any."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ModeSelected:
     """What plain text means from now on: a question for the chat model or a prompt for the image model."""
 
@@ -54,7 +54,7 @@ class ModeSelected:
     """True when the decider repeated the current mode so that tail reads never look far back for it."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class QuestionAsked:
     """A user's message for the chat model."""
 
@@ -62,7 +62,7 @@ class QuestionAsked:
     """The message exactly as the user sent it."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class AnswerGiven:
     """The chat model's answer to a question."""
 
@@ -80,7 +80,7 @@ class AnswerGiven:
     """Stream version of the QuestionAsked this answers."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class AnswerFailed:
     """The chat model gave no usable answer to a question; the question stays out of later prompts."""
 
@@ -92,7 +92,7 @@ class AnswerFailed:
     """Stream version of the QuestionAsked that failed."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ImageRequested:
     """A user's prompt for the image model."""
 
@@ -100,7 +100,7 @@ class ImageRequested:
     """The prompt exactly as the user sent it."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ImageGenerated:
     """The image model produced an image."""
 
@@ -114,7 +114,7 @@ class ImageGenerated:
     """Stream version of the ImageRequested this answers."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ImageFailed:
     """The image model produced no image."""
 
@@ -126,7 +126,7 @@ class ImageFailed:
     """Stream version of the ImageRequested that failed."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ReplyDelivered:
     """The user's chat received the outcome of a request (answer, picture or failure reply)."""
 
@@ -134,7 +134,7 @@ class ReplyDelivered:
     """Stream version of the QuestionAsked or ImageRequested whose outcome was delivered."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class DeliveryFailed:
     """Telegram refused the outcome of a request for good (the bot was blocked, the chat is gone): it is no longer
     owed, and is never sent again."""
@@ -145,7 +145,7 @@ class DeliveryFailed:
     """Telegram's description of the refusal."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ConversationReset:
     """The user asked to start over: nothing before this reaches a prompt again."""
 
@@ -178,7 +178,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 )
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class RecordedEvent:
     """An event as a store recorded it: the event in its envelope."""
 

@@ -26,7 +26,11 @@ class TerminalChat:
 
     def _request(self) -> Request:
         self._turn += 1
-        return Request(self._stream, f"cli:{self._name}:{self._turn}:{id(self)}", Sender(0, self._name, self._name))
+        return Request(
+            self._stream,
+            f"cli:{self._name}:{self._turn}:{id(self)}",
+            Sender(user_id=0, username=self._name, first_name=self._name),
+        )
 
     async def run(self) -> None:
         """Read lines until /quit or end of input."""

@@ -1,9 +1,10 @@
 """The use cases: start, ask, draw, reset, select mode, forget — each exactly once per Telegram update.
 
 Every use case reads the stream's tail, decides with the pure domain, and appends with the version it read. A
-concurrency conflict (another worker wrote first) means: read again, decide again. Within this process one stream
-is handled by one task at a time; a request some other process left unanswered is waited for while that process
-may still be working on it, and finished here once it has been pending longer than `takeover_after`.
+concurrency conflict (another worker wrote first) means: read again, decide again (`service.recording`). Within
+this process one stream is handled by one task at a time; a request some other process left unanswered is waited
+for while that process may still be working on it, and finished here once it has been pending longer than
+`takeover_after`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from domain.commands import (
     Sender,
     Start,
 )
-from domain.conversation import Pending, State, decide
+from domain.conversation import Pending, State
 from domain.errors import QuestionTooLong
 from domain.events import (
     AnswerFailed,
@@ -49,12 +50,10 @@ from domain.events import (
 from domain.ports import (
     ChatModel,
     Completion,
-    ConcurrencyConflict,
     EventStore,
     ImageModel,
     ModelFailure,
     PromptMeter,
-    StoreUnavailable,
     TextSoFar,
 )
 from domain.prompt import Message, PromptPolicy, TokenCounter, Turn, conversation_turns, estimate_tokens, message_cost
@@ -62,12 +61,10 @@ from domain.text import storable
 from service.loading import find_event, load_prompt
 from service.locks import StreamLocks
 from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started, Undeliverable
+from service.recording import record
 from service.state_cache import StateCache
 
 log = structlog.get_logger(__name__)
-
-CONFLICT_RETRIES = 10
-"""Times a use case re-reads and re-decides after losing a race before it gives up."""
 
 FINISHED_MEMORY = 10_000
 """Updates this process remembers having finished (a bounded cache, not state)."""
@@ -135,19 +132,19 @@ class ConversationService:
     async def start(self, request: Request) -> Started:
         """Register the user if new; say which mode they are in."""
         async with self._locks.hold(request.stream):
-            batch, _ = await self._record(request, lambda state: Start(request.sender))
+            batch, _ = await self._record(request, lambda state: Start(sender=request.sender))
             state = await self._states.load(request.stream)
         return Started(new_user=bool(batch) and batch[0].version == 1, mode=state.mode)
 
     async def select_mode(self, request: Request, mode: Mode) -> None:
         """Make plain text mean chat questions or image prompts from now on."""
         async with self._locks.hold(request.stream):
-            await self._record(request, lambda state: SelectMode(request.sender, mode))
+            await self._record(request, lambda state: SelectMode(sender=request.sender, mode=mode))
 
     async def reset(self, request: Request) -> None:
         """Start the conversation over: later prompts see nothing before this."""
         async with self._locks.hold(request.stream):
-            await self._record(request, lambda state: Reset(request.sender))
+            await self._record(request, lambda state: Reset(sender=request.sender))
 
     async def forget(self, stream: str) -> None:
         """Erase the stream entirely."""
@@ -169,23 +166,25 @@ class ConversationService:
 
         def command(state: State) -> Command:
             if state.mode == "image":
-                return RequestImage(request.sender, storable(text))
-            return Ask(request.sender, storable(text))
+                return RequestImage(sender=request.sender, prompt=storable(text))
+            return Ask(sender=request.sender, text=storable(text))
 
         return await self._request(request, command, on_text)
 
     async def ask(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
         """Put a question to the chat model; `on_text` receives the answer as it grows. Raises EmptyMessage."""
-        return await self._request(request, lambda state: Ask(request.sender, storable(text)), on_text)
+        return await self._request(request, lambda state: Ask(sender=request.sender, text=storable(text)), on_text)
 
     async def request_image(self, request: Request, prompt: str) -> Outcome:
         """Ask the image model for one picture. Raises EmptyMessage."""
-        return await self._request(request, lambda state: RequestImage(request.sender, storable(prompt)), None)
+        return await self._request(
+            request, lambda state: RequestImage(sender=request.sender, prompt=storable(prompt)), None
+        )
 
     async def mark_delivered(self, stream: str, outcome: Outcome) -> None:
         """Record that the user was sent this outcome, so neither recovery nor a redelivery sends it again."""
         async with self._locks.hold(stream):
-            await self._record_delivery(stream, MarkDelivered(_request_version(outcome)))
+            await self._record_delivery(stream, MarkDelivered(request_version=_request_version(outcome)))
 
     async def deliver(self, stream: str, outcome: Outcome, send: Callable[[], Awaitable[None]]) -> None:
         """Send an outcome the log says is owed, then record what became of it; nothing if it is not owed."""
@@ -195,18 +194,7 @@ class ConversationService:
                 await self._record_delivery(stream, record)
 
     async def _record_delivery(self, stream: str, command: MarkDelivered | FailDelivery) -> None:
-        for _ in range(CONFLICT_RETRIES):
-            state = await self._states.load(stream)
-            events = decide(state, command)
-            if not events:
-                return
-            try:
-                causation = f"delivered/{command.request_version}"
-                batch = await self.store.append(stream, events, state.version, causation)
-                self._states.recorded(stream, state, batch)
-                return
-            except ConcurrencyConflict:
-                continue
+        await record(self._states, stream, lambda _: command, f"delivered/{command.request_version}")
 
     async def history(self, stream: str, limit: int = 10) -> list[Turn]:
         """The newest answered turns since the last reset, oldest first (for /history)."""
@@ -248,27 +236,22 @@ class ConversationService:
             asked = next((e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested)), None)
             if asked is None:
                 # The update was recorded before as something else (say /reset): it asks nothing now.
-                return Failed("question", "abandoned", "this update was already handled", delivered=True)
+                return Failed(
+                    request="question", kind="abandoned", message="this update was already handled", delivered=True
+                )
             return await self._resolve(asked, on_text, state)
 
     async def _record(
         self, request: Request, command: Callable[[State], Command]
     ) -> tuple[tuple[RecordedEvent, ...], State | None]:
-        """Decide and append, re-reading after every lost race.
+        """Record the request once no other update's request is pending.
 
         Returns the batch this update recorded, and the state right after it when this call wrote it.
         """
-        for _ in range(CONFLICT_RETRIES):
-            state = await self._settled_state(request)
-            events = decide(state, command(state))
-            if not events:
-                return (), None
-            try:
-                batch = await self.store.append(request.stream, events, state.version, request.causation_id)
-            except ConcurrencyConflict:
-                continue
-            return batch, self._states.recorded(request.stream, state, batch)
-        raise StoreUnavailable(f"stream {request.stream!r} kept changing under {CONFLICT_RETRIES} attempts")
+        recorded = await record(
+            self._states, request.stream, command, request.causation_id, lambda: self._settled_state(request)
+        )
+        return recorded.batch, recorded.state
 
     async def _settled_state(self, request: Request) -> State:
         """The state once no other update's request is pending: waits for a live worker, finishes a dead one's."""
@@ -326,28 +309,40 @@ class ConversationService:
         try:
             completion = await self._complete(asked, on_text)
         except QuestionTooLong as error:
-            failed = Failed("question", "context_too_long", str(error), request_version=asked.version)
-            return await self._settle(asked, FailAnswer(asked.version, "context_too_long", str(error)), failed)
+            failed = Failed(
+                request="question", kind="context_too_long", message=str(error), request_version=asked.version
+            )
+            return await self._settle(
+                asked, FailAnswer(question_version=asked.version, kind="context_too_long", message=str(error)), failed
+            )
         except ModelFailure as failure:
-            failed = Failed("question", failure.kind, failure.message, failure.retry_after, asked.version)
-            return await self._settle(asked, FailAnswer(asked.version, failure.kind, failure.message), failed)
+            failed = Failed(
+                request="question",
+                kind=failure.kind,
+                message=failure.message,
+                retry_after=failure.retry_after,
+                request_version=asked.version,
+            )
+            return await self._settle(
+                asked, FailAnswer(question_version=asked.version, kind=failure.kind, message=failure.message), failed
+            )
         latency_ms = round((time.monotonic() - started) * 1000)
         completion = attrs.evolve(completion, text=storable(completion.text))
         answer = GiveAnswer(
-            asked.version,
-            completion.text,
-            completion.model,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-            latency_ms,
+            question_version=asked.version,
+            text=completion.text,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=latency_ms,
         )
         answered = Answered(
-            asked.version,
-            completion.text,
-            completion.model,
-            completion.prompt_tokens,
-            completion.completion_tokens,
-            latency_ms,
+            question_version=asked.version,
+            text=completion.text,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=latency_ms,
         )
         return await self._settle(asked, answer, answered)
 
@@ -387,29 +382,35 @@ class ConversationService:
         try:
             picture = await self._images.draw(prompt)
         except ModelFailure as failure:
-            failed = Failed("image", failure.kind, failure.message, failure.retry_after, asked.version)
-            return await self._settle(asked, FailImage(asked.version, failure.kind, failure.message), failed)
-        drawn = Drawn(asked.version, prompt, picture.ref, picture.data, picture.revised_prompt)
-        command = GiveImage(asked.version, picture.ref, picture.model, picture.revised_prompt)
+            failed = Failed(
+                request="image",
+                kind=failure.kind,
+                message=failure.message,
+                retry_after=failure.retry_after,
+                request_version=asked.version,
+            )
+            return await self._settle(
+                asked, FailImage(request_version=asked.version, kind=failure.kind, message=failure.message), failed
+            )
+        drawn = Drawn(
+            request_version=asked.version,
+            prompt=prompt,
+            image_ref=picture.ref,
+            data=picture.data,
+            revised_prompt=picture.revised_prompt,
+        )
+        command = GiveImage(
+            request_version=asked.version,
+            image_ref=picture.ref,
+            model=picture.model,
+            revised_prompt=picture.revised_prompt,
+        )
         return await self._settle(asked, command, drawn)
 
     async def _settle(self, asked: RecordedEvent, command: Command, mine: Outcome) -> Outcome:
         """Record an outcome once; if another worker recorded one first, that one is the outcome."""
-        causation = f"{asked.causation_id}/outcome"
-        for _ in range(CONFLICT_RETRIES):
-            state = await self._states.load(asked.stream)
-            events = decide(state, command)
-            if not events:
-                break
-            try:
-                batch = await self.store.append(asked.stream, events, state.version, causation)
-            except ConcurrencyConflict:
-                continue
-            self._states.recorded(asked.stream, state, batch)
-            if tuple(e.event for e in batch) == events:
-                return mine
-            break
-        return await self._recorded_outcome(asked)
+        recorded = await record(self._states, asked.stream, lambda _: command, f"{asked.causation_id}/outcome")
+        return mine if recorded.wrote_decision else await self._recorded_outcome(asked)
 
     async def _recorded_outcome(self, asked: RecordedEvent) -> Outcome:
         """The outcome the log holds for a request (a redelivered update gets the same reply, no model call)."""
@@ -418,22 +419,44 @@ class ConversationService:
             if outcome is not None:
                 return outcome
         kind: Literal["question", "image"] = "question" if isinstance(asked.event, QuestionAsked) else "image"
-        return Failed(kind, "abandoned", "the request was closed without a result", request_version=asked.version)
+        return Failed(
+            request=kind,
+            kind="abandoned",
+            message="the request was closed without a result",
+            request_version=asked.version,
+        )
 
 
 def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
     match event:
         case AnswerGiven(question_version=version) if version == asked.version:
             return Answered(
-                version, event.text, event.model, event.prompt_tokens, event.completion_tokens, event.latency_ms, True
+                question_version=version,
+                text=event.text,
+                model=event.model,
+                prompt_tokens=event.prompt_tokens,
+                completion_tokens=event.completion_tokens,
+                latency_ms=event.latency_ms,
+                replayed=True,
             )
         case AnswerFailed(question_version=version) if version == asked.version:
-            return Failed("question", event.kind, event.message, request_version=version, replayed=True)
+            return Failed(
+                request="question", kind=event.kind, message=event.message, request_version=version, replayed=True
+            )
         case ImageGenerated(request_version=version) if version == asked.version:
             prompt = asked.event.prompt if isinstance(asked.event, ImageRequested) else ""
-            return Drawn(version, prompt, event.image_ref, None, event.revised_prompt, replayed=True)
+            return Drawn(
+                request_version=version,
+                prompt=prompt,
+                image_ref=event.image_ref,
+                data=None,
+                revised_prompt=event.revised_prompt,
+                replayed=True,
+            )
         case ImageFailed(request_version=version) if version == asked.version:
-            return Failed("image", event.kind, event.message, request_version=version, replayed=True)
+            return Failed(
+                request="image", kind=event.kind, message=event.message, request_version=version, replayed=True
+            )
     return None
 
 
@@ -444,8 +467,8 @@ async def _sent(outcome: Outcome, send: Callable[[], Awaitable[None]]) -> MarkDe
     try:
         await send()
     except Undeliverable as refusal:
-        return FailDelivery(_request_version(outcome), str(refusal))
-    return MarkDelivered(_request_version(outcome))
+        return FailDelivery(request_version=_request_version(outcome), reason=str(refusal))
+    return MarkDelivered(request_version=_request_version(outcome))
 
 
 async def _nothing() -> None:

@@ -9,7 +9,7 @@ import attrs
 from domain.events import FailureKind, Mode
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Answered:
     """The chat model answered a question."""
 
@@ -31,7 +31,7 @@ class Answered:
     """True when the log says the user was already sent this outcome: sending it again would duplicate it."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Drawn:
     """The image model drew a picture."""
 
@@ -51,7 +51,7 @@ class Drawn:
     """True when the log says the user was already sent this outcome."""
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Failed:
     """A request got no result; the adapter turns this into a short human reply."""
 
@@ -74,7 +74,7 @@ class Failed:
 Outcome: TypeAlias = Answered | Drawn | Failed
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class Started:
     """What /start found."""
 

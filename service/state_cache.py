@@ -34,7 +34,7 @@ class StateCache:
     """The newest known state of recently used streams, re-validated against the store on every load."""
 
     def __init__(self, store: EventStore, size: int = STREAMS_REMEMBERED) -> None:
-        self._store = store
+        self.store = store
         self._size = size
         self._known: OrderedDict[str, tuple[State, Identity | None]] = OrderedDict()
 
@@ -46,12 +46,12 @@ class StateCache:
         known = self._known.get(stream)
         if known is not None:
             state, head = known
-            newer = [e async for e in self._store.read_forwards(stream, from_version=max(state.version, 1), limit=PAGE)]
+            newer = [e async for e in self.store.read_forwards(stream, from_version=max(state.version, 1), limit=PAGE)]
             if _continues(head, newer) and len(newer) < PAGE:
                 caught_up = fold(newer[1:] if head is not None else newer, state)
                 self._keep(stream, caught_up, identity(newer[-1]) if newer else head)
                 return caught_up
-        state, newest = await load_state_and_head(self._store, stream)
+        state, newest = await load_state_and_head(self.store, stream)
         self._keep(stream, state, None if newest is None else identity(newest))
         return state
 

@@ -78,16 +78,36 @@ senders = st.builds(
 """Telegram users, with and without usernames."""
 
 events: st.SearchStrategy[Event] = st.one_of(
-    st.builds(UserRegistered, small_ints, st.none() | st.text(), st.text(), st.none() | st.text()),
-    st.builds(ModeSelected, modes, st.booleans()),
-    st.builds(QuestionAsked, texts),
-    st.builds(AnswerGiven, texts, st.text(), small_ints, small_ints, small_ints, versions),
-    st.builds(AnswerFailed, failure_kinds, st.text(), versions),
-    st.builds(ImageRequested, texts),
-    st.builds(ImageGenerated, st.text(), st.text(), st.none() | st.text(), versions),
-    st.builds(ImageFailed, failure_kinds, st.text(), versions),
-    st.builds(ReplyDelivered, versions),
-    st.builds(DeliveryFailed, versions, st.text()),
+    st.builds(
+        UserRegistered,
+        user_id=small_ints,
+        username=st.none() | st.text(),
+        first_name=st.text(),
+        language_code=st.none() | st.text(),
+    ),
+    st.builds(ModeSelected, mode=modes, restated=st.booleans()),
+    st.builds(QuestionAsked, text=texts),
+    st.builds(
+        AnswerGiven,
+        text=texts,
+        model=st.text(),
+        prompt_tokens=small_ints,
+        completion_tokens=small_ints,
+        latency_ms=small_ints,
+        question_version=versions,
+    ),
+    st.builds(AnswerFailed, kind=failure_kinds, message=st.text(), question_version=versions),
+    st.builds(ImageRequested, prompt=texts),
+    st.builds(
+        ImageGenerated,
+        image_ref=st.text(),
+        model=st.text(),
+        revised_prompt=st.none() | st.text(),
+        request_version=versions,
+    ),
+    st.builds(ImageFailed, kind=failure_kinds, message=st.text(), request_version=versions),
+    st.builds(ReplyDelivered, request_version=versions),
+    st.builds(DeliveryFailed, request_version=versions, reason=st.text()),
     st.just(ConversationReset()),
 )
 """Any single event of every type, with arbitrary field values (not necessarily a valid stream)."""
@@ -153,17 +173,17 @@ class _Undeliverable:
 _DELIVERIES = st.sampled_from([(_Delivery(),), (_Delivery(),), (_Undeliverable(),), ()])
 _NO_SENDER: Any = None
 _STEPS = st.one_of(
-    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES),
-    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES, st.just(_Delivery())),
-    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts), _OUTCOMES, st.just(_Delivery())),
-    st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts), _OUTCOMES, st.just(_Delivery())),
-    st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts), _OUTCOMES),
+    st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts), _OUTCOMES),
+    st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts), _OUTCOMES, st.just(_Delivery())),
+    st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts), _OUTCOMES, st.just(_Delivery())),
+    st.tuples(st.builds(RequestImage, sender=st.just(_NO_SENDER), prompt=texts), _OUTCOMES, st.just(_Delivery())),
+    st.tuples(st.builds(RequestImage, sender=st.just(_NO_SENDER), prompt=texts), _OUTCOMES),
     _DELIVERIES,
-    st.tuples(st.builds(Ask, st.just(_NO_SENDER), texts)),
-    st.tuples(st.builds(RequestImage, st.just(_NO_SENDER), texts)),
-    st.tuples(st.builds(Reset, st.just(_NO_SENDER))),
-    st.tuples(st.builds(SelectMode, st.just(_NO_SENDER), modes)),
-    st.tuples(st.builds(Start, st.just(_NO_SENDER))),
+    st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts)),
+    st.tuples(st.builds(RequestImage, sender=st.just(_NO_SENDER), prompt=texts)),
+    st.tuples(st.builds(Reset, sender=st.just(_NO_SENDER))),
+    st.tuples(st.builds(SelectMode, sender=st.just(_NO_SENDER), mode=modes)),
+    st.tuples(st.builds(Start, sender=st.just(_NO_SENDER))),
     st.tuples(_OUTCOMES),
 )
 """Script steps: mostly a request with its outcome; sometimes a lone request, outcome, reset or mode switch."""
@@ -173,10 +193,14 @@ def _command_for(step: Any, state: State, sender: Sender) -> Command | None:
     if isinstance(step, _Outcome):
         return _outcome_command(step, state.pending)
     if isinstance(step, _Delivery):
-        return MarkDelivered(state.undelivered.version) if state.undelivered is not None else None
+        return MarkDelivered(request_version=state.undelivered.version) if state.undelivered is not None else None
     if isinstance(step, _Undeliverable):
         refusal = "Forbidden: bot was blocked by the user"
-        return FailDelivery(state.undelivered.version, refusal) if state.undelivered is not None else None
+        return (
+            FailDelivery(request_version=state.undelivered.version, reason=refusal)
+            if state.undelivered is not None
+            else None
+        )
     if hasattr(step, "sender"):
         return attrs.evolve(step, sender=sender)
     return step
@@ -187,11 +211,23 @@ def _outcome_command(step: _Outcome, pending: Pending | None) -> Command | None:
         return None
     if pending.kind == "question":
         if step.succeed:
-            return GiveAnswer(pending.version, step.text, "gpt-test", 3, 5, 42)
-        return FailAnswer(pending.version, step.kind, "failed")
+            return GiveAnswer(
+                question_version=pending.version,
+                text=step.text,
+                model="gpt-test",
+                prompt_tokens=3,
+                completion_tokens=5,
+                latency_ms=42,
+            )
+        return FailAnswer(question_version=pending.version, kind=step.kind, message="failed")
     if step.succeed:
-        return GiveImage(pending.version, "https://example.test/x.png", "dall-e-test", None)
-    return FailImage(pending.version, step.kind, "failed")
+        return GiveImage(
+            request_version=pending.version,
+            image_ref="https://example.test/x.png",
+            model="dall-e-test",
+            revised_prompt=None,
+        )
+    return FailImage(request_version=pending.version, kind=step.kind, message="failed")
 
 
 def run_script(
@@ -211,7 +247,13 @@ def run_script(
             continue
         for event in batch:
             version = state.version + 1
-            item = RecordedEvent(stream, version, EPOCH + timedelta(seconds=version), f"tg:{index}", event)
+            item = RecordedEvent(
+                stream=stream,
+                version=version,
+                recorded_at=EPOCH + timedelta(seconds=version),
+                causation_id=f"tg:{index}",
+                event=event,
+            )
             recorded.append(item)
             state = evolve(state, item)
     return recorded

@@ -48,7 +48,13 @@ class MemoryEventStore:
             raise ConcurrencyConflict(stream, expected_version, len(recorded))
         moment = recording_time(self._now)
         batch = tuple(
-            RecordedEvent(stream, expected_version + offset, moment, causation_id, event)
+            RecordedEvent(
+                stream=stream,
+                version=expected_version + offset,
+                recorded_at=moment,
+                causation_id=causation_id,
+                event=event,
+            )
             for offset, event in enumerate(events, start=1)
         )
         self._streams.setdefault(stream, []).extend(batch)

@@ -262,7 +262,13 @@ class PostgresEventStore:
             return await self._run(lambda connection: self._batch(connection, stream, causation_id))
         moment = recording_time(self._now)
         recorded = tuple(
-            RecordedEvent(stream, expected_version + offset, moment, causation_id, event)
+            RecordedEvent(
+                stream=stream,
+                version=expected_version + offset,
+                recorded_at=moment,
+                causation_id=causation_id,
+                event=event,
+            )
             for offset, event in enumerate(events, start=1)
         )
 
@@ -482,7 +488,9 @@ async def _one(cursor: psycopg.AsyncCursor[tuple[Any, ...]]) -> tuple[Any, ...]:
 def _recorded(stream: str, row: tuple[Any, ...]) -> RecordedEvent:
     version, recorded_at, causation_id, name, schema, data = row
     event = event_from_document({"type": name, "schema": schema, "data": data})
-    return RecordedEvent(stream, version, recorded_at.astimezone(UTC), causation_id, event)
+    return RecordedEvent(
+        stream=stream, version=version, recorded_at=recorded_at.astimezone(UTC), causation_id=causation_id, event=event
+    )
 
 
 def _describe(conninfo: str) -> str:

@@ -211,7 +211,13 @@ class SqliteEventStore:
             for offset, columns in enumerate(map(_document_columns, documents), start=1)
         ]
         recorded = tuple(
-            RecordedEvent(stream, expected_version + offset, moment, causation_id, event)
+            RecordedEvent(
+                stream=stream,
+                version=expected_version + offset,
+                recorded_at=moment,
+                causation_id=causation_id,
+                event=event,
+            )
             for offset, event in enumerate(events, start=1)
         )
 
@@ -473,7 +479,9 @@ def _rows(connection: sqlite3.Connection, stream: str, query: str, parameters: A
 def _recorded(stream: str, row: tuple[Any, ...]) -> RecordedEvent:
     version, recorded_at, causation_id, name, schema, data = row
     event = event_from_document({"type": name, "schema": schema, "data": json.loads(data)})
-    return RecordedEvent(stream, version, parse_utc(recorded_at), causation_id, event)
+    return RecordedEvent(
+        stream=stream, version=version, recorded_at=parse_utc(recorded_at), causation_id=causation_id, event=event
+    )
 
 
 def _document_columns(document: dict[str, Any]) -> tuple[str, int, str]:

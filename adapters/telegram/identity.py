@@ -22,7 +22,7 @@ def chat_of(stream: str) -> int | None:
 
 def sender_of(user: User) -> Sender:
     """The core's view of a Telegram user."""
-    return Sender(user.id, user.username, user.first_name, user.language_code)
+    return Sender(user_id=user.id, username=user.username, first_name=user.first_name, language_code=user.language_code)
 
 
 def causation_of(update_id: int) -> str:

@@ -323,7 +323,10 @@ async def test_racing_appenders_leave_no_gaps_and_every_loser_is_told(store: Eve
 
 async def test_racing_appends_of_one_causation_record_one_batch(store: EventStore) -> None:
     async def appender(number: int) -> tuple[RecordedEvent, ...]:
-        batch: list[Event] = [QuestionAsked(text=f"q{number}"), AnswerFailed("upstream", "", question_version=1)]
+        batch: list[Event] = [
+            QuestionAsked(text=f"q{number}"),
+            AnswerFailed(kind="upstream", message="", question_version=1),
+        ]
         return await store.append("same", batch, 0, "tg:update:1")
 
     results = await asyncio.gather(*(appender(number) for number in range(50)), return_exceptions=True)

@@ -47,7 +47,7 @@ async def test_append_read_and_delete_on_a_real_node() -> None:
 async def _round_trip(store: FaunaEventStore, stream: str) -> None:
     batch: list[Event] = [
         UserRegistered(user_id=1, username=None, first_name="Ann", language_code="en"),
-        QuestionAsked("hi ü😀"),
+        QuestionAsked(text="hi ü😀"),
     ]
 
     recorded = await store.append(stream, batch, 0, "live:1")

@@ -132,7 +132,8 @@ class StoreAgreement(RuleBasedStateMachine):
         start = max(1, self.run(self.model.current_version(stream)) + 1 + shift)
         moment = datetime(2001, 1, 1, tzinfo=UTC) + timedelta(minutes=self.imports, microseconds=self.imports)
         history = [
-            RecordedEvent(stream, version, moment, causation, event) for version, event in enumerate(batch, start=start)
+            RecordedEvent(stream=stream, version=version, recorded_at=moment, causation_id=causation, event=event)
+            for version, event in enumerate(batch, start=start)
         ]
         ours, theirs = self.both(lambda store: store.import_recorded(history))
         assert ours == theirs

@@ -609,7 +609,10 @@ async def test_losing_a_unique_race_reports_the_winner_or_a_conflict(
 async def test_an_import_that_repeats_a_causation_writes_nothing(store: FaunaEventStore) -> None:
     def history(first: int, *causations: str) -> list[RecordedEvent]:
         moment = datetime(2001, 1, 1, tzinfo=UTC)
-        return [RecordedEvent("s", v, moment, c, QuestionAsked(text=c)) for v, c in enumerate(causations, first)]
+        return [
+            RecordedEvent(stream="s", version=v, recorded_at=moment, causation_id=c, event=QuestionAsked(text=c))
+            for v, c in enumerate(causations, first)
+        ]
 
     await store.import_recorded(history(1, "a", "b"))
 

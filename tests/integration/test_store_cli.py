@@ -13,7 +13,7 @@ from tests.doubles.fauna import FaunaDouble
 from tests.e2e.harness import run_cli
 from tests.strategies import run_script
 
-ADA = Sender(7, "ada", "Ada", "en")
+ADA = Sender(user_id=7, username="ada", first_name="Ada", language_code="en")
 
 
 @pytest.fixture
@@ -28,7 +28,16 @@ async def seed_sqlite(path) -> list:
     await store.init_schema()
     for stream, user in (("7", 7), ("8", 8)):
         events = run_script(
-            [Ask(ADA, "q1"), GiveAnswer(2, "a1", "m", 1, 1, 1), Reset(ADA), Ask(ADA, "q2")], Sender(user), stream
+            [
+                Ask(sender=ADA, text="q1"),
+                GiveAnswer(
+                    question_version=2, text="a1", model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1
+                ),
+                Reset(sender=ADA),
+                Ask(sender=ADA, text="q2"),
+            ],
+            Sender(user_id=user),
+            stream,
         )
         for recorded in events:
             await store.import_recorded([recorded])

@@ -24,7 +24,7 @@ from service.outcomes import Answered, Drawn, Failed, Outcome
 from service.recovery import recover_pending
 from tests.doubles.openai_server import FakeOpenAI, prompt_tokens
 
-ADA = Sender(7, None, "Ada", "en")
+ADA = Sender(user_id=7, username=None, first_name="Ada", language_code="en")
 POLICY = PromptPolicy(persona="You are terse.", budget=400, lookback=500)
 
 
@@ -151,7 +151,7 @@ async def test_a_redelivered_update_makes_no_second_model_call(store, fake):
 
 async def test_a_question_recorded_without_an_answer_is_answered_once_on_redelivery(store, fake):
     service = build(store, fake)
-    batch = await store.append("7", [_registered(), QuestionAsked("lost answer")], 0, "tg:1")
+    batch = await store.append("7", [_registered(), QuestionAsked(text="lost answer")], 0, "tg:1")
     assert batch
     outcome = await service.ask(req(1), "lost answer")
     assert isinstance(outcome, Answered)
@@ -165,7 +165,7 @@ async def test_a_question_recorded_without_an_answer_is_answered_once_on_redeliv
 
 async def test_recovery_finishes_pending_requests_once_and_delivers_them(store, fake):
     outbox = RecordingOutbox()
-    await store.append("7", [_registered(), QuestionAsked("crashed mid-call")], 0, "tg:1")
+    await store.append("7", [_registered(), QuestionAsked(text="crashed mid-call")], 0, "tg:1")
     await store.append("8", [_registered(8)], 0, "tg:2")
     service = build(store, fake, outbox=outbox)
     assert await recover_pending(service) == 1
@@ -178,13 +178,22 @@ async def test_recovery_finishes_pending_requests_once_and_delivers_them(store, 
 async def test_a_young_pending_request_of_another_worker_is_waited_for(store, fake):
     now = [datetime.now(UTC)]
     service = build(store, fake, takeover_after=30.0, now=lambda: now[0])
-    await store.append("7", [_registered(), QuestionAsked("someone else's")], 0, "tg:1")
+    await store.append("7", [_registered(), QuestionAsked(text="someone else's")], 0, "tg:1")
 
     async def other_worker_answers() -> None:
         await asyncio.sleep(0.3)
-        await store.append("7", [AnswerGiven("theirs", "m", 1, 1, 1, 2)], 2, "tg:1/outcome")
+        await store.append(
+            "7",
+            [
+                AnswerGiven(
+                    text="theirs", model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1, question_version=2
+                )
+            ],
+            2,
+            "tg:1/outcome",
+        )
         await asyncio.sleep(0.3)
-        await store.append("7", [ReplyDelivered(2)], 3, "delivered/2")
+        await store.append("7", [ReplyDelivered(request_version=2)], 3, "delivered/2")
 
     answering = asyncio.create_task(other_worker_answers())
     outcome = await service.ask(req(2), "mine")
@@ -253,7 +262,7 @@ async def test_many_users_run_concurrently_while_each_users_messages_keep_their_
 def _registered(user_id: int = 7):
     from domain.events import UserRegistered
 
-    return UserRegistered(user_id, None, "Ada", "en")
+    return UserRegistered(user_id=user_id, username=None, first_name="Ada", language_code="en")
 
 
 async def test_nul_characters_are_dropped_so_every_store_can_hold_the_text(store, fake):
@@ -276,8 +285,22 @@ async def test_an_update_recorded_as_something_else_asks_nothing(store, fake):
 
 async def test_an_answer_recorded_but_never_sent_is_sent_once_by_recovery(store, fake):
     outbox = RecordingOutbox()
-    await store.append("7", [_registered(), QuestionAsked("q")], 0, "tg:1")
-    await store.append("7", [AnswerGiven("recorded answer", "m", 1, 1, 1, 2)], 2, "tg:1/outcome")
+    await store.append("7", [_registered(), QuestionAsked(text="q")], 0, "tg:1")
+    await store.append(
+        "7",
+        [
+            AnswerGiven(
+                text="recorded answer",
+                model="m",
+                prompt_tokens=1,
+                completion_tokens=1,
+                latency_ms=1,
+                question_version=2,
+            )
+        ],
+        2,
+        "tg:1/outcome",
+    )
     service = build(store, fake, outbox=outbox)
     assert await recover_pending(service) == 1
     assert await recover_pending(service) == 0

@@ -17,7 +17,7 @@ from service.loading import PAGE, load_state
 from service.state_cache import StateCache
 from tests.contract.backends import BACKENDS, open_backend
 
-ADA = Sender(7, None, "Ada", "en")
+ADA = Sender(user_id=7, username=None, first_name="Ada", language_code="en")
 STREAM = "7"
 CAUSES = itertools.count()
 
@@ -25,17 +25,24 @@ CAUSES = itertools.count()
 def command_for(state: State, kind: str) -> Command:
     match kind:
         case "start":
-            return Start(ADA)
+            return Start(sender=ADA)
         case "ask":
-            return Ask(ADA, f"question at {state.version}")
+            return Ask(sender=ADA, text=f"question at {state.version}")
         case "answer":
-            return GiveAnswer(state.pending.version if state.pending else 1, "answer", "m", 1, 1, 1)
+            return GiveAnswer(
+                question_version=state.pending.version if state.pending else 1,
+                text="answer",
+                model="m",
+                prompt_tokens=1,
+                completion_tokens=1,
+                latency_ms=1,
+            )
         case "deliver":
-            return MarkDelivered(state.undelivered.version if state.undelivered else 1)
+            return MarkDelivered(request_version=state.undelivered.version if state.undelivered else 1)
         case "image mode":
-            return SelectMode(ADA, "image")
+            return SelectMode(sender=ADA, mode="image")
         case _:
-            return Reset(ADA)
+            return Reset(sender=ADA)
 
 
 async def write(store: EventStore, cache: StateCache | None, kind: str, causation: str | None = None) -> None:

@@ -43,7 +43,9 @@ def test_a_schema_1_user_registered_is_upcast(user_id, username, first_name):
         "schema": 1,
         "data": {"user_id": user_id, "username": username, "first_name": first_name},
     }
-    assert event_from_document(old) == UserRegistered(user_id, username, first_name, None)
+    assert event_from_document(old) == UserRegistered(
+        user_id=user_id, username=username, first_name=first_name, language_code=None
+    )
 
 
 def test_an_unknown_type_is_named():

@@ -12,53 +12,60 @@ from domain.events import AnswerFailed, ConversationReset, ImageRequested, ModeS
 from domain.tail import StateTail
 from tests.strategies import run_script, senders, streams
 
-ADA = Sender(7, None, "Ada", "en")
+ADA = Sender(user_id=7, username=None, first_name="Ada", language_code="en")
 
 
 def test_ask_from_an_unknown_user_registers_them_first():
-    assert decide(INITIAL, Ask(ADA, "hi")) == (UserRegistered(7, None, "Ada", "en"), QuestionAsked("hi"))
+    assert decide(INITIAL, Ask(sender=ADA, text="hi")) == (
+        UserRegistered(user_id=7, username=None, first_name="Ada", language_code="en"),
+        QuestionAsked(text="hi"),
+    )
 
 
 def test_start_for_a_registered_user_decides_nothing():
-    state = fold(run_script([Start(ADA)], ADA))
+    state = fold(run_script([Start(sender=ADA)], ADA))
     assert state.registered
-    assert decide(state, Start(ADA)) == ()
+    assert decide(state, Start(sender=ADA)) == ()
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_blank_questions_and_prompts_are_refused(text):
     with pytest.raises(EmptyMessage):
-        decide(INITIAL, Ask(ADA, text))
+        decide(INITIAL, Ask(sender=ADA, text=text))
     with pytest.raises(EmptyMessage):
-        decide(INITIAL, RequestImage(ADA, text))
+        decide(INITIAL, RequestImage(sender=ADA, prompt=text))
 
 
 def test_the_mode_is_folded_from_events():
-    stream = run_script([SelectMode(ADA, "image"), Ask(ADA, "hi"), Reset(ADA)], ADA)
+    stream = run_script([SelectMode(sender=ADA, mode="image"), Ask(sender=ADA, text="hi"), Reset(sender=ADA)], ADA)
     assert fold(stream).mode == "image"
-    assert decide(fold(stream), SelectMode(ADA, "image")) == ()
+    assert decide(fold(stream), SelectMode(sender=ADA, mode="image")) == ()
 
 
 def test_a_new_request_closes_an_unanswered_one():
-    state = fold(run_script([Ask(ADA, "first")], ADA))
-    assert decide(state, RequestImage(ADA, "cat")) == (
-        AnswerFailed("abandoned", "superseded before the model answered", 2),
-        ImageRequested("cat"),
+    state = fold(run_script([Ask(sender=ADA, text="first")], ADA))
+    assert decide(state, RequestImage(sender=ADA, prompt="cat")) == (
+        AnswerFailed(kind="abandoned", message="superseded before the model answered", question_version=2),
+        ImageRequested(prompt="cat"),
     )
-    assert decide(state, Reset(ADA))[-1] == ConversationReset()
+    assert decide(state, Reset(sender=ADA))[-1] == ConversationReset()
 
 
 def test_an_outcome_is_recorded_once():
-    state = fold(run_script([Ask(ADA, "q")], ADA))
-    answer = GiveAnswer(2, "a", "m", 1, 1, 1)
+    state = fold(run_script([Ask(sender=ADA, text="q")], ADA))
+    answer = GiveAnswer(question_version=2, text="a", model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1)
     assert len(decide(state, answer)) == 1
-    answered = fold(run_script([Ask(ADA, "q"), answer], ADA))
+    answered = fold(run_script([Ask(sender=ADA, text="q"), answer], ADA))
     assert decide(answered, answer) == ()
-    assert decide(answered, FailAnswer(2, "timeout", "late")) == ()
+    assert decide(answered, FailAnswer(question_version=2, kind="timeout", message="late")) == ()
 
 
 def test_the_mode_is_restated_so_tail_reads_stay_short():
-    stream = run_script([SelectMode(ADA, "image")] + [RequestImage(ADA, f"p{i}") for i in range(MODE_HORIZON)], ADA)
+    stream = run_script(
+        [SelectMode(sender=ADA, mode="image")]
+        + [RequestImage(sender=ADA, prompt=f"p{i}") for i in range(MODE_HORIZON)],
+        ADA,
+    )
     restated = [e for e in stream if isinstance(e.event, ModeSelected) and e.event.restated]
     assert restated
     assert restated[0].event.mode == "image"
@@ -76,7 +83,7 @@ def test_the_mode_is_restated_so_tail_reads_stay_short():
 @given(streams(), senders)
 def test_every_user_command_on_a_registered_stream_keeps_it_registered(stream, sender):
     state = fold(stream)
-    for command in (Start(sender), Reset(sender), SelectMode(sender, "chat")):
+    for command in (Start(sender=sender), Reset(sender=sender), SelectMode(sender=sender, mode="chat")):
         events = decide(state, command)
         if state.registered:
             assert not any(isinstance(e, UserRegistered) for e in events)

@@ -44,8 +44,8 @@ def nonempty(max_steps: int = 60, tagged: bool = False) -> st.SearchStrategy[lis
     return streams(max_steps, tagged).filter(bool)
 
 
-ALICE = Sender(123456789, "alice", "Alice", "en")
-BOB = Sender(555, None, "Bob", None)
+ALICE = Sender(user_id=123456789, username="alice", first_name="Alice", language_code="en")
+BOB = Sender(user_id=555, username=None, first_name="Bob", language_code=None)
 POLICY = PromptPolicy()
 
 Step = Command | Callable[[State], Command]
@@ -56,7 +56,14 @@ def answer(text: str) -> Callable[[State], Command]:
 
     def give(state: State) -> Command:
         assert state.pending is not None
-        return GiveAnswer(state.pending.version, text, "gpt-3.5-turbo", 12, 40, 830)
+        return GiveAnswer(
+            question_version=state.pending.version,
+            text=text,
+            model="gpt-3.5-turbo",
+            prompt_tokens=12,
+            completion_tokens=40,
+            latency_ms=830,
+        )
 
     return give
 
@@ -79,11 +86,11 @@ async def six_events() -> MemoryEventStore:
     """Registration, two answered questions and a reset in stream 123456789."""
     store = MemoryEventStore(now=ticking_clock())
     script = (
-        Ask(ALICE, "What is the capital of France?"),
+        Ask(sender=ALICE, text="What is the capital of France?"),
         answer("Paris."),
-        Ask(ALICE, "And of Italy?"),
+        Ask(sender=ALICE, text="And of Italy?"),
         answer("Rome."),
-        Reset(ALICE),
+        Reset(sender=ALICE),
     )
     await play(store, "123456789", *script)
     return store
@@ -231,7 +238,14 @@ def test_a_reset_drops_every_turn_and_otherwise_the_oldest_drop_first(
 
 def test_a_reset_drops_everything_but_the_persona() -> None:
     store = MemoryEventStore()
-    script = (Ask(ALICE, "one"), answer("1"), Ask(ALICE, "two"), answer("2"), Reset(ALICE), Ask(ALICE, "three"))
+    script = (
+        Ask(sender=ALICE, text="one"),
+        answer("1"),
+        Ask(sender=ALICE, text="two"),
+        answer("2"),
+        Reset(sender=ALICE),
+        Ask(sender=ALICE, text="three"),
+    )
     asyncio.run(play(store, "7", *script, answer("3")))
     last = asyncio.run(replay(store, "7", POLICY, estimate_tokens)).prompts[-1]
 
@@ -245,7 +259,14 @@ def test_a_budget_overflow_drops_the_oldest_turn() -> None:
     # question and one turn fill a budget of 23 exactly.
     policy = PromptPolicy(persona="p", budget=23)
     store = MemoryEventStore()
-    script = (Ask(ALICE, "q1"), answer("a1"), Ask(ALICE, "q2"), answer("a2"), Ask(ALICE, "q3"), answer("a3"))
+    script = (
+        Ask(sender=ALICE, text="q1"),
+        answer("a1"),
+        Ask(sender=ALICE, text="q2"),
+        answer("a2"),
+        Ask(sender=ALICE, text="q3"),
+        answer("a3"),
+    )
     asyncio.run(play(store, "7", *script))
     prompts = asyncio.run(replay(store, "7", policy, estimate_tokens)).prompts
 
@@ -263,10 +284,12 @@ def test_a_budget_overflow_drops_the_oldest_turn() -> None:
 @pytest.mark.parametrize("budget", [60, 3072])
 def test_a_long_conversation_s_prompts_fold_the_whole_stream(budget: int) -> None:
     store = MemoryEventStore()
-    script = [Reset(ALICE)]
+    script = [Reset(sender=ALICE)]
     for n in range(150):
-        script += [Ask(ALICE, f"question {n}"), answer(f"answer {n}")]
-        script += [RequestImage(ALICE, "a cat"), SelectMode(ALICE, "chat")] if n % 7 == 0 else []
+        script += [Ask(sender=ALICE, text=f"question {n}"), answer(f"answer {n}")]
+        script += (
+            [RequestImage(sender=ALICE, prompt="a cat"), SelectMode(sender=ALICE, mode="chat")] if n % 7 == 0 else []
+        )
     asyncio.run(play(store, "7", *script))
     stream = read_all(store, "7")
     policy = PromptPolicy(budget=budget, lookback=500)
@@ -277,7 +300,17 @@ def test_a_long_conversation_s_prompts_fold_the_whole_stream(budget: int) -> Non
 
 def test_the_same_text_twice_is_still_told_apart() -> None:
     store = MemoryEventStore()
-    asyncio.run(play(store, "7", Ask(ALICE, "hi"), answer("hello"), Reset(ALICE), Ask(ALICE, "hi"), answer("x")))
+    asyncio.run(
+        play(
+            store,
+            "7",
+            Ask(sender=ALICE, text="hi"),
+            answer("hello"),
+            Reset(sender=ALICE),
+            Ask(sender=ALICE, text="hi"),
+            answer("x"),
+        )
+    )
     last = asyncio.run(replay(store, "7", POLICY, estimate_tokens)).prompts[-1]
 
     assert last.messages == (Message("system", POLICY.persona), Message("user", "hi"))
@@ -287,7 +320,7 @@ def test_the_same_text_twice_is_still_told_apart() -> None:
 
 def test_a_question_too_long_for_the_budget_is_recorded_not_raised() -> None:
     store = MemoryEventStore()
-    asyncio.run(play(store, "7", Ask(ALICE, "a rather long question " * 20), answer("ok")))
+    asyncio.run(play(store, "7", Ask(sender=ALICE, text="a rather long question " * 20), answer("ok")))
     result = asyncio.run(replay(store, "7", PromptPolicy(budget=30), estimate_tokens))
 
     (record,) = result.prompts
@@ -352,7 +385,7 @@ def test_the_table_shows_events_state_prompts_and_diffs() -> None:
 
 def test_long_texts_are_cut_unless_full_is_asked_for() -> None:
     store = MemoryEventStore()
-    asyncio.run(play(store, "7", Ask(ALICE, "ü" * 20_000), answer("fine")))
+    asyncio.run(play(store, "7", Ask(sender=ALICE, text="ü" * 20_000), answer("fine")))
     result = asyncio.run(replay(store, "7", PromptPolicy(budget=100_000), estimate_tokens))
 
     short = rendered(result, width=160)
@@ -364,7 +397,7 @@ def test_long_texts_are_cut_unless_full_is_asked_for() -> None:
 
 def test_control_and_bidi_characters_are_escaped() -> None:
     store = MemoryEventStore()
-    asyncio.run(play(store, "7", Ask(ALICE, "red \x1b[31m\x07 \u202eevil\u2028end"), answer("ok")))
+    asyncio.run(play(store, "7", Ask(sender=ALICE, text="red \x1b[31m\x07 \u202eevil\u2028end"), answer("ok")))
     output = rendered(asyncio.run(replay(store, "7", POLICY, estimate_tokens)), full=True)
 
     assert "\\x1b[31m\\x07" in output
@@ -388,7 +421,10 @@ def renumbered(items: list[Any]) -> list[RecordedEvent]:
     """Arbitrary events as one stream, versions from 1 (a stream the decider would never write)."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
     return [
-        RecordedEvent("x", n, start + timedelta(seconds=n), f"c{n}", event) for n, event in enumerate(items, start=1)
+        RecordedEvent(
+            stream="x", version=n, recorded_at=start + timedelta(seconds=n), causation_id=f"c{n}", event=event
+        )
+        for n, event in enumerate(items, start=1)
     ]
 
 
@@ -406,8 +442,10 @@ def test_any_events_at_all_render_and_serialise(items: list[Any], policy: Prompt
 
 def test_a_terminal_gets_colours_and_narrow_terminals_still_work() -> None:
     store = MemoryEventStore()
-    script = (Ask(ALICE, "שלום 😀 \u200f\u200b مرحبا"), answer("**bold** [red]x[/red] :smile:"))
-    asyncio.run(play(store, "7", *script, SelectMode(ALICE, "image"), RequestImage(ALICE, "a cat")))
+    script = (Ask(sender=ALICE, text="שלום 😀 \u200f\u200b مرحبا"), answer("**bold** [red]x[/red] :smile:"))
+    asyncio.run(
+        play(store, "7", *script, SelectMode(sender=ALICE, mode="image"), RequestImage(sender=ALICE, prompt="a cat"))
+    )
     result = asyncio.run(replay(store, "7", POLICY, estimate_tokens))
 
     assert "\x1b[" in rendered(result, force_terminal=True, color_system="truecolor")
@@ -426,8 +464,8 @@ def test_no_environment_value_is_printed(monkeypatch: pytest.MonkeyPatch) -> Non
 
 async def test_list_streams_names_each_user_with_size_and_last_activity() -> None:
     store = MemoryEventStore(now=ticking_clock())
-    await play(store, "123456789", Start(ALICE), Ask(ALICE, "hi"), answer("hello"))
-    await play(store, "555", Ask(BOB, "yo"))
+    await play(store, "123456789", Start(sender=ALICE), Ask(sender=ALICE, text="hi"), answer("hello"))
+    await play(store, "555", Ask(sender=BOB, text="yo"))
 
     summaries = await list_streams(store)
 
