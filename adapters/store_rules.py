@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from domain.events import RecordedEvent
+from domain.events import Event, RecordedEvent
 
 PAGE_SIZE = 500
 """Rows a SQL store fetches per round trip while paging through a stream or the list of streams."""
@@ -96,3 +96,19 @@ async def keyset_pages(
         if remaining is not None:
             remaining -= len(page)
         after = key(page[-1])
+
+
+def new_batch(
+    stream: str, events: Sequence[Event], expected_version: int, moment: datetime, causation_id: str
+) -> tuple[RecordedEvent, ...]:
+    """The envelopes of a batch appended after `expected_version`, all recorded at `moment`."""
+    return tuple(
+        RecordedEvent(
+            stream=stream,
+            version=expected_version + offset,
+            recorded_at=moment,
+            causation_id=causation_id,
+            event=event,
+        )
+        for offset, event in enumerate(events, start=1)
+    )

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from adapters.memory.inbox import MemoryInbox
-from adapters.store_rules import batch_starts, check_import, check_limit, recording_time, utc_now
+from adapters.store_rules import batch_starts, check_import, check_limit, new_batch, recording_time, utc_now
 from domain.events import Event, RecordedEvent
 from domain.ports import ConcurrencyConflict
 
@@ -47,16 +47,7 @@ class MemoryEventStore:
         if len(recorded) != expected_version:
             raise ConcurrencyConflict(stream, expected_version, len(recorded))
         moment = recording_time(self._now)
-        batch = tuple(
-            RecordedEvent(
-                stream=stream,
-                version=expected_version + offset,
-                recorded_at=moment,
-                causation_id=causation_id,
-                event=event,
-            )
-            for offset, event in enumerate(events, start=1)
-        )
+        batch = new_batch(stream, events, expected_version, moment, causation_id)
         self._streams.setdefault(stream, []).extend(batch)
         return batch
 

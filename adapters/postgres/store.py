@@ -51,6 +51,7 @@ from adapters.store_rules import (
     check_import,
     check_page_size,
     keyset_pages,
+    new_batch,
     recording_time,
     utc_now,
 )
@@ -261,16 +262,7 @@ class PostgresEventStore:
         if not events:
             return await self._run(lambda connection: self._batch(connection, stream, causation_id))
         moment = recording_time(self._now)
-        recorded = tuple(
-            RecordedEvent(
-                stream=stream,
-                version=expected_version + offset,
-                recorded_at=moment,
-                causation_id=causation_id,
-                event=event,
-            )
-            for offset, event in enumerate(events, start=1)
-        )
+        recorded = new_batch(stream, events, expected_version, moment, causation_id)
 
         async def write(connection: Connection) -> tuple[RecordedEvent, ...]:
             cursor = await connection.execute(self._q["probe"], {"stream": stream, "causation": causation_id})

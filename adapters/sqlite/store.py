@@ -49,6 +49,7 @@ from adapters.store_rules import (
     check_import,
     check_page_size,
     keyset_pages,
+    new_batch,
     recording_time,
     utc_now,
 )
@@ -210,16 +211,7 @@ class SqliteEventStore:
             (stream, expected_version + offset, stamp, causation_id, causation_id if offset == 1 else None, *columns)
             for offset, columns in enumerate(map(_document_columns, documents), start=1)
         ]
-        recorded = tuple(
-            RecordedEvent(
-                stream=stream,
-                version=expected_version + offset,
-                recorded_at=moment,
-                causation_id=causation_id,
-                event=event,
-            )
-            for offset, event in enumerate(events, start=1)
-        )
+        recorded = new_batch(stream, events, expected_version, moment, causation_id)
 
         def write(connection: sqlite3.Connection) -> tuple[RecordedEvent, ...]:
             earlier = _batch(connection, stream, causation_id)
