@@ -1,10 +1,10 @@
-"""Assembling and running the bot: the aiogram Bot and Dispatcher, the command menu, polling or webhook."""
+"""Assembling and running the bot: the aiogram Bot and Dispatcher, the command menu, polling or webhook.
+
+The performance tweaks this assembly applies (pinned response models, a frozen start-up heap) live in `tuning`."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import gc
 import os
 import secrets
 import signal
@@ -26,22 +26,6 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
-from aiogram.fsm.storage.base import StorageKey
-from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.methods import (
-    AnswerCallbackQuery,
-    DeleteWebhook,
-    EditMessageText,
-    GetMe,
-    GetUpdates,
-    SendChatAction,
-    SendMessage,
-    SendPhoto,
-    SetMyCommands,
-    SetWebhook,
-    TelegramMethod,
-)
-from aiogram.methods.base import Response
 from aiogram.types import BotCommand
 from aiohttp import web
 from pydantic import ValidationError
@@ -50,11 +34,19 @@ from adapters.settings import ConfigError
 from adapters.telegram.handlers import commands, forget, messages
 from adapters.telegram.identity import causation_of, chat_of
 from adapters.telegram.intake import Intake, Sharing
-from adapters.telegram.middlewares import AccessControl, Addressing, Flood, UpdateLog, flood_wait_on_arrival
+from adapters.telegram.middlewares import (
+    AccessControl,
+    Addressing,
+    Flood,
+    Requests,
+    UpdateLog,
+    flood_wait_on_arrival,
+)
 from adapters.telegram.patience import Patience
 from adapters.telegram.polling import SafePolling
 from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.settings import TelegramSettings
+from adapters.telegram.tuning import pin_response_models, settle_heap
 from adapters.telegram.webhook import build_webhook_app
 from domain.ports import LeaseTaken, StoreError
 from service.conversations import ConversationService
@@ -75,55 +67,6 @@ CLAIM_STALE_AFTER = 20.0
 """Seconds after which a webhook worker's unrenewed claim on an update is taken to be a dead worker's."""
 DRAIN_SECONDS = 20.0
 """How long a stopping bot waits for answers in flight; unfinished ones are recovered at the next start."""
-USED_METHODS: tuple[type[TelegramMethod[Any]], ...] = (
-    GetUpdates,
-    GetMe,
-    SetMyCommands,
-    DeleteWebhook,
-    SetWebhook,
-    SendMessage,
-    EditMessageText,
-    SendChatAction,
-    SendPhoto,
-    AnswerCallbackQuery,
-)
-"""The Bot API methods the bot calls (each API answer is parsed as `Response[<the method's result type>]`)."""
-_pinned_responses: list[object] = []
-
-
-def pin_response_models() -> None:
-    """Keep aiogram's `Response[T]` models alive for the methods the bot uses.
-
-    aiogram parametrises `Response[T]` on every API call; pydantic caches that class only weakly, so after each
-    garbage collection the next call rebuilds it (7-15 ms of schema building each time, measured). Holding one
-    strong reference per result type makes every call a cache hit; the answers are parsed exactly as before.
-    """
-    if not _pinned_responses:
-        _pinned_responses.extend(Response[method.__returning__] for method in USED_METHODS)  # type: ignore[name-defined]
-
-
-class LeanMemoryStorage(MemoryStorage):
-    """aiogram's in-memory FSM storage, except that reading a key nobody wrote keeps nothing.
-
-    aiogram reads every update's FSM state; the stock storage is a defaultdict, so each distinct chat and user left a
-    record behind for the life of the process (~370 bytes each, measured). convo keeps no FSM state, so every read
-    answers the defaults, exactly as before, and memory no longer grows with the number of users.
-    """
-
-    async def get_state(self, key: StorageKey) -> str | None:
-        """The state set for the key, or None; a miss stores nothing."""
-        record = self.storage.get(key)
-        return record.state if record is not None else None
-
-    async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        """A copy of the data set for the key, or {}; a miss stores nothing."""
-        record = self.storage.get(key)
-        return record.data.copy() if record is not None else {}
-
-    async def get_value(self, storage_key: StorageKey, dict_key: str, default: Any | None = None) -> Any | None:
-        """One value of the key's data, or `default`; a miss stores nothing."""
-        record = self.storage.get(storage_key)
-        return copy.copy(record.data.get(dict_key, default)) if record is not None else copy.copy(default)
 
 
 def build_bot(settings: TelegramSettings) -> Bot:
@@ -140,13 +83,13 @@ def build_dispatcher(service: ConversationService, settings: TelegramSettings) -
     chat_locks = StreamLocks()
     limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
     dispatcher = Dispatcher(
-        storage=LeanMemoryStorage(),
+        disable_fsm=True,  # convo keeps no conversation state in aiogram: the event log is the state
         service=service,
         edit_interval=settings.edit_interval,
         chat_locks=chat_locks,
         rate_limiter=limiter,
     )
-    for middleware in (UpdateLog(), AccessControl(settings.allowed_users), Addressing(), Flood(limiter)):
+    for middleware in (UpdateLog(), AccessControl(settings.allowed_users), Addressing(), Flood(limiter), Requests()):
         dispatcher.update.outer_middleware(middleware)
     dispatcher.include_routers(forget.router, commands.router, messages.router)
     return dispatcher
@@ -228,7 +171,7 @@ async def _serve(
             owned=lambda pending: pending.causation_id in owned,
         )
     )
-    _settle_heap()
+    settle_heap()
     log.info("bot_started", bot=username, mode=mode)
     try:
         await serving
@@ -251,17 +194,6 @@ async def _set_commands(bot: Bot) -> None:
 def worker_name() -> str:
     """This process's name in inbox claims: host, pid and a random part (pids repeat across hosts and restarts)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _settle_heap() -> None:
-    """Move what start-up built (modules, pydantic models, schemas) out of the garbage collector's sight.
-
-    Those objects live as long as the process; left tracked, every full collection walks them all: under full load
-    that was a 140-215 ms pause about every second and a fifth of the CPU (12-55 ms pauses once frozen). Collected
-    once, then frozen, they are never walked again.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 async def _serve_polling(bot: Bot, intake: Intake, allowed: list[str], stop: asyncio.Event) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from aiogram.types import Chat, User
+from aiogram.types import Chat, Message, User
 
 from domain.commands import Sender
+from service.conversations import Request
 
 
 def stream_of(chat: Chat) -> str:
@@ -28,3 +29,9 @@ def sender_of(user: User) -> Sender:
 def causation_of(update_id: int) -> str:
     """The causation id of everything one update makes happen."""
     return f"tg:{update_id}"
+
+
+def request_for(message: Message, update_id: int) -> Request:
+    """The use-case request of a user's message: this chat's stream, this update's causation, this user."""
+    assert message.from_user is not None
+    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user))

@@ -1,4 +1,5 @@
-"""Outer middlewares, in the order they run: log context and the canonical line, access, addressing, flood.
+"""Outer middlewares, in the order they run: log context and the canonical line, access, addressing, flood,
+and the use-case request each message handler is given.
 Each may end an update early; only a store outage reaches the intake (which tries the update again)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, 
 from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
 from adapters.telegram.errors import reply_to_failure, tell_store_down
+from adapters.telegram.identity import request_for
 from adapters.telegram.ratelimit import RateLimiter
 from domain.ports import StoreUnavailable
 
@@ -121,6 +123,17 @@ class Flood(BaseMiddleware):
             assert isinstance(event, Update)
             await _refuse(event, data["bot"], replies.TOO_FAST.format(seconds=max(1, round(wait))))
         return None
+
+
+class Requests(BaseMiddleware):
+    """Hands a user's message to its handler with the use-case `request` built once: stream, causation, sender."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        message = event.message
+        if message is not None and message.from_user is not None:
+            data["request"] = request_for(message, event.update_id)
+        return await handler(event, data)
 
 
 def flood_wait_on_arrival(limiter: RateLimiter) -> Callable[[Update], dict[str, Any]]:

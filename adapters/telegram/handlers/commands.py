@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import Message, Update
+from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.telegram import replies
 from adapters.telegram.delivery import send_outcome, send_plain
-from adapters.telegram.handlers.common import deliver, log_outcome, request_for, said
-from service.conversations import ConversationService
+from adapters.telegram.handlers.common import deliver, log_outcome, said
+from service.conversations import ConversationService, Request
 
 router = Router(name=__name__)
 
 
 @router.message(CommandStart())
-async def start(message: Message, event_update: Update, service: ConversationService) -> None:
+async def start(message: Message, request: Request, service: ConversationService) -> None:
     """Register the user if new, then welcome them."""
-    started = await service.start(request_for(message, event_update.update_id))
+    started = await service.start(request)
     name = replies.greeting_name(message.from_user.first_name if message.from_user else None)
     text = replies.WELCOME if started.new_user else replies.WELCOME_BACK
     said("registered" if started.new_user else "welcomed_back")
@@ -33,9 +33,9 @@ async def help_(message: Message) -> None:
 
 
 @router.message(Command("chat"))
-async def chat_mode(message: Message, event_update: Update, service: ConversationService) -> None:
+async def chat_mode(message: Message, request: Request, service: ConversationService) -> None:
     """Switch to chat mode."""
-    await service.select_mode(request_for(message, event_update.update_id), "chat")
+    await service.select_mode(request, "chat")
     said("mode_chat")
     await message.answer(replies.CHAT_MODE)
 
@@ -44,12 +44,11 @@ async def chat_mode(message: Message, event_update: Update, service: Conversatio
 async def image(
     message: Message,
     command: CommandObject,
-    event_update: Update,
+    request: Request,
     bot: Bot,
     service: ConversationService,
 ) -> None:
     """With a prompt: one picture now. Without: switch to image mode."""
-    request = request_for(message, event_update.update_id)
     prompt = (command.args or "").strip()
     if not prompt:
         await service.select_mode(request, "image")
@@ -68,9 +67,9 @@ async def image(
 
 
 @router.message(Command("reset"))
-async def reset(message: Message, event_update: Update, service: ConversationService) -> None:
+async def reset(message: Message, request: Request, service: ConversationService) -> None:
     """Start the conversation over."""
-    await service.reset(request_for(message, event_update.update_id))
+    await service.reset(request)
     said("reset")
     await message.answer(replies.RESET_DONE)
 

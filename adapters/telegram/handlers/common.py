@@ -1,22 +1,14 @@
-"""What every handler needs: the use-case request for a message, and outcome fields for the log line."""
+"""What every handler needs: delivering an outcome once, and outcome fields for the log line."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 import structlog
-from aiogram.types import Message
 
 from adapters.telegram.delivery import refusals_are_final
-from adapters.telegram.identity import causation_of, sender_of, stream_of
-from service.conversations import ConversationService, Request
+from service.conversations import ConversationService
 from service.outcomes import Answered, Drawn, Failed, Outcome
-
-
-def request_for(message: Message, update_id: int) -> Request:
-    """The use-case request: this chat's stream, this update's causation, this user."""
-    assert message.from_user is not None
-    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user))
 
 
 def log_outcome(outcome: Outcome) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
-from aiogram.types import Message, Update
+from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.telegram import replies
 from adapters.telegram.delivery import StreamingReply, send_plain
-from adapters.telegram.handlers.common import deliver, log_outcome, request_for, said
+from adapters.telegram.handlers.common import deliver, log_outcome, said
 from adapters.telegram.intake import Preview
 from domain.conversation import has_visible_text
-from service.conversations import ConversationService
+from service.conversations import ConversationService, Request
 
 router = Router(name=__name__)
 
@@ -22,7 +22,7 @@ INDICATOR_AFTER = 0.25
 @router.message(F.text)
 async def text(
     message: Message,
-    event_update: Update,
+    request: Request,
     bot: Bot,
     service: ConversationService,
     edit_interval: float,
@@ -31,7 +31,6 @@ async def text(
 ) -> None:
     """A question in chat mode (streamed back), a picture prompt in image mode."""
     content = addressed_text if addressed_text is not None else message.text or ""
-    request = request_for(message, event_update.update_id)
     if not has_visible_text(content):
         said("empty")
         await send_plain(bot, message.chat.id, replies.EMPTY)
