@@ -52,6 +52,16 @@ class RequestImage:
 
 
 @attrs.frozen(kw_only=True)
+class Say:
+    """Plain text, whose meaning is the conversation's: a question in chat mode, a picture prompt in image mode."""
+
+    sender: Sender
+    """Who said it."""
+    text: str
+    """What they said."""
+
+
+@attrs.frozen(kw_only=True)
 class Reset:
     """Forget the conversation so far (the log keeps it; prompts no longer see it)."""
 
@@ -143,6 +153,6 @@ class FailDelivery:
     """Telegram's description of the refusal."""
 
 
-UserCommand: TypeAlias = Start | Ask | RequestImage | Reset | SelectMode
+UserCommand: TypeAlias = Start | Say | Ask | RequestImage | Reset | SelectMode
 OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered | FailDelivery
 Command: TypeAlias = UserCommand | OutcomeCommand

@@ -24,6 +24,7 @@ from domain.commands import (
     MarkDelivered,
     RequestImage,
     Reset,
+    Say,
     SelectMode,
     Sender,
     Start,
@@ -126,6 +127,9 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
     match command:
         case Start(sender=sender):
             return _register(state, sender)
+        case Say(sender=sender, text=text):
+            meant = RequestImage(sender=sender, prompt=text) if state.mode == "image" else Ask(sender=sender, text=text)
+            return decide(state, meant)
         case Ask(sender=sender, text=text):
             _require_text(text)
             return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text=text))

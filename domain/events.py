@@ -3,6 +3,9 @@
 Every user action and every model outcome is one of these events. They are appended to a stream (one per
 Telegram chat) and never changed; the state of a conversation and the prompt sent to the model are folds of them.
 Ids and timestamps arrive as fields, made by adapters: nothing here reads a clock or makes an id.
+
+Every text field of an event holds storable text (`domain.text.storable`): the rule is applied as the event is
+built, so whatever writes or reads an event, in any store, holds text every store can keep.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from datetime import datetime
 from typing import Literal, TypeAlias
 
 import attrs
+
+from domain.text import storable
 
 Mode: TypeAlias = Literal["chat", "image"]
 MODES: tuple[Mode, ...] = ("chat", "image")
@@ -30,7 +35,19 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
 )
 
 
-@attrs.frozen(kw_only=True)
+def _storable_text(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:  # type: ignore[type-arg]
+    """Every `str` (or `str | None`) field converts what it is given with `storable`."""
+    return [
+        field.evolve(converter=_storable_or_none) if str(field.type) in ("str", "str | None") else field
+        for field in fields
+    ]
+
+
+def _storable_or_none(text: str | None) -> str | None:
+    return None if text is None else storable(text)
+
+
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class UserRegistered:
     """The first thing a stream records: who started talking to the bot."""
 
@@ -44,7 +61,7 @@ class UserRegistered:
     """IETF language tag Telegram reports for the user's client, if any."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class ModeSelected:
     """What plain text means from now on: a question for the chat model or a prompt for the image model."""
 
@@ -54,7 +71,7 @@ class ModeSelected:
     """True when the decider repeated the current mode so that tail reads never look far back for it."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class QuestionAsked:
     """A user's message for the chat model."""
 
@@ -62,7 +79,7 @@ class QuestionAsked:
     """The message exactly as the user sent it."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class AnswerGiven:
     """The chat model's answer to a question."""
 
@@ -80,7 +97,7 @@ class AnswerGiven:
     """Stream version of the QuestionAsked this answers."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class AnswerFailed:
     """The chat model gave no usable answer to a question; the question stays out of later prompts."""
 
@@ -92,7 +109,7 @@ class AnswerFailed:
     """Stream version of the QuestionAsked that failed."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class ImageRequested:
     """A user's prompt for the image model."""
 
@@ -100,7 +117,7 @@ class ImageRequested:
     """The prompt exactly as the user sent it."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class ImageGenerated:
     """The image model produced an image."""
 
@@ -114,7 +131,7 @@ class ImageGenerated:
     """Stream version of the ImageRequested this answers."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class ImageFailed:
     """The image model produced no image."""
 
@@ -126,7 +143,7 @@ class ImageFailed:
     """Stream version of the ImageRequested that failed."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class ReplyDelivered:
     """The user's chat received the outcome of a request (answer, picture or failure reply)."""
 
@@ -134,7 +151,7 @@ class ReplyDelivered:
     """Stream version of the QuestionAsked or ImageRequested whose outcome was delivered."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class DeliveryFailed:
     """Telegram refused the outcome of a request for good (the bot was blocked, the chat is gone): it is no longer
     owed, and is never sent again."""
@@ -145,7 +162,7 @@ class DeliveryFailed:
     """Telegram's description of the refusal."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=_storable_text)
 class ConversationReset:
     """The user asked to start over: nothing before this reaches a prompt again."""
 

@@ -30,6 +30,7 @@ from domain.commands import (
     MarkDelivered,
     RequestImage,
     Reset,
+    Say,
     SelectMode,
     Sender,
     Start,
@@ -57,7 +58,6 @@ from domain.ports import (
     TextSoFar,
 )
 from domain.prompt import Message, PromptPolicy, TokenCounter, Turn, conversation_turns, estimate_tokens, message_cost
-from domain.text import storable
 from service.loading import find_event, load_prompt
 from service.locks import StreamLocks
 from service.outcomes import Answered, Drawn, Failed, Outbox, Outcome, Started, Undeliverable
@@ -164,22 +164,15 @@ class ConversationService:
     async def say(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
         """Plain text: a question in chat mode, an image prompt in image mode."""
 
-        def command(state: State) -> Command:
-            if state.mode == "image":
-                return RequestImage(sender=request.sender, prompt=storable(text))
-            return Ask(sender=request.sender, text=storable(text))
-
-        return await self._request(request, command, on_text)
+        return await self._request(request, lambda state: Say(sender=request.sender, text=text), on_text)
 
     async def ask(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
         """Put a question to the chat model; `on_text` receives the answer as it grows. Raises EmptyMessage."""
-        return await self._request(request, lambda state: Ask(sender=request.sender, text=storable(text)), on_text)
+        return await self._request(request, lambda state: Ask(sender=request.sender, text=text), on_text)
 
     async def request_image(self, request: Request, prompt: str) -> Outcome:
         """Ask the image model for one picture. Raises EmptyMessage."""
-        return await self._request(
-            request, lambda state: RequestImage(sender=request.sender, prompt=storable(prompt)), None
-        )
+        return await self._request(request, lambda state: RequestImage(sender=request.sender, prompt=prompt), None)
 
     async def mark_delivered(self, stream: str, outcome: Outcome) -> None:
         """Record that the user was sent this outcome, so neither recovery nor a redelivery sends it again."""
@@ -327,7 +320,6 @@ class ConversationService:
                 asked, FailAnswer(question_version=asked.version, kind=failure.kind, message=failure.message), failed
             )
         latency_ms = round((time.monotonic() - started) * 1000)
-        completion = attrs.evolve(completion, text=storable(completion.text))
         answer = GiveAnswer(
             question_version=asked.version,
             text=completion.text,

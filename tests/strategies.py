@@ -57,8 +57,10 @@ texts = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200),
     st.sampled_from(["", " ", "\u200f\u200b", "שלום", "😀" * 3, "<b>", "**bold** `code`", "/start"]),
     st.integers(min_value=2_000, max_value=20_000).map(lambda n: "ü" * n),
+    st.text(alphabet=st.characters(codec=None, min_codepoint=0, max_codepoint=0xDFFF), max_size=20),
 )
-"""Any Unicode text a user or a model could produce: empty, whitespace, RTL, emoji, astral, and huge."""
+"""Any Unicode text a user or a model could produce: empty, whitespace, RTL, emoji, astral, and huge; and what
+no store can keep as it is (NUL, lone surrogates, as a stream cut in the middle of a pair leaves them)."""
 
 visible_texts = texts.filter(lambda text: bool(text.strip()))
 """Texts the decider accepts as a question or prompt."""

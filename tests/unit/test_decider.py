@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from domain.commands import Ask, FailAnswer, GiveAnswer, RequestImage, Reset, SelectMode, Sender, Start
+from domain.commands import Ask, FailAnswer, GiveAnswer, RequestImage, Reset, Say, SelectMode, Sender, Start
 from domain.conversation import INITIAL, MODE_HORIZON, decide, fold
 from domain.errors import EmptyMessage
 from domain.events import AnswerFailed, ConversationReset, ImageRequested, ModeSelected, QuestionAsked, UserRegistered
 from domain.tail import StateTail
-from tests.strategies import run_script, senders, streams
+from tests.strategies import run_script, senders, streams, texts
 
 ADA = Sender(user_id=7, username=None, first_name="Ada", language_code="en")
 
@@ -90,3 +90,17 @@ def test_every_user_command_on_a_registered_stream_keeps_it_registered(stream, s
         else:
             assert events
             assert isinstance(events[0], UserRegistered)
+
+
+@given(streams(), senders, texts)
+def test_plain_text_means_what_the_mode_says(stream, sender, text):
+    """`Say` is a question in chat mode and a picture prompt in image mode, decided on the folded state."""
+    state = fold(stream)
+    meant = RequestImage(sender=sender, prompt=text) if state.mode == "image" else Ask(sender=sender, text=text)
+    try:
+        expected = decide(state, meant)
+    except EmptyMessage:
+        with pytest.raises(EmptyMessage):
+            decide(state, Say(sender=sender, text=text))
+        return
+    assert decide(state, Say(sender=sender, text=text)) == expected
