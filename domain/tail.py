@@ -164,6 +164,11 @@ class PromptTail:
         self._budget -= cost
         self._kept.append(turn)
 
+    @property
+    def turns(self) -> tuple[Turn, ...]:
+        """The turns the prompt keeps, oldest first."""
+        return tuple(self._kept[::-1])
+
     def messages(self) -> tuple[Message, ...]:
         """The prompt; call when done or after the stream's oldest event was fed."""
         return assemble(self._policy.persona, self._kept[::-1], self._question)

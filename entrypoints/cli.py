@@ -114,6 +114,7 @@ async def _chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from entrypoints import replay
     from entrypoints.stores import open_configured_store
+    from service.replay import StreamNotFound, list_streams, replay_stream
 
     if not args.list and not args.user:
         raise ConfigError("convo replay needs a USER (a Telegram id), or --list to see the streams")
@@ -123,7 +124,7 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=160)
     try:
         if args.list:
-            summaries = await replay.list_streams(store)
+            summaries = await list_streams(store)
             if args.json:
                 print(replay.json_text(replay.streams_json(summaries)))
             else:
@@ -133,8 +134,8 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
         count = token_counter(env.get("CONVO_CHAT_MODEL") or "gpt-3.5-turbo")
         try:
-            result = await replay.replay(store, args.user, prompt_policy(env), count, at=args.at)
-        except replay.StreamNotFound as missing:
+            result = await replay_stream(store, args.user, prompt_policy(env), count, at=args.at)
+        except StreamNotFound as missing:
             print(f"convo: {missing.args[0] if missing.args else missing}", file=sys.stderr)
             return 1
         if args.json:

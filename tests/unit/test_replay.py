@@ -24,18 +24,9 @@ from domain.conversation import State, decide, fold
 from domain.errors import DomainError
 from domain.events import AnswerGiven, ConversationReset, RecordedEvent
 from domain.prompt import Message, PromptPolicy, estimate_tokens, prompt_for
-from entrypoints.replay import (
-    PromptRecord,
-    Replay,
-    StreamNotFound,
-    json_text,
-    list_streams,
-    render_stream_list,
-    render_table,
-    replay,
-    replay_json,
-    streams_json,
-)
+from entrypoints.replay import json_text, render_stream_list, render_table, replay_json, streams_json
+from service.replay import PromptRecord, Replay, StreamNotFound, list_streams
+from service.replay import replay_stream as replay
 from tests.strategies import events, policies, streams
 
 

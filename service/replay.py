@@ -1,0 +1,248 @@
+"""Replaying a stream for debugging: the state after each event, and every prompt that was sent, diffed.
+
+`replay` reads a stream forwards and, for each answered question, rebuilds its prompt with the tail fold the bot
+uses to build prompts (`domain.tail.PromptTail`, which the property tests hold equal to `domain.prompt.prompt_for`),
+together with what changed since the previous prompt: turns that fell out of the budget or lookback window or were
+cleared by a reset, turns that came in, a changed persona. `list_streams` summarises every stream. The renderers
+(`entrypoints.replay`) turn these into a table for people or JSON for scripts. Nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TypeAlias
+
+import attrs
+
+from domain.conversation import INITIAL, State, evolve
+from domain.errors import DomainError
+from domain.events import AnswerGiven, RecordedEvent, UserRegistered
+from domain.ports import EventStore
+from domain.prompt import Message, PromptPolicy, TokenCounter, Turn, assemble, message_cost
+from domain.tail import PromptTail
+
+
+class StreamNotFound(LookupError):
+    """The store has no events for the stream asked for."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(f"no events for stream {stream!r} (convo replay --list shows the streams)")
+        self.stream = stream
+
+
+@attrs.frozen
+class PromptRecord:
+    """The prompt an answered question was sent, and how it differs from the previous prompt of the stream."""
+
+    question_version: int
+    """Stream version of the question."""
+    answer_version: int
+    """Stream version of the AnswerGiven."""
+    messages: tuple[Message, ...]
+    """The prompt exactly as `prompt_for` folds it; empty when it could not be built (see `error`)."""
+    added: tuple[Message, ...]
+    """Messages of this prompt that the previous prompt did not hold, in prompt order."""
+    dropped: tuple[Message, ...]
+    """Messages of the previous prompt that this one no longer holds, in their old order."""
+    tokens: int
+    """Tokens the prompt takes, counted as the budget counts them."""
+    error: str | None = None
+    """Why no prompt could be built (the question alone overflows the budget, or the stream is malformed)."""
+
+    @property
+    def persona_changed(self) -> bool:
+        """True when the system message differs from the previous prompt's."""
+        roles = {message.role for message in self.added} & {message.role for message in self.dropped}
+        return "system" in roles
+
+
+@attrs.frozen
+class Step:
+    """One event of the replay with the state folded after it."""
+
+    recorded: RecordedEvent
+    """The event as the store recorded it."""
+    state: State
+    """The conversation state after this event."""
+    prompt: PromptRecord | None = None
+    """For an AnswerGiven: the prompt its question was sent."""
+
+
+@attrs.frozen
+class Replay:
+    """A stream read forwards, event by event."""
+
+    stream: str
+    """The stream replayed."""
+    steps: tuple[Step, ...]
+    """Every event read, oldest first."""
+    newest_version: int
+    """The stream's current version (more than the last step's when the replay stopped at `at`)."""
+    policy: PromptPolicy
+    """The policy the prompts were folded with."""
+
+    @property
+    def prompts(self) -> tuple[PromptRecord, ...]:
+        """The prompt records, in stream order."""
+        return tuple(step.prompt for step in self.steps if step.prompt is not None)
+
+
+@attrs.frozen
+class StreamSummary:
+    """One line of `convo replay --list`."""
+
+    stream: str
+    """The stream id (the Telegram chat id)."""
+    events: int
+    """Number of events, which is the stream's current version."""
+    user_id: int | None
+    """Telegram user id from the stream's UserRegistered, if it starts with one."""
+    username: str | None
+    """The @username (without @) registered, if any."""
+    first_name: str | None
+    """The first name registered, if the stream starts with a registration."""
+    last_event_at: datetime
+    """When the newest event was recorded (UTC)."""
+
+
+async def replay_stream(
+    store: EventStore, stream: str, policy: PromptPolicy, count: TokenCounter, at: int | None = None
+) -> Replay:
+    """The stream up to version `at` (all of it when None or beyond the end); raises StreamNotFound, ValueError."""
+    if at is not None and at < 1:
+        raise ValueError(f"--at must be a version of 1 or more, got {at}")
+    events = [recorded async for recorded in store.read_forwards(stream, 1, limit=at)]
+    if not events:
+        raise StreamNotFound(stream)
+    newest = await store.current_version(stream)
+    return Replay(stream, tuple(_steps(events, policy, count)), max(newest, events[-1].version), policy)
+
+
+def _steps(events: Sequence[RecordedEvent], policy: PromptPolicy, count: TokenCounter) -> Iterable[Step]:
+    """Each event with the state after it and, for answers, the prompt diffed against the previous one."""
+    state = INITIAL
+    previous: _KeyedPrompt = ()
+    for recorded in events:
+        state = evolve(state, recorded)
+        record = None
+        if isinstance(recorded.event, AnswerGiven):
+            record, previous = _prompt_record(events, recorded.version, recorded.event, policy, count, previous)
+        yield Step(recorded, state, record)
+
+
+_Key: TypeAlias = tuple[object, ...]
+
+
+_KeyedPrompt: TypeAlias = tuple[tuple[_Key, Message], ...]
+
+
+def _prompt_record(
+    events: Sequence[RecordedEvent],
+    answer_version: int,
+    answer: AnswerGiven,
+    policy: PromptPolicy,
+    count: TokenCounter,
+    previous: _KeyedPrompt,
+) -> tuple[PromptRecord, _KeyedPrompt]:
+    """The prompt an answer's question was sent, diffed against the previous built prompt; with the prompt the
+    next one is diffed against (still the previous one when this prompt cannot be built)."""
+    asked = answer.question_version
+    try:
+        messages, turns = _prompt(events, answer_version, asked, policy, count)
+    except DomainError as error:
+        return PromptRecord(asked, answer_version, (), (), (), 0, str(error)), previous
+    keyed = _keyed(messages, turns, asked)
+    added, dropped = _diff(previous, keyed)
+    tokens = sum(message_cost(message.content, count) for message in messages)
+    return PromptRecord(asked, answer_version, messages, added, dropped, tokens), keyed
+
+
+def _prompt(
+    events: Sequence[RecordedEvent], answered: int, asked: int, policy: PromptPolicy, count: TokenCounter
+) -> tuple[tuple[Message, ...], tuple[Turn, ...]]:
+    """The prompt of the question at version `asked` (answered at `answered`) and the turns it kept, by the tail
+    fold the bot itself uses (`domain.tail.PromptTail`): the events before the question, newest first, until older
+    ones cannot matter. Raises DomainError when the log before the answer holds no question at `asked`."""
+    at = bisect.bisect_left(events, asked, key=_version)
+    if asked > answered or at == len(events) or events[at].version != asked:
+        raise DomainError(f"version {asked} is not a question")
+    tail = PromptTail(events[at], policy, count)
+    for recorded in reversed(events[:at]):
+        if tail.done:
+            break
+        tail.feed(recorded)
+    return tail.messages(), tail.turns
+
+
+def _version(recorded: RecordedEvent) -> int:
+    """The sort key of a stream's events."""
+    return recorded.version
+
+
+def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> _KeyedPrompt:
+    """Each message named by where it came from, so the diff follows turns rather than equal texts.
+
+    The prompt is the persona, the newest turns (a suffix of `turns`) and the question; should it ever not line up
+    with the turns, messages are named by role, content and occurrence instead.
+    """
+    pairs = (len(messages) - 2) // 2
+    kept = turns[len(turns) - pairs :] if pairs > 0 else []
+    persona, question = messages[0].content, messages[-1].content
+    expected = assemble(persona, kept, question)
+    if tuple(messages) != expected:
+        return _keyed_by_content(messages)
+    turn_keys = [(role, turn.question_version) for turn in kept for role in ("user", "assistant")]
+    keys: list[_Key] = [("system", persona), *turn_keys, ("user", asked)]
+    return tuple(zip(keys, messages, strict=True))
+
+
+def _keyed_by_content(messages: Sequence[Message]) -> _KeyedPrompt:
+    """Messages named by role, content and how many equal messages came before (the persona as `_keyed` names it)."""
+    seen: Counter[Message] = Counter()
+    keyed: list[tuple[_Key, Message]] = []
+    for message in messages:
+        seen[message] += 1
+        key = (message.role, message.content, seen[message])
+        keyed.append((key[:2] if message.role == "system" else key, message))
+    return tuple(keyed)
+
+
+def _diff(old: _KeyedPrompt, new: _KeyedPrompt) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
+    """(added, dropped): messages only in the new prompt, in its order; only in the old one, in its order."""
+    old_keys = {key for key, _ in old}
+    new_keys = {key for key, _ in new}
+    added = tuple(message for key, message in new if key not in old_keys)
+    dropped = tuple(message for key, message in old if key not in new_keys)
+    return added, dropped
+
+
+async def list_streams(store: EventStore) -> list[StreamSummary]:
+    """Every stream with its size, registered user and last activity, reading two events of each.
+
+    The ids are listed first and summarised after, so no store is asked to read while it pages through its list;
+    a stream deleted in between is left out.
+    """
+    names = [stream async for stream in store.list_streams()]
+    summaries = [await _stream_summary(store, stream) for stream in names]
+    return [summary for summary in summaries if summary is not None]
+
+
+async def _stream_summary(store: EventStore, stream: str) -> StreamSummary | None:
+    """A stream's first event (the registration) and newest event (its version and time); None if it is gone."""
+    first = [recorded async for recorded in store.read_forwards(stream, 1, limit=1)]
+    newest = [recorded async for recorded in store.read_backwards(stream, limit=1)]
+    if not first or not newest:
+        return None
+    user = first[0].event
+    registered = user if isinstance(user, UserRegistered) else None
+    return StreamSummary(
+        stream=stream,
+        events=newest[0].version,
+        user_id=None if registered is None else registered.user_id,
+        username=None if registered is None else registered.username,
+        first_name=None if registered is None else registered.first_name,
+        last_event_at=newest[0].recorded_at.astimezone(UTC),
+    )
