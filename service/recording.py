@@ -43,17 +43,17 @@ class Recorded:
 async def record(
     states: StateCache,
     stream: str,
-    command: Callable[[State], Command],
+    command: Command,
     causation_id: str,
     load: Callable[[], Awaitable[State]] | None = None,
 ) -> Recorded:
-    """Decide `command(state)` against the stream and append the result; see the module docstring.
+    """Decide `command` against the stream and append the result; see the module docstring.
 
     `load` reads the state to decide on (default: the cache's current state of the stream).
     """
     for _ in range(CONFLICT_RETRIES):
         state = await (load() if load is not None else states.load(stream))
-        decided = decide(state, command(state))
+        decided = decide(state, command)
         if not decided:
             return Recorded(decided=decided, batch=(), state=None)
         try:

@@ -39,11 +39,12 @@ async def test_a_lost_race_is_decided_again_on_the_new_state():
     states = StateCache(store)
     seen: list[int] = []
 
-    def ask(state):
+    async def load():
+        state = await states.load("7")
         seen.append(state.version)
-        return Ask(sender=ADA, text="hello")
+        return state
 
-    recorded = await record(states, "7", ask, "tg:1")
+    recorded = await record(states, "7", Ask(sender=ADA, text="hello"), "tg:1", load)
     assert recorded.wrote_decision
     assert seen[0] < seen[1] < seen[2]  # each attempt decided on what the rival had written
     assert recorded.state is not None and recorded.state.version == recorded.batch[-1].version
@@ -52,13 +53,13 @@ async def test_a_lost_race_is_decided_again_on_the_new_state():
 async def test_too_many_lost_races_are_store_unavailable_and_write_nothing_of_ours():
     store = LosingStore(losses=CONFLICT_RETRIES)
     with pytest.raises(StoreUnavailable):
-        await record(StateCache(store), "7", lambda _: Ask(sender=ADA, text="hello"), "tg:1")
+        await record(StateCache(store), "7", Ask(sender=ADA, text="hello"), "tg:1")
     assert [e.causation_id async for e in store.read_forwards("7") if e.causation_id == "tg:1"] == []
 
 
 async def test_a_decision_of_nothing_writes_nothing():
     store = MemoryEventStore()
     states = StateCache(store)
-    await record(states, "7", lambda _: Start(sender=ADA), "tg:1")
-    again = await record(states, "7", lambda _: Start(sender=ADA), "tg:2")  # registered already
+    await record(states, "7", Start(sender=ADA), "tg:1")
+    again = await record(states, "7", Start(sender=ADA), "tg:2")  # registered already
     assert (again.decided, again.batch, again.wrote_decision) == ((), (), False)

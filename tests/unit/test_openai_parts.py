@@ -346,7 +346,7 @@ def test_settings_from_every_variable():
 
 def test_openai_api_key_wins_and_empty_values_count_as_unset():
     settings = OpenAISettings.from_env({"OPENAI_API_KEY": " a-key ", "OPENAI_SECRET_KEY": "b", "CONVO_STREAM": ""})
-    assert settings.api_key == "a-key"
+    assert settings.api_key.get_secret_value() == "a-key"
     assert settings.stream is True
 
 
@@ -431,6 +431,6 @@ async def test_only_a_model_counted_by_estimate_on_a_server_of_ones_own_is_meter
     env = {"OPENAI_API_KEY": "sk-test", "CONVO_STORE": f"sqlite:///{tmp_path}/convo.db"} | env
     service = await build_service(env)
     try:
-        assert isinstance(service._meter, ServerTokenizer) is metered
+        assert isinstance(service.meter, ServerTokenizer) is metered
     finally:
         await service.close()

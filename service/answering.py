@@ -1,0 +1,202 @@
+"""A recorded request's outcome: the one the log already holds, else one fresh model call, recorded once.
+
+A question is answered from the prompt folded out of the log (refitted when the model server's own tokenizer
+counts it over the budget, asked once more with half the budget when the model finds it too long); an image
+request is drawn. If another worker recorded an outcome first, that one is the outcome: a request is never
+answered twice in the log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+import structlog
+
+from domain.commands import Command, FailAnswer, FailImage, GiveAnswer, GiveImage
+from domain.conversation import State
+from domain.errors import QuestionTooLong
+from domain.events import (
+    AnswerFailed,
+    AnswerGiven,
+    Event,
+    ImageFailed,
+    ImageGenerated,
+    ImageRequested,
+    QuestionAsked,
+    RecordedEvent,
+)
+from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, TextSoFar
+from domain.prompt import Message, PromptPolicy, TokenCounter, message_cost
+from service.loading import load_prompt
+from service.outcomes import Answered, Drawn, Failed, Outcome
+from service.recording import record
+from service.state_cache import StateCache
+
+log = structlog.get_logger(__name__)
+
+
+@attrs.frozen(kw_only=True)
+class Models:
+    """What answers and draws, and how prompts are folded for it."""
+
+    chat: ChatModel
+    """Answers questions."""
+    images: ImageModel
+    """Draws pictures."""
+    policy: PromptPolicy
+    """Persona, token budget and lookback of every prompt."""
+    count: TokenCounter
+    """Counts a text's tokens for the budget."""
+    meter: PromptMeter | None = None
+    """The model server's own count of a whole prompt, where it has one."""
+
+
+class Answering:
+    """Outcomes of recorded requests, over one stream cache and one pair of models."""
+
+    def __init__(self, states: StateCache, models: Models) -> None:
+        self._states = states
+        self._models = models
+
+    async def outcome(self, asked: RecordedEvent, on_text: TextSoFar | None, known: State | None = None) -> Outcome:
+        """The request's outcome: the recorded one if it has one, else a fresh model call, recorded once.
+
+        `known` is the stream's state when the caller has just written it (so it need not be read again).
+        """
+        state = known or await self._states.load(asked.stream)
+        if state.pending is None or state.pending.version != asked.version:
+            undelivered = state.undelivered is not None and state.undelivered.version == asked.version
+            return attrs.evolve(await self.recorded_outcome(asked), delivered=not undelivered)
+        if isinstance(asked.event, QuestionAsked):
+            return await self._answer(asked, on_text)
+        return await self._draw(asked)
+
+    async def recorded_outcome(self, asked: RecordedEvent) -> Outcome:
+        """The outcome the log holds for a request (a redelivered update gets the same reply, no model call)."""
+        async for recorded in self._states.store.read_forwards(asked.stream, from_version=asked.version + 1):
+            outcome = _outcome_of(recorded.event, asked)
+            if outcome is not None:
+                return outcome
+        kind: Literal["question", "image"] = "question" if isinstance(asked.event, QuestionAsked) else "image"
+        message = "the request was closed without a result"
+        return Failed(request=kind, kind="abandoned", message=message, request_version=asked.version)
+
+    async def _answer(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
+        started = time.monotonic()
+        try:
+            completion = await self._complete(asked, on_text)
+        except QuestionTooLong as error:
+            return await self._question_failed(asked, ModelFailure("context_too_long", str(error)))
+        except ModelFailure as failure:
+            return await self._question_failed(asked, failure)
+        answer = GiveAnswer(
+            question_version=asked.version,
+            text=completion.text,
+            model=completion.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_ms=round((time.monotonic() - started) * 1000),
+        )
+        return await self._record_outcome(asked, answer, Answered(**attrs.asdict(answer)))
+
+    async def _question_failed(self, asked: RecordedEvent, failure: ModelFailure) -> Outcome:
+        command = FailAnswer(question_version=asked.version, kind=failure.kind, message=failure.message)
+        return await self._record_outcome(asked, command, _failed("question", asked, failure))
+
+    async def _complete(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Completion:
+        """The model's answer to the folded prompt. A model whose window is smaller than the budget assumes
+        (`context_too_long`: a token count the estimate got wrong) is asked once more with half the budget,
+        dropping the oldest turns, before the question fails."""
+        models = self._models
+        prompt = await self._fitted_prompt(asked)
+        try:
+            return await models.chat.answer(prompt, on_text)
+        except ModelFailure as failure:
+            if failure.kind != "context_too_long":
+                raise
+            smaller = attrs.evolve(models.policy, budget=models.policy.budget // 2)
+            try:
+                prompt = await load_prompt(self._states.store, asked, smaller, models.count)
+            except QuestionTooLong:
+                raise failure from None
+            log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
+            return await models.chat.answer(prompt, on_text)
+
+    async def _fitted_prompt(self, asked: RecordedEvent) -> Sequence[Message]:
+        """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts
+        it over the budget the estimate thought it fit."""
+        models, store = self._models, self._states.store
+        prompt = await load_prompt(store, asked, models.policy, models.count)
+        measured = await models.meter.measure(prompt) if models.meter is not None else None
+        if measured is None or measured <= models.policy.budget:
+            return prompt
+        estimated = sum(message_cost(message.content, models.count) for message in prompt)
+        budget = models.policy.budget * estimated * 95 // (measured * 100)
+        log.info("prompt_refit", measured=measured, budget=models.policy.budget, estimate_budget=budget)
+        return await load_prompt(store, asked, attrs.evolve(models.policy, budget=budget), models.count)
+
+    async def _draw(self, asked: RecordedEvent) -> Outcome:
+        assert isinstance(asked.event, ImageRequested)
+        prompt = asked.event.prompt
+        try:
+            picture = await self._models.images.draw(prompt)
+        except ModelFailure as failure:
+            command = FailImage(request_version=asked.version, kind=failure.kind, message=failure.message)
+            return await self._record_outcome(asked, command, _failed("image", asked, failure))
+        drawn = Drawn(
+            request_version=asked.version,
+            prompt=prompt,
+            image_ref=picture.ref,
+            data=picture.data,
+            revised_prompt=picture.revised_prompt,
+        )
+        given = GiveImage(
+            request_version=asked.version,
+            image_ref=picture.ref,
+            model=picture.model,
+            revised_prompt=picture.revised_prompt,
+        )
+        return await self._record_outcome(asked, given, drawn)
+
+    async def _record_outcome(self, asked: RecordedEvent, command: Command, mine: Outcome) -> Outcome:
+        """Record an outcome once; if another worker recorded one first, that one is the outcome."""
+        recorded = await record(self._states, asked.stream, command, f"{asked.causation_id}/outcome")
+        return mine if recorded.wrote_decision else await self.recorded_outcome(asked)
+
+
+def _failed(request: Literal["question", "image"], asked: RecordedEvent, failure: ModelFailure) -> Failed:
+    return Failed(
+        request=request,
+        kind=failure.kind,
+        message=failure.message,
+        retry_after=failure.retry_after,
+        request_version=asked.version,
+    )
+
+
+def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
+    """The outcome an event records for the request `asked`, if it is one."""
+    match event:
+        case AnswerGiven(question_version=version) if version == asked.version:
+            return Answered(**attrs.asdict(event), replayed=True)
+        case AnswerFailed(question_version=version) if version == asked.version:
+            return Failed(
+                request="question", kind=event.kind, message=event.message, request_version=version, replayed=True
+            )
+        case ImageGenerated(request_version=version) if version == asked.version:
+            prompt = asked.event.prompt if isinstance(asked.event, ImageRequested) else ""
+            return Drawn(
+                request_version=version,
+                prompt=prompt,
+                image_ref=event.image_ref,
+                revised_prompt=event.revised_prompt,
+                replayed=True,
+            )
+        case ImageFailed(request_version=version) if version == asked.version:
+            return Failed(
+                request="image", kind=event.kind, message=event.message, request_version=version, replayed=True
+            )
+    return None
