@@ -1,44 +1,92 @@
-"""The composition root: the one place that builds concrete adapters and wires them into the service."""
+"""The composition root: the one place that builds concrete adapters and wires them into the service.
+
+The settings are read and checked before anything is built, and every secret in them goes to the log redactor
+start-up made. The bot's outbox is the service's from its construction on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from adapters.openai.settings import OpenAISettings, build_models
+import attrs
+
+from adapters.openai.settings import build_models
 from adapters.openai.tokens import token_counter
+from adapters.telegram.settings import TelegramSettings
 from domain.prompt import estimate_tokens
-from entrypoints.config import ConfigError, prompt_policy, recovery_grace, store_url
-from entrypoints.logs import redactor
+from entrypoints.config import store_url
+from entrypoints.logs import Redactor
+from entrypoints.settings import ServiceSettings
 from entrypoints.stores import open_configured_store
 from service.conversations import ConversationService
 from service.outcomes import Outbox
 
-
-def model_settings(env: Mapping[str, str]) -> OpenAISettings:
-    """The OpenAI settings; ConfigError names a bad variable."""
-    try:
-        settings = OpenAISettings.from_env(env)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    redactor.add([settings.api_key])
-    return settings
+if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
 
 
-async def build_service(env: Mapping[str, str], outbox: Outbox | None = None) -> ConversationService:
+async def build_service(
+    env: Mapping[str, str], outbox: Outbox | None = None, *, redactor: Redactor | None = None
+) -> ConversationService:
     """Store, models and prompt policy from the environment, wired into the conversation service."""
-    settings = model_settings(env)
-    policy = prompt_policy(env)
+    settings = ServiceSettings.from_env(env)
+    if redactor is not None:
+        redactor.add(settings.model.secrets())
+    return await _service(settings, env, outbox)
+
+
+async def _service(settings: ServiceSettings, env: Mapping[str, str], outbox: Outbox | None) -> ConversationService:
     store = await open_configured_store(env)
-    chat, images = build_models(settings)
-    count = token_counter(settings.chat_model)
-    exact = count is not estimate_tokens or settings.base_url is None  # OpenAI's own API has no /tokenize
+    chat, images = build_models(settings.model)
+    count = token_counter(settings.model.chat_model)
+    exact = count is not estimate_tokens or settings.model.base_url is None  # OpenAI's own API has no /tokenize
     return ConversationService(
         store,
         chat,
         images,
-        policy,
+        settings.prompt.policy(),
         count,
         outbox=outbox,
         meter=None if exact else chat.server_tokenizer(),
-        takeover_after=recovery_grace(env, store_url(env)),
+        takeover_after=settings.recovery.takeover_after(store_url(env)),
     )
+
+
+@attrs.frozen
+class TelegramBot:
+    """The bot, assembled: the Bot API client, the dispatcher and the service whose outbox is that client."""
+
+    bot: Bot
+    """aiogram's Bot API client."""
+    dispatcher: Dispatcher
+    """Routers and middlewares, with the service injected."""
+    service: ConversationService
+    """The conversation service."""
+    settings: TelegramSettings
+    """Telegram's settings."""
+
+    async def close(self) -> None:
+        """Close the Bot API session and the service's store."""
+        try:
+            await self.bot.session.close()
+        finally:
+            await self.service.close()
+
+
+async def build_bot(env: Mapping[str, str], redactor: Redactor) -> TelegramBot:
+    """Every part of `convo bot`, from the environment; ConfigError names the first bad setting."""
+    from adapters.telegram.app import build_bot as bot_api_client
+    from adapters.telegram.app import build_dispatcher
+    from adapters.telegram.delivery import TelegramOutbox
+
+    telegram = TelegramSettings.from_env(env)
+    settings = ServiceSettings.from_env(env)
+    redactor.add([*telegram.secrets(), *settings.model.secrets()])
+    bot = bot_api_client(telegram)
+    try:
+        service = await _service(settings, env, TelegramOutbox(bot))
+    except BaseException:
+        await bot.session.close()
+        raise
+    return TelegramBot(bot, build_dispatcher(service, telegram), service, telegram)

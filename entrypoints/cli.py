@@ -14,8 +14,8 @@ from typing import Any
 from rich.console import Console
 
 from domain.ports import StoreUnavailable
-from entrypoints.config import ConfigError, TelegramSettings, environment, fauna_secrets, prompt_policy, store_url
-from entrypoints.logs import configure_logging, redactor
+from entrypoints.config import CommonSettings, ConfigError, environment, store_url
+from entrypoints.logs import Redactor, configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,12 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `convo` console script."""
     args = _parser().parse_args(argv)
     env = environment()
-    redactor.add(fauna_secrets(env))
-    quiet = "INFO" if args.command == "bot" else "WARNING"
-    configure_logging(env.get("CONVO_LOG_LEVEL", quiet), env.get("CONVO_LOG_FORMAT", "auto"))
+    redactor = Redactor()
     try:
+        common = CommonSettings.from_env(env)
+        redactor.add(common.secrets)
+        quiet = "INFO" if args.command == "bot" else "WARNING"
+        configure_logging(redactor, common.log_level or quiet, common.log_format)
         with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
-            return runner.run(_COMMANDS[args.command](args, env))
+            return runner.run(_COMMANDS[args.command](args, env, redactor))
     except ConfigError as error:
         print(f"convo: error: {redactor.scrub(str(error))}", file=sys.stderr)
         return 2
@@ -77,33 +79,27 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-async def _bot(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+async def _bot(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from aiogram.exceptions import TelegramUnauthorizedError
 
-    from adapters.telegram.app import build_bot, build_dispatcher, run_bot
-    from adapters.telegram.delivery import TelegramOutbox
-    from entrypoints.bootstrap import build_service
+    from adapters.telegram.app import run_bot
+    from entrypoints.bootstrap import build_bot
 
-    settings = TelegramSettings.from_env(env)
-    redactor.add([settings.token, settings.webhook_secret])
-    service = await build_service(env)
-    bot = build_bot(settings)
-    service.outbox = TelegramOutbox(bot)
+    app = await build_bot(env, redactor)
     try:
-        await run_bot(bot, build_dispatcher(service, settings), service, settings, args.webhook_url)
+        await run_bot(app.bot, app.dispatcher, app.service, app.settings, args.webhook_url)
     except TelegramUnauthorizedError:
         raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): was the token revoked?") from None
     finally:
-        await bot.session.close()
-        await service.close()
+        await app.close()
     return 0
 
 
-async def _chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+async def _chat(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.bootstrap import build_service
     from entrypoints.chat import TerminalChat
 
-    service = await build_service(env)
+    service = await build_service(env, redactor=redactor)
     try:
         await TerminalChat(service, args.user).run()
     finally:
@@ -111,7 +107,7 @@ async def _chat(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
-async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints import replay
     from entrypoints.stores import open_configured_store
     from service.replay import StreamNotFound, list_streams, replay_stream
@@ -130,11 +126,14 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             else:
                 replay.render_stream_list(summaries, console)
             return 0
+        from adapters.openai.settings import ModelChoice
         from adapters.openai.tokens import token_counter
+        from entrypoints.settings import PromptSettings
 
-        count = token_counter(env.get("CONVO_CHAT_MODEL") or "gpt-3.5-turbo")
+        count = token_counter(ModelChoice.from_env(env).chat_model)
+        policy = PromptSettings.from_env(env).policy()
         try:
-            result = await replay_stream(store, args.user, prompt_policy(env), count, at=args.at)
+            result = await replay_stream(store, args.user, policy, count, at=args.at)
         except StreamNotFound as missing:
             print(f"convo: {missing.args[0] if missing.args else missing}", file=sys.stderr)
             return 1
@@ -147,13 +146,13 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         await store.close()
 
 
-async def _store(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+async def _store(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.stores import open_configured_store
 
     if args.store_command == "init":
         store = await open_configured_store(env)
         await store.close()
-        print(f"schema ready in {_safe_url(store_url(env))}")
+        print(f"schema ready in {redactor.scrub(store_url(env))}")
         return 0
     return await _copy(args.src, args.dst, env)
 
@@ -184,7 +183,7 @@ async def _copy(src_url: str, dst_url: str, env: Mapping[str, str]) -> int:
     return 0
 
 
-async def _forget(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+async def _forget(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.stores import open_configured_store
 
     store = await open_configured_store(env)
@@ -205,11 +204,7 @@ async def _forget(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         await store.close()
 
 
-def _safe_url(url: str) -> str:
-    return str(redactor.scrub(url))
-
-
-_COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], Coroutine[Any, Any, int]]] = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str], Redactor], Coroutine[Any, Any, int]]] = {
     "bot": _bot,
     "chat": _chat,
     "replay": _replay,

@@ -1,27 +1,33 @@
-"""Settings from the environment (and a `.env` file in the working directory), checked once at start-up.
+"""What every command reads first: the environment (with `.env`), and the store and logging settings.
 
-Each reader raises ConfigError with one line naming the variable and what it should hold; secrets are never
-echoed back. README's "Configuration" table lists every variable with its default.
+These few are read here without pydantic: the store commands (`convo replay`, `convo store`, `convo forget`) need
+nothing else, and importing pydantic-settings would add about 0.1 s to `convo replay --list` (0.22 s without it).
+The rule is the settings models' (`adapters.env_settings`): surrounding blanks are removed, a blank value is unset.
+Every other setting is in a pydantic-settings model; entrypoints/settings.py lists them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import attrs
 from dotenv import dotenv_values
 
 from adapters.settings import ConfigError
-from adapters.settings import number as _number
-from adapters.settings import value as _value
-from adapters.telegram.settings import TelegramSettings
-from domain.prompt import DEFAULT_PERSONA, PromptPolicy
 
-__all__ = ["ConfigError", "TelegramSettings", "environment", "fauna_secrets", "prompt_policy", "store_url"]
+if TYPE_CHECKING:
+    from domain.prompt import PromptPolicy
+
+__all__ = ["CommonSettings", "ConfigError", "environment", "prompt_policy", "store_url"]
 
 DEFAULT_STORE = "sqlite:///convo.db"
+FAUNA_SECRETS = ("FAUNA_SECRET", "FAUNA_SECRET_KEY")
+"""Read by the Fauna store (adapters/fauna/connection.py); here only to keep them out of every log."""
 
 
 def environment(cwd: Path | None = None) -> dict[str, str]:
@@ -31,33 +37,49 @@ def environment(cwd: Path | None = None) -> dict[str, str]:
     return values | dict(os.environ)
 
 
+def _value(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
 def store_url(env: Mapping[str, str]) -> str:
     """CONVO_STORE, or the embedded default."""
     return _value(env, "CONVO_STORE") or DEFAULT_STORE
 
 
+@attrs.frozen
+class CommonSettings:
+    """The store and logging: what every command reads."""
+
+    store: str
+    """The event store's URL (CONVO_STORE)."""
+    log_level: str | None
+    """CONVO_LOG_LEVEL, a level name of the logging module; None for the command's own default."""
+    log_format: str
+    """CONVO_LOG_FORMAT: auto (JSON lines unless stderr is a TTY), json or console."""
+    secrets: tuple[str, ...] = attrs.field(repr=False)
+    """The store URL's password and the Fauna secrets, which no log line may show."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CommonSettings:
+        """Read them; ConfigError for a log level the logging module does not know."""
+        level = _value(env, "CONVO_LOG_LEVEL")
+        if level is not None and level.upper() not in logging.getLevelNamesMapping():
+            raise ConfigError(f"CONVO_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}")
+        store = store_url(env)
+        secrets = [_password_of(store), *(_value(env, name) for name in FAUNA_SECRETS)]
+        return cls(
+            store=store,
+            log_level=level,
+            log_format=_value(env, "CONVO_LOG_FORMAT") or "auto",
+            secrets=tuple(secret for secret in secrets if secret),
+        )
+
+
 def prompt_policy(env: Mapping[str, str]) -> PromptPolicy:
-    """CONVO_PERSONA, CONVO_PROMPT_BUDGET, CONVO_PROMPT_LOOKBACK."""
-    return PromptPolicy(
-        persona=_value(env, "CONVO_PERSONA") or DEFAULT_PERSONA,
-        budget=int(_number(env, "CONVO_PROMPT_BUDGET", 3072, minimum=64)),
-        lookback=int(_number(env, "CONVO_PROMPT_LOOKBACK", 2000, minimum=2)),
-    )
+    """The prompt policy `env` describes (imports pydantic: not for the store commands' start-up path)."""
+    from entrypoints.settings import PromptSettings
 
-
-def recovery_grace(env: Mapping[str, str], store: str) -> float:
-    """CONVO_RECOVERY_GRACE: how long another worker may be answering before this one takes a request over.
-
-    The embedded store serves one process, so anything pending at start-up is left by a dead one (0 s). A shared
-    store may have live workers: 20 s by default.
-    """
-    default = 0.0 if store.startswith(("sqlite:", "memory:")) else 20.0
-    return _number(env, "CONVO_RECOVERY_GRACE", default)
-
-
-def fauna_secrets(env: Mapping[str, str]) -> list[str | None]:
-    """Secrets the logs must never show, beyond the token and the API key."""
-    return [_value(env, "FAUNA_SECRET"), _value(env, "FAUNA_SECRET_KEY"), _password_of(store_url(env))]
+    return PromptSettings.from_env(env).policy()
 
 
 def _password_of(url: str) -> str | None:

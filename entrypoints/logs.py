@@ -20,7 +20,7 @@ REDACTED = "[redacted]"
 
 
 class Redactor:
-    """Replaces every known secret in every string of a log line."""
+    """Replaces every known secret in every string of a log line; start-up makes one and tells it each secret."""
 
     def __init__(self) -> None:
         self._secrets: list[str] = []
@@ -47,11 +47,9 @@ class Redactor:
         return {key: self.scrub(value) for key, value in event_dict.items()}
 
 
-redactor = Redactor()
-
-
-def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
-    """Set up structlog and route the standard library through it; `fmt` is auto, json or console."""
+def configure_logging(redactor: Redactor, level: str = "INFO", fmt: str = "auto") -> None:
+    """Set up structlog and route the standard library through it, every line through `redactor`; `fmt` is auto,
+    json or console."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -1,5 +1,5 @@
 """Opening the configured store, and nothing else: `convo replay`, `convo store` and `convo forget` need only this,
-so they start without importing the model SDK or aiogram."""
+so they start without importing the model SDK, aiogram or pydantic."""
 
 from __future__ import annotations
 

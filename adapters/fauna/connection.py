@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
+from pydantic import SecretStr
 from requests.exceptions import ReadTimeout
 
+from adapters.env_settings import EnvSettings, setting
 from adapters.fauna.driver import errors, make_client
 from domain.ports import StoreUnavailable
 
@@ -60,13 +62,17 @@ class Endpoint:
         return f"{self.scheme}://{self.domain}:{self.port}"
 
 
+class FaunaSecret(EnvSettings):
+    """The key the store authenticates with."""
+
+    secret: SecretStr = setting(*SECRET_VARIABLES, unset="give the secret of a Fauna key for the bot's database")
+    """FAUNA_SECRET, or the tutorial's FAUNA_SECRET_KEY."""
+
+
 def secret_from_env(env: Mapping[str, str]) -> str:
-    """The Fauna secret from FAUNA_SECRET (or the tutorial's FAUNA_SECRET_KEY); ValueError if neither is set."""
-    for name in SECRET_VARIABLES:
-        secret = env.get(name, "").strip()
-        if secret:
-            return secret
-    raise ValueError("FAUNA_SECRET is not set: give the secret of a Fauna key for the bot's database")
+    """The Fauna secret from FAUNA_SECRET (or the tutorial's FAUNA_SECRET_KEY); ConfigError (a ValueError) if neither
+    is set."""
+    return FaunaSecret.from_env(env).secret.get_secret_value()
 
 
 class Connection:

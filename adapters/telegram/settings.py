@@ -4,94 +4,95 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import attrs
+from pydantic import SecretStr, field_validator
+from pydantic_settings import NoDecode
 
-from adapters.settings import ConfigError
-from adapters.settings import number as _number
-from adapters.settings import value as _value
+from adapters.env_settings import EnvSettings, Whole, setting
 
-TOKEN_VARIABLES = ("TELEGRAM_BOT_TOKEN", "BOT_SECRET")
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 
-@attrs.frozen
-class TelegramSettings:
+class TelegramSettings(EnvSettings):
     """How the bot reaches Telegram and whom it serves."""
 
-    token: str = attrs.field(repr=False)
-    """The bot token from @BotFather."""
-    api_base: str | None
+    bot_token: SecretStr = setting(
+        "TELEGRAM_BOT_TOKEN", "BOT_SECRET", unset="put the token @BotFather gave you in it (or in .env)"
+    )
+    """The bot token from @BotFather (`token` hands it out)."""
+    api_base: str | None = setting("TELEGRAM_API_BASE", default=None)
     """A self-hosted Bot API server's base URL, or None for api.telegram.org."""
-    allowed_users: frozenset[int] | None
+    allowed_users: Annotated[frozenset[int] | None, NoDecode] = setting("CONVO_ALLOWED_USERS", default=None)
     """Telegram user ids allowed to talk to the bot; None lets everyone in."""
-    rate_per_minute: float
+    rate_per_minute: float = setting("CONVO_RATE_LIMIT", default=30.0, ge=0.1)
     """Messages a user may send per minute on average."""
-    rate_burst: int
+    rate_burst: Whole = setting("CONVO_RATE_BURST", default=12, ge=1)
     """Messages a user may send at once before the rate applies."""
-    edit_interval: float
+    edit_interval: float = setting("CONVO_STREAM_EDIT_INTERVAL", default=1.2, ge=0.2)
     """Seconds between edits of a streaming answer."""
-    webhook_listen: tuple[str, int]
+    webhook_listen: Annotated[tuple[str, int], NoDecode] = setting("CONVO_WEBHOOK_LISTEN", default=("0.0.0.0", 8080))
     """Host and port the webhook server listens on."""
-    webhook_secret: str = attrs.field(repr=False)
-    """The secret Telegram must send in X-Telegram-Bot-Api-Secret-Token."""
+    webhook_key: SecretStr | None = setting("CONVO_WEBHOOK_SECRET", default=None)
+    """The webhook secret if one is set (`webhook_secret` derives one from the token otherwise)."""
 
+    @property
+    def token(self) -> str:
+        """The bot token, for the Bot API client."""
+        return self.bot_token.get_secret_value()
+
+    @property
+    def webhook_secret(self) -> str:
+        """The secret Telegram must send in X-Telegram-Bot-Api-Secret-Token."""
+        if self.webhook_key is not None:
+            return self.webhook_key.get_secret_value()
+        return hashlib.sha256(b"convo-webhook:" + self.token.encode()).hexdigest()
+
+    def secrets(self) -> list[str]:
+        """The token and the webhook secret, derived or not."""
+        return [self.token, self.webhook_secret]
+
+    @field_validator("bot_token")
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> TelegramSettings:
-        """Read and check every Telegram setting."""
-        token = next((v for name in TOKEN_VARIABLES if (v := _value(env, name))), None)
-        if token is None:
-            raise ConfigError("TELEGRAM_BOT_TOKEN is not set: put the token @BotFather gave you in it (or in .env)")
-        if not _TOKEN.match(token):
-            raise ConfigError(
-                "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then letters, digits, _ or -)"
-            )
-        return cls(
-            token=token,
-            api_base=_api_base(env),
-            allowed_users=_allowed_users(env),
-            rate_per_minute=_number(env, "CONVO_RATE_LIMIT", 30, minimum=0.1),
-            rate_burst=int(_number(env, "CONVO_RATE_BURST", 12, minimum=1)),
-            edit_interval=_number(env, "CONVO_STREAM_EDIT_INTERVAL", 1.2, minimum=0.2),
-            webhook_listen=_listen(env),
-            webhook_secret=_webhook_secret(env, token),
-        )
+    def _token(cls, token: SecretStr) -> SecretStr:
+        if not _TOKEN.match(token.get_secret_value()):
+            raise ValueError("does not look like a bot token (digits, a colon, then letters, digits, _ or -)")
+        return token
 
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, base: str | None) -> str | None:
+        if base is None:
+            return None
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) URL such as http://localhost:8081, got {base!r}")
+        return base.rstrip("/")
 
-def _api_base(env: Mapping[str, str]) -> str | None:
-    base = _value(env, "TELEGRAM_API_BASE")
-    if base is None:
-        return None
-    parts = urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"TELEGRAM_API_BASE must be an http(s) URL such as http://localhost:8081, got {base!r}")
-    return base.rstrip("/")
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _allowed_users(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        ids = [part for part in re.split(r"[,\s]+", raw) if part]
+        if not ids or not all(re.fullmatch(r"-?\d+", part) for part in ids):
+            raise ValueError("must be Telegram user ids separated by commas, e.g. 12345,67890")
+        return frozenset(int(part) for part in ids)
 
+    @field_validator("webhook_listen", mode="before")
+    @classmethod
+    def _listen(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        host, _, port = raw.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be HOST:PORT such as 0.0.0.0:8080, got {raw!r}")
+        return host or "0.0.0.0", int(port)
 
-def _allowed_users(env: Mapping[str, str]) -> frozenset[int] | None:
-    raw = _value(env, "CONVO_ALLOWED_USERS")
-    if raw is None:
-        return None
-    ids = [part.strip() for part in re.split(r"[,\s]+", raw) if part.strip()]
-    if not ids or not all(re.fullmatch(r"-?\d+", part) for part in ids):
-        raise ConfigError("CONVO_ALLOWED_USERS must be Telegram user ids separated by commas, e.g. 12345,67890")
-    return frozenset(int(part) for part in ids)
-
-
-def _listen(env: Mapping[str, str]) -> tuple[str, int]:
-    raw = _value(env, "CONVO_WEBHOOK_LISTEN") or "0.0.0.0:8080"
-    host, _, port = raw.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"CONVO_WEBHOOK_LISTEN must be HOST:PORT such as 0.0.0.0:8080, got {raw!r}")
-    return host or "0.0.0.0", int(port)
-
-
-def _webhook_secret(env: Mapping[str, str], token: str) -> str:
-    secret = _value(env, "CONVO_WEBHOOK_SECRET")
-    if secret is None:
-        return hashlib.sha256(b"convo-webhook:" + token.encode()).hexdigest()
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
-        raise ConfigError("CONVO_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
-    return secret
+    @field_validator("webhook_key")
+    @classmethod
+    def _webhook_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", key.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return key

@@ -32,8 +32,19 @@ def is_log_record(line: str) -> bool:
         ({"OPENAI_API_KEY": None}, "OPENAI_API_KEY"),
         ({"CONVO_STORE": "mysql://root@localhost/convo"}, "mysql"),
         ({"CONVO_STORE": f"postgresql://convo:{PASSWORD}@127.0.0.1:1/convo"}, "store"),
+        ({"CONVO_PROMPT_BUDGET": "lots"}, "CONVO_PROMPT_BUDGET"),
+        ({"CONVO_LOG_LEVEL": "LOUD"}, "CONVO_LOG_LEVEL"),
     ],
-    ids=["no-token", "malformed-token", "rejected-token", "no-openai-key", "unknown-store", "unreachable-store"],
+    ids=[
+        "no-token",
+        "malformed-token",
+        "rejected-token",
+        "no-openai-key",
+        "unknown-store",
+        "unreachable-store",
+        "bad-number",
+        "bad-log-level",
+    ],
 )
 async def test_bad_configuration_stops_start_up_with_one_line(tg, ai, tmp_path, change, named):
     env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")

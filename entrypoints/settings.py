@@ -1,0 +1,73 @@
+"""The prompt's and recovery's settings models, and the conversation service's settings composed from them.
+
+Every setting is a field of a pydantic-settings model, one per concern (`adapters.env_settings`), except four:
+- Telegram: `TelegramSettings` in adapters/telegram/settings.py;
+- the model: `OpenAISettings` in adapters/openai/settings.py (its `ModelChoice` part for `convo replay`);
+- the prompt and recovery: `PromptSettings` and `RecoverySettings` here;
+- Fauna's secret: `FaunaSecret` in adapters/fauna/connection.py.
+The exceptions: the store's URL and the two logging switches, read in entrypoints/config.py without pydantic so that
+the store commands start without importing it; and FAUNA_ENDPOINT, which `FaunaEventStore.from_env` reads itself.
+entrypoints/bootstrap.py reads every model before it builds anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from adapters.env_settings import EnvSettings, Whole, setting
+from adapters.openai.settings import OpenAISettings
+from domain.prompt import PromptPolicy
+
+_POLICY = PromptPolicy()
+
+
+class PromptSettings(EnvSettings):
+    """Who the assistant is and how much of the conversation a prompt may carry."""
+
+    persona: str = setting("CONVO_PERSONA", default=_POLICY.persona)
+    """The system message that opens every prompt."""
+    budget: Whole = setting("CONVO_PROMPT_BUDGET", default=_POLICY.budget, ge=64)
+    """Most tokens of a prompt."""
+    lookback: Whole = setting("CONVO_PROMPT_LOOKBACK", default=_POLICY.lookback, ge=2)
+    """Most events before a question that its prompt may draw on."""
+
+    def policy(self) -> PromptPolicy:
+        """The prompt policy these settings describe."""
+        return PromptPolicy(persona=self.persona, budget=self.budget, lookback=self.lookback)
+
+
+class RecoverySettings(EnvSettings):
+    """How long another worker may be answering before this one takes a request over."""
+
+    grace: float | None = setting("CONVO_RECOVERY_GRACE", default=None, ge=0)
+    """Seconds; None for the store's default."""
+
+    def takeover_after(self, store: str) -> float:
+        """The grace for the store at URL `store`: the embedded store serves one process, so anything pending at
+        start-up is left by a dead one (0 s); a shared store may have live workers (20 s)."""
+        if self.grace is not None:
+            return self.grace
+        return 0.0 if store.startswith(("sqlite:", "memory:")) else 20.0
+
+
+@attrs.frozen
+class ServiceSettings:
+    """What the conversation service is built from (the bot reads `TelegramSettings` before these)."""
+
+    model: OpenAISettings
+    """The model's settings."""
+    prompt: PromptSettings
+    """The prompt policy's settings."""
+    recovery: RecoverySettings
+    """Recovery's settings."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
+        """Read and check them in this order; ConfigError names the first bad variable."""
+        return cls(
+            model=OpenAISettings.from_env(env),
+            prompt=PromptSettings.from_env(env),
+            recovery=RecoverySettings.from_env(env),
+        )
