@@ -78,10 +78,6 @@ class ConversationService:
         """Where recovered outcomes are sent."""
         return self._deliveries.outbox
 
-    @outbox.setter
-    def outbox(self, outbox: Outbox | None) -> None:
-        self._deliveries.outbox = outbox
-
     @property
     def meter(self) -> PromptMeter | None:
         """The model server's own prompt count, where it has one."""

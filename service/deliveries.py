@@ -16,8 +16,12 @@ class Deliveries:
 
     def __init__(self, states: StateCache, outbox: Outbox | None) -> None:
         self._states = states
-        self.outbox = outbox
+        self._outbox = outbox
+
+    @property
+    def outbox(self) -> Outbox | None:
         """Sends outcomes nobody is waiting for (recovered ones); None for a front end that shows them itself."""
+        return self._outbox
 
     async def send(self, stream: str, outcome: Outcome, send: Callable[[], Awaitable[None]]) -> None:
         """Send an outcome the log says is owed, then record what became of it; nothing if it is not owed."""
@@ -27,7 +31,7 @@ class Deliveries:
 
     async def send_through_outbox(self, stream: str, outcome: Outcome) -> None:
         """`send` through the outbox, for an outcome no handler is waiting to show."""
-        outbox = self.outbox
+        outbox = self._outbox
         await self.send(
             stream, outcome, lambda: outbox.deliver(stream, outcome) if outbox is not None else _shown_by_caller()
         )
