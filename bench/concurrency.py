@@ -33,7 +33,7 @@ from bench.baseline import TutorialBaseline, run_baseline_polling
 from domain.ports import EventStore
 from entrypoints.config import prompt_policy
 from tests.doubles.openai_server import FakeOpenAI
-from tests.doubles.telegram_server import FakeTelegram, User
+from tests.doubles.telegram import FakeTelegram, User
 from tests.e2e.harness import API_KEY, BotProcess, bot_env, running_bot
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.concurrency import LoadRig, fmt_row, load_rig, make_users, wait_until
-from tests.doubles.telegram_server import FakeTelegram, User
+from tests.doubles.telegram import FakeTelegram, User
 
 BATCH = 250
 """Users whose conversations are queued together (kept small so the fake's queue stays short)."""

@@ -41,7 +41,7 @@ from bench.concurrency import (
     queue_questions,
     wait_until,
 )
-from tests.doubles.telegram_server import FakeTelegram, User
+from tests.doubles.telegram import FakeTelegram, User
 
 MESSAGES_PER_USER = 10
 """Throughput phase: questions per user (under the default per-user burst of 12, so nothing is throttled)."""

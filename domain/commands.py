@@ -7,9 +7,10 @@ from typing import TypeAlias
 import attrs
 
 from domain.events import FailureKind, Mode
+from domain.text import storable_fields
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class Sender:
     """The Telegram user behind a command."""
 
@@ -23,7 +24,7 @@ class Sender:
     """IETF language tag of the user's client, if known."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class Start:
     """Say hello: registers the sender if the stream is new."""
 
@@ -31,7 +32,7 @@ class Start:
     """Who sent /start."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class Ask:
     """Put a question to the chat model."""
 
@@ -41,7 +42,7 @@ class Ask:
     """The question."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class RequestImage:
     """Ask the image model for a picture."""
 
@@ -51,7 +52,7 @@ class RequestImage:
     """What to draw."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class Say:
     """Plain text, whose meaning is the conversation's: a question in chat mode, a picture prompt in image mode."""
 
@@ -61,7 +62,7 @@ class Say:
     """What they said."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class Reset:
     """Forget the conversation so far (the log keeps it; prompts no longer see it)."""
 
@@ -69,7 +70,7 @@ class Reset:
     """Who reset."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class SelectMode:
     """Make plain text mean chat questions or image prompts."""
 
@@ -79,7 +80,7 @@ class SelectMode:
     """The new mode."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class GiveAnswer:
     """Record the chat model's answer to the pending question."""
 
@@ -97,7 +98,7 @@ class GiveAnswer:
     """Time the call took."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class FailAnswer:
     """Record that the pending question got no answer."""
 
@@ -109,7 +110,7 @@ class FailAnswer:
     """Short description."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class GiveImage:
     """Record the image model's picture for the pending request."""
 
@@ -123,7 +124,7 @@ class GiveImage:
     """The prompt as the model rewrote it, if it did."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class FailImage:
     """Record that the pending image request got no picture."""
 
@@ -135,7 +136,7 @@ class FailImage:
     """Short description."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class MarkDelivered:
     """Record that the outcome of a request reached the user."""
 
@@ -143,7 +144,7 @@ class MarkDelivered:
     """Version of the request whose outcome was delivered."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class FailDelivery:
     """Record that the outcome of a request can never reach the user."""
 

@@ -15,7 +15,7 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-from domain.text import storable
+from domain.text import storable_fields
 
 Mode: TypeAlias = Literal["chat", "image"]
 MODES: tuple[Mode, ...] = ("chat", "image")
@@ -35,19 +35,7 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
 )
 
 
-def _storable_text(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:  # type: ignore[type-arg]
-    """Every `str` (or `str | None`) field converts what it is given with `storable`."""
-    return [
-        field.evolve(converter=_storable_or_none) if str(field.type) in ("str", "str | None") else field
-        for field in fields
-    ]
-
-
-def _storable_or_none(text: str | None) -> str | None:
-    return None if text is None else storable(text)
-
-
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class UserRegistered:
     """The first thing a stream records: who started talking to the bot."""
 
@@ -61,7 +49,7 @@ class UserRegistered:
     """IETF language tag Telegram reports for the user's client, if any."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class ModeSelected:
     """What plain text means from now on: a question for the chat model or a prompt for the image model."""
 
@@ -71,7 +59,7 @@ class ModeSelected:
     """True when the decider repeated the current mode so that tail reads never look far back for it."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class QuestionAsked:
     """A user's message for the chat model."""
 
@@ -79,7 +67,7 @@ class QuestionAsked:
     """The message exactly as the user sent it."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class AnswerGiven:
     """The chat model's answer to a question."""
 
@@ -97,7 +85,7 @@ class AnswerGiven:
     """Stream version of the QuestionAsked this answers."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class AnswerFailed:
     """The chat model gave no usable answer to a question; the question stays out of later prompts."""
 
@@ -109,7 +97,7 @@ class AnswerFailed:
     """Stream version of the QuestionAsked that failed."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class ImageRequested:
     """A user's prompt for the image model."""
 
@@ -117,7 +105,7 @@ class ImageRequested:
     """The prompt exactly as the user sent it."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class ImageGenerated:
     """The image model produced an image."""
 
@@ -131,7 +119,7 @@ class ImageGenerated:
     """Stream version of the ImageRequested this answers."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class ImageFailed:
     """The image model produced no image."""
 
@@ -143,7 +131,7 @@ class ImageFailed:
     """Stream version of the ImageRequested that failed."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class ReplyDelivered:
     """The user's chat received the outcome of a request (answer, picture or failure reply)."""
 
@@ -151,7 +139,7 @@ class ReplyDelivered:
     """Stream version of the QuestionAsked or ImageRequested whose outcome was delivered."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class DeliveryFailed:
     """Telegram refused the outcome of a request for good (the bot was blocked, the chat is gone): it is no longer
     owed, and is never sent again."""
@@ -162,7 +150,7 @@ class DeliveryFailed:
     """Telegram's description of the refusal."""
 
 
-@attrs.frozen(kw_only=True, field_transformer=_storable_text)
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class ConversationReset:
     """The user asked to start over: nothing before this reaches a prompt again."""
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import attrs
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -16,3 +19,16 @@ def storable(text: str) -> str:
     if _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def storable_fields(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """An attrs field transformer: every `str` (or `str | None`) field converts what it is given with `storable`.
+    Events and commands use it, so no text that a store cannot keep ever enters the domain."""
+    return [
+        field.evolve(converter=_storable_or_none) if str(field.type) in ("str", "str | None") else field
+        for field in fields
+    ]
+
+
+def _storable_or_none(text: str | None) -> str | None:
+    return None if text is None else storable(text)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from tests.doubles.openai_server import FakeOpenAI
-from tests.doubles.telegram_server import FakeTelegram
+from tests.doubles.telegram import FakeTelegram
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]

@@ -124,20 +124,23 @@ recorded_events = st.builds(
 )
 """Any event in an arbitrary envelope."""
 
+pendings = st.builds(
+    Pending,
+    st.sampled_from(["question", "image"]),
+    versions,
+    texts,
+    st.text(),
+    st.datetimes(timezones=st.just(UTC)),
+)
+"""Any request waiting for its outcome or for its delivery."""
+
 states = st.builds(
     State,
     version=st.integers(min_value=0, max_value=10**6),
     mode=modes,
     mode_version=st.integers(min_value=0, max_value=10**6),
-    pending=st.none()
-    | st.builds(
-        Pending,
-        st.sampled_from(["question", "image"]),
-        versions,
-        texts,
-        st.text(),
-        st.datetimes(timezones=st.just(UTC)),
-    ),
+    pending=st.none() | pendings,
+    undelivered=st.none() | pendings,
 )
 """Any state, reachable or not: evolve must accept them all."""
 

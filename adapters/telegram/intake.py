@@ -171,9 +171,13 @@ class Intake:
                 rows = await self._inbox.unfinished(entry.chat) if entry.chat is not None else [entry]
                 if all(row.update_id != entry.update_id for row in rows):
                     return False
-                # an earlier update queued here behind this one is handled now, inline; its own turn finds it done
-                earlier = [row for row in rows if row.update_id < entry.update_id]
-                for row in earlier:
+                # the chat's oldest earlier update is handled now, inline, once no live worker holds it (its own
+                # turn then finds it done); never one behind it, which would answer the chat out of order while a
+                # dead worker's claim on the oldest runs out, and race whoever takes that one over
+                earlier = sorted(
+                    (row for row in rows if row.update_id < entry.update_id), key=lambda row: row.update_id
+                )
+                for row in earlier[:1]:
                     if await self._inbox.claim(row.update_id, sharing.worker, sharing.stale_after):
                         update = self._parse(json.loads(row.payload))
                         if update is not None:

@@ -24,6 +24,7 @@ from aiogram.exceptions import (
     TelegramConflictError,
     TelegramForbiddenError,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.methods import SendMessage
 from aiogram.types import (
@@ -37,7 +38,7 @@ from aiogram.types import (
 )
 from aiohttp import web
 
-from tests.doubles.telegram_server import SECRET_HEADER, FakeTelegram, FloodLimits, User, utf16_len
+from tests.doubles.telegram import SECRET_HEADER, FakeTelegram, FloodLimits, User, utf16_len
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOT_MODIFIED = (
@@ -98,6 +99,11 @@ async def expect_error(
     with pytest.raises(kind) as error:
         await call
     assert error.value.message == description
+
+
+async def long_poll_waiting(tg: FakeTelegram) -> None:
+    """Wait until a getUpdates is waiting at the server (its long poll has begun)."""
+    await tg.wait_for(lambda: any(not call.done for call in tg.calls_to("getUpdates")))
 
 
 async def raw_call(
@@ -291,30 +297,13 @@ async def test_html_rejected_with_real_reason(bot: Bot, alice: User, markup: str
     assert error.value.message == f"Bad Request: can't parse entities: {reason}"
 
 
-async def test_markdown_v2_and_legacy_markdown(bot: Bot, alice: User) -> None:
-    sent = await bot.send_message(
-        alice.id, r"*bold* _it_ __u__ ~s~ ||sp|| `c` [l](https://x\.org) 1\.5", parse_mode="MarkdownV2"
-    )
-    assert sent.text == "bold it u s sp c l 1.5"
-    assert [e.type for e in sent.entities or []] == [
-        "bold",
-        "italic",
-        "underline",
-        "strikethrough",
-        "spoiler",
-        "code",
-        "text_link",
-    ]
-    with pytest.raises(TelegramBadRequest) as error:
-        await bot.send_message(alice.id, "Version 1.5 is out!", parse_mode="MarkdownV2")
-    reason = "Character '.' is reserved and must be escaped with the preceding '\\'"
-    assert error.value.message == f"Bad Request: can't parse entities: {reason}"
-    with pytest.raises(TelegramBadRequest, match="Can't find end of Bold entity at byte offset 0"):
-        await bot.send_message(alice.id, "*never closed", parse_mode="MarkdownV2")
-    legacy = await bot.send_message(alice.id, "*b* _i_ `c` 1.5 + 2 = 3.5!", parse_mode="Markdown")
-    assert legacy.text == "b i c 1.5 + 2 = 3.5!"
-    with pytest.raises(TelegramBadRequest, match="Can't find end of the entity starting at byte offset 5"):
-        await bot.send_message(alice.id, "snake_case", parse_mode="Markdown")
+async def test_markdown_parse_modes_are_refused_as_not_implemented(bot: Bot, tg: FakeTelegram, alice: User) -> None:
+    """The bot sends HTML only; the fake does not guess at Markdown, it fails loudly."""
+    for mode in ("MarkdownV2", "Markdown"):
+        with pytest.raises(TelegramServerError, match="parses parse_mode=HTML only"):
+            await bot.send_message(alice.id, "*bold*", parse_mode=mode)
+    assert [type(error) for error in tg.internal_errors] == [NotImplementedError, NotImplementedError]
+    assert tg.bot_messages(alice.id) == []
 
 
 async def test_edit_errors_and_not_modified(bot: Bot, tg: FakeTelegram, alice: User) -> None:
@@ -450,19 +439,16 @@ async def test_negative_offset_and_limit(bot: Bot, tg: FakeTelegram) -> None:
 async def test_long_poll_returns_early_when_an_update_arrives(bot: Bot, tg: FakeTelegram) -> None:
     user = tg.new_user("Dave")
     poll = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.2)
-    assert not poll.done()
-    started = time.monotonic()
+    await long_poll_waiting(tg)
     tg.send_text(user, "ping")
-    updates = await asyncio.wait_for(poll, 2)
-    assert time.monotonic() - started < 1.0
+    updates = await asyncio.wait_for(poll, 5)  # the poll asked to wait 10 s: it ended because the update came
     assert updates[0].message is not None
     assert updates[0].message.text == "ping"
 
 
 async def test_second_long_poll_terminates_the_first(bot: Bot, tg: FakeTelegram) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.1)
+    await long_poll_waiting(tg)
     second = asyncio.create_task(bot.get_updates(timeout=10))
     with pytest.raises(TelegramConflictError) as error:
         await asyncio.wait_for(first, 2)
@@ -675,7 +661,7 @@ async def webhook_receiver(secret: str) -> AsyncIterator[tuple[str, list[dict[st
 
 async def test_webhook_blocks_get_updates_and_delivers_with_secret(bot: Bot, tg: FakeTelegram, alice: User) -> None:
     poll = asyncio.create_task(bot.get_updates(timeout=10))
-    await asyncio.sleep(0.1)
+    await long_poll_waiting(tg)
     async with webhook_receiver("s3cr3t") as (url, received):
         assert await bot.set_webhook(url, secret_token="s3cr3t")
         with pytest.raises(TelegramConflictError, match="terminated by setWebhook request"):
@@ -718,7 +704,7 @@ async def test_webhook_failures_are_reported_and_retried(bot: Bot, tg: FakeTeleg
         webhook_info = await bot.get_webhook_info()
         assert webhook_info.pending_update_count == 1
         assert webhook_info.last_error_message == info
-        await asyncio.sleep(1.0)  # setWebhook is limited to one per second
+        await asyncio.sleep(max(0.0, tg.state.next_webhook_set_time - time.monotonic()))  # one setWebhook a second
         await bot.set_webhook(url, secret_token="right")
         await tg.wait_for(lambda: received)
         assert received[0]["message"]["text"] == "lost?"
@@ -731,7 +717,7 @@ async def test_standalone_process_prints_base_url() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.doubles.telegram_server",
+        "tests.doubles.telegram.cli",
         "--port",
         "0",
         "--token",

@@ -17,7 +17,7 @@ import attrs
 
 from adapters.telegram.settings import TelegramSettings
 from tests.doubles.openai_server import FakeOpenAI
-from tests.doubles.telegram_server import FakeTelegram, User
+from tests.doubles.telegram import FakeTelegram, User
 
 API_KEY = "sk-test-e2e-secret-key-0123456789"
 START_UP_LIMIT = 90.0
@@ -161,6 +161,43 @@ async def wait_for_text(tg: FakeTelegram, chat_id: int, needle: str, timeout: fl
         return next((text for text in texts(tg, chat_id) if needle in text), None)
 
     return await tg.wait_for(found, timeout=timeout)
+
+
+LATER = "a later message"
+"""What a test sends after the exchange it checks (see `later_message_answered`)."""
+
+
+async def later_message_answered(tg: FakeTelegram, user: User, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Send one more message in the user's private chat and wait for its answer.
+
+    The bot handles a chat's updates in order, and recovery and redelivered updates take the same per-chat turn, so
+    whatever else the chat was still owed (a late duplicate, say) was sent before this answer: the positive signal
+    to wait for before asserting that nothing more arrived. Leave its question out with `before_question(LATER)`.
+    """
+    tg.send_text(user, LATER)
+    await wait_for_text(tg, user.id, f"echo: {LATER}", timeout=timeout)
+
+
+def before_question(events: list[dict[str, Any]], text: str = LATER) -> list[dict[str, Any]]:
+    """The events (replay JSON) before the question with this text; all of them if there is none."""
+    for index, event in enumerate(events):
+        if event["type"] == "QuestionAsked" and event["data"].get("text") == text:
+            return events[:index]
+    return events
+
+
+FINISHED = frozenset({"update_handled", "update_failed", "update_poison", "update_crashed"})
+"""Log events that end the handling of an update (its canonical line, or a poison or crash line)."""
+
+
+def updates_finished(bot: BotProcess) -> set[int]:
+    """The ids of the updates the bot's log says it finished with. (An `update_failed` with an `attempt` is a store
+    outage's, and the update is tried again: not finished.)"""
+    return {
+        line["update_id"]
+        for line in bot.log_lines()
+        if line.get("event") in FINISHED and isinstance(line.get("update_id"), int) and "attempt" not in line
+    }
 
 
 def secrets_in(text: str, *secrets: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from adapters.telegram import replies
-from tests.doubles.telegram_server import utf16_len
+from tests.doubles.telegram import utf16_len
 from tests.e2e.harness import (
     assert_log_clean,
     bot_env,

@@ -16,7 +16,7 @@ MUTATIONS = [
         "domain/conversation.py",
         "    if _waits(state.pending, kind, request):\n",
         "    if state.pending.version == request:\n",
-        "test_evolve_is_total_and_deterministic",
+        "test_evolve_is_total_and_changes_only_what_its_event_concerns",
     ),
     (
         "domain/conversation.py",

@@ -16,7 +16,7 @@ import attrs
 
 from adapters.telegram import replies
 from tests.doubles.openai_server import FakeOpenAI
-from tests.doubles.telegram_server import Chat, FakeTelegram, User
+from tests.doubles.telegram import Chat, FakeTelegram, User
 
 MAX_TEXT = 4096
 """Telegram's limit for one message, in UTF-16 code units."""

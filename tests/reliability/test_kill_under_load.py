@@ -90,7 +90,12 @@ async def test_random_sigkills_under_load_lose_and_repeat_nothing(tg, ai, tmp_pa
             await tg.wait_for(answered, timeout=240)
             answered_after = time.monotonic() - began
             await until(lambda: _confirmed(tg), "every update to be confirmed", timeout=60)
-            await asyncio.sleep(1.0)  # room for a late duplicate to show
+            # a late duplicate in a chat would come before the answer to a later message of that chat (its updates
+            # are handled in order, recovery takes the same turn): one more question each, answered, is the signal
+            for n, user in enumerate(users):
+                asked[user.id].append(f"u{n} later")
+                tg.send_text(user, asked[user.id][-1])
+            await tg.wait_for(answered, timeout=120)
     logs = await all_events(url)
     assert [e["type"] for e in await events_of(env, tmp_path, str(users[0].id))] == [
         e["type"] for e in logs[str(users[0].id)]

@@ -19,7 +19,7 @@ from psycopg import sql
 from adapters.telegram import replies
 from tests.contract.backends import require_postgres
 from tests.doubles.fauna import FaunaDouble
-from tests.doubles.telegram_server import FakeTelegram, StoredMessage, User
+from tests.doubles.telegram import FakeTelegram, StoredMessage, User
 from tests.e2e.harness import (
     API_KEY,
     BotProcess,
@@ -175,7 +175,7 @@ async def test_secrets_appear_in_no_log_line_reply_or_replay_output(tg, ai, tmp_
             await wait_for_text(tg, alice.id, "echo: answer despite a flood wait", timeout=20)
             fauna.fail_next("unavailable", "the node is down")
             tg.send_text(alice, "while the store is down")
-            await tg.wait_until_consumed(timeout=10)  # its reply is a known bug: test_a_store_outage_gets_a_reply
+            await tg.wait_until_consumed(timeout=10)  # its reply: test_a_store_outage_gets_the_documented_reply
             tg.fail_next("getUpdates", error_code=502, description="Bad Gateway")
             tg.send_text(alice, "after a failed poll")
             await wait_for_text(tg, alice.id, "echo: after a failed poll", timeout=20)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from domain.conversation import INITIAL, evolve, fold
 from domain.errors import QuestionTooLong
-from domain.events import ConversationReset, QuestionAsked, RecordedEvent
+from domain.events import ConversationReset, ImageRequested, ModeSelected, QuestionAsked, RecordedEvent
 from domain.prompt import Message, PromptPolicy, conversation_turns, estimate_tokens, message_cost, prompt_for
 from domain.tail import PromptTail, StateTail
 from tests.strategies import policies, recorded_events, states, streams
@@ -36,8 +36,21 @@ def prompt_or_none(stream, version, policy):
 
 
 @given(states, recorded_events)
-def test_evolve_is_total_and_deterministic(state, recorded):
-    assert evolve(state, recorded) == evolve(state, recorded)
+def test_evolve_is_total_and_changes_only_what_its_event_concerns(state, recorded):
+    after = evolve(state, recorded)  # total: any event applies to any state, reachable or not
+    event = recorded.event
+    assert after.version == recorded.version
+    if isinstance(event, ModeSelected):
+        assert (after.mode, after.mode_version) == (event.mode, recorded.version)
+    else:
+        assert (after.mode, after.mode_version) == (state.mode, state.mode_version)
+    if isinstance(event, QuestionAsked | ImageRequested):
+        assert after.pending is not None
+        assert (after.pending.version, after.pending.causation_id) == (recorded.version, recorded.causation_id)
+        assert after.undelivered is None
+    else:
+        assert after.pending in (state.pending, None)  # only a request opens one
+        assert after.undelivered in (state.undelivered, state.pending, None)  # an outcome makes the pending owed
 
 
 @given(streams())

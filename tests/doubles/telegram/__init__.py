@@ -1,10 +1,36 @@
-"""A local fake of the Telegram Bot API server (see ``tests/doubles/telegram_server.py``)."""
+"""A local fake of the Telegram Bot API server, driven by the real aiogram client in tests and benchmarks.
+
+Quick reference (all waits are ``async``; everything else is synchronous)::
+
+    async with FakeTelegram(token=..., flood=FloodLimits(...), ...) as tg:
+        tg.api_base                      # give to the bot as TELEGRAM_API_BASE
+        alice = tg.new_user("Alice", username="alice")   # not yet known to the bot
+        tg.register_user(alice) / tg.register_chat(chat) / tg.new_group() / tg.new_channel()
+        tg.send_text(alice, "hi", chat=None) -> StoredMessage     # queues an update
+        tg.send_command(alice, "start", "args") / tg.reply(alice, bot_msg, "text")
+        tg.mention_bot(alice, group, "text") / tg.post_to_channel(channel, "text")
+        tg.send_sticker / send_photo / send_voice / send_document / send_location
+        tg.send_contact / send_poll / send_content(alice, {...}) / edit_message(alice, msg, "new")
+        tg.send_text(None, "anonymous", group)      # an update without "from"
+        tg.press_button(alice, bot_msg, "data") -> callback query id
+        tg.push_update({...}) -> the queued update (update_id assigned)
+        tg.calls / calls_to("sendMessage") / messages(chat_id) / bot_messages(chat_id)
+        tg.message(chat_id, id).history / chat_actions() / photos() / commands()
+        tg.callback_answers / callback_query(id) / updates / pending_updates / webhook
+        await tg.wait_for(lambda: ..., timeout=5) / wait_for_messages(chat_id, count, timeout)
+        await tg.wait_for_call("sendMessage") / wait_until_consumed()
+        await tg.deliver_webhook(update=None, secret=...)  # -> HTTP status
+        tg.set_flood_limits(chat_burst=1) / disable_flood_control() / flood_next() / fail_next()
+
+Standalone: ``python -m tests.doubles.telegram.cli --port 8081 --token 123:abc`` prints its base URL on one line
+once it listens (for manual tries; the ``/_fake`` routes of ``control.py`` drive it).
+"""
 
 from __future__ import annotations
 
 from .errors import ApiError
 from .flood import FloodLimits
-from .formatting import FormattedText, parse_html, parse_markdown, parse_markdown_v2, utf16_len
+from .formatting import FormattedText, parse_html, utf16_len
 from .models import (
     ApiCall,
     CallbackAnswer,
@@ -39,7 +65,5 @@ __all__ = [
     "User",
     "WebhookState",
     "parse_html",
-    "parse_markdown",
-    "parse_markdown_v2",
     "utf16_len",
 ]

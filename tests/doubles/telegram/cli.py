@@ -13,7 +13,7 @@ from .state import DEFAULT_TOKEN
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Arguments of ``python -m tests.doubles.telegram_server``."""
+    """Arguments of ``python -m tests.doubles.telegram.cli``."""
     parser = argparse.ArgumentParser(description="Fake Telegram Bot API server for tests and benchmarks.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081, help="0 picks a free port")
@@ -48,3 +48,7 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse ``argv`` and serve."""
     asyncio.run(serve(build_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

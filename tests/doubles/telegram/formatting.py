@@ -8,10 +8,8 @@ to tdlib):
   byte offset 0``, ``Can't find end tag corresponding to start tag "b"`` …).
   Like the real server, an ``&`` that does not start a known entity is kept as
   a literal character, it is *not* an error.
-* ``parse_mode=MarkdownV2`` with reserved-character checks
-  (``Character '.' is reserved and must be escaped with the preceding '\\'``)
-  and unclosed-entity errors (``Can't find end of Bold entity at byte offset 4``).
-* legacy ``parse_mode=Markdown`` (lenient: only an unclosed entity fails).
+* not ``parse_mode=MarkdownV2`` or ``Markdown``: the bot sends HTML only, so the fake
+  answers them with a 500 naming what it does not implement, rather than guess.
 * UTF-16 lengths and offsets, trimming of surrounding whitespace and automatic
   detection of bot commands, mentions, hashtags, cashtags, e-mails and URLs.
 
@@ -26,7 +24,6 @@ from typing import Any
 
 from .errors import bad_request
 from .html_markup import decode_html_entity, parse_html
-from .markdown import parse_markdown, parse_markdown_v2
 from .text import (
     ENTITY_TYPES,
     OPAQUE_TYPES,
@@ -48,8 +45,6 @@ __all__ = [
     "finalize",
     "normalize_link",
     "parse_html",
-    "parse_markdown",
-    "parse_markdown_v2",
     "parse_text",
     "trim",
     "utf8_offset",
@@ -131,10 +126,8 @@ def parse_text(text: str, parse_mode: str | None, entities: list[Entity] | None 
         return FormattedText(text)
     if mode == "html":
         return parse_html(text)
-    if mode == "markdownv2":
-        return parse_markdown_v2(text)
-    if mode == "markdown":
-        return parse_markdown(text)
+    if mode in ("markdownv2", "markdown"):
+        raise NotImplementedError(f"the fake Telegram parses parse_mode=HTML only, not {parse_mode}")
     raise bad_request("unsupported parse_mode")
 
 
