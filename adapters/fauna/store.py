@@ -42,6 +42,9 @@ from adapters.store_rules import (
 from domain.events import Event, RecordedEvent
 from domain.ports import ConcurrencyConflict, StoreError, StoreUnavailable
 
+TERM_LIMIT = 32 * 1024 - 64
+"""Bytes of a stream name or causation id Fauna can index (an index term holds 32 KiB; a little is kept spare)."""
+
 
 class FaunaEventStore:
     """An EventStore whose streams are documents of one Fauna collection (see `adapters.fauna.schema`)."""
@@ -129,6 +132,7 @@ class FaunaEventStore:
         """
         if not events:
             return await self._batch(stream, causation_id)
+        self._check_terms(stream, causation_id)
         moment = recording_time(self._now)
         documents = [
             event_fields(stream, expected_version + offset, moment, causation_id, event, starts_batch=offset == 1)
@@ -202,6 +206,15 @@ class FaunaEventStore:
         while await self._connection.query(partial(queries.delete_page, stream, self._page_size)) is not None:
             pass
 
+    def _check_terms(self, *terms: str) -> None:
+        """Refuse a stream name or causation id Fauna would leave out of its index (over 32 KiB as a term): the
+        write would succeed and never be found again."""
+        if any(len(term.encode("utf-8", "surrogatepass")) > TERM_LIMIT for term in terms):
+            raise StoreUnavailable(
+                f"Fauna at {self.endpoint} cannot index a stream name or causation id over {TERM_LIMIT} bytes; "
+                "nothing was written"
+            )
+
     async def import_recorded(self, events: Sequence[RecordedEvent]) -> None:
         """Write recorded events verbatim in one transaction; they must continue their stream with no gap.
 
@@ -212,6 +225,7 @@ class FaunaEventStore:
             return
         stream = check_import(events)
         causation_ids = [event.causation_id for event in events]
+        self._check_terms(stream, *causation_ids)
         starts = [True, *batch_starts(causation_ids[0], causation_ids[1:])]
         documents = [recorded_fields(event, starts_batch=start) for event, start in zip(events, starts, strict=True)]
         expected = events[0].version - 1
