@@ -59,11 +59,13 @@ class FakeTelegram(UpdateInjector):
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._worker: WebhookWorker | None = None
+        self._stopping = asyncio.Event()
         self._init_injector()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> FakeTelegram:
         """Listen on ``host:port`` (port 0 picks a free one)."""
+        self._stopping.clear()
         app = web.Application(client_max_size=_MAX_REQUEST_SIZE)
         add_control_routes(app, self)
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -77,7 +79,8 @@ class FakeTelegram(UpdateInjector):
         return self
 
     async def stop(self) -> None:
-        """Stop serving; a waiting long poll returns (empty) at once."""
+        """Stop serving; a waiting long poll returns (empty) at once, and so does a stalled call."""
+        self._stopping.set()
         self.state.queue.release_long_poll()
         if self._worker is not None:
             await self._worker.stop()
@@ -137,7 +140,8 @@ class FakeTelegram(UpdateInjector):
         self.state.calls.append(call)
         page, stall = self.state.take_html_failure(call.method.lower())
         if page is not None:  # a proxy in front of the Bot API answers instead of it (nginx's error page)
-            await asyncio.sleep(stall)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), stall)
             call.status, call.response = page, {"html": True}
             self.state.notify()
             return web.Response(text=_html_error_page(page), status=page, content_type="text/html")
