@@ -3,7 +3,6 @@ sends a contended query again a few times before it reports StoreUnavailable (ne
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
@@ -27,14 +26,6 @@ CONTENDED = {
         }
     ]
 }
-
-
-@pytest.fixture
-async def double() -> AsyncIterator[FaunaDouble]:
-    running = FaunaDouble()
-    await asyncio.to_thread(running.start)
-    yield running
-    await asyncio.to_thread(running.stop)
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ TTL = 0.6
 
 
 @pytest.fixture
-async def double() -> AsyncIterator[FaunaDouble]:
-    running = FaunaDouble()
-    await asyncio.to_thread(running.start)
-    yield running
-    await asyncio.to_thread(running.stop)
-
-
-@pytest.fixture
 async def store(double: FaunaDouble) -> AsyncIterator[FaunaEventStore]:
     opened = FaunaEventStore(double.secret, double.endpoint, timeout=5, lease_ttl=TTL)
     await opened.init_schema()
