@@ -174,19 +174,21 @@ class Intake:
                 # the chat's oldest earlier update is handled now, inline, once no live worker holds it (its own
                 # turn then finds it done); never one behind it, which would answer the chat out of order while a
                 # dead worker's claim on the oldest runs out, and race whoever takes that one over
-                earlier = sorted(
-                    (row for row in rows if row.update_id < entry.update_id), key=lambda row: row.update_id
+                oldest = min(
+                    (row for row in rows if row.update_id < entry.update_id),
+                    key=lambda row: row.update_id,
+                    default=None,
                 )
-                for row in earlier[:1]:
-                    if await self._inbox.claim(row.update_id, sharing.worker, sharing.stale_after):
-                        update = self._parse(json.loads(row.payload))
-                        if update is not None:
-                            async with self._claimed(row, sharing):
-                                await self._process(row, update, {})
-                        break
-                else:
-                    if not earlier and await self._inbox.claim(entry.update_id, sharing.worker, sharing.stale_after):
+                if oldest is None:
+                    if await self._inbox.claim(entry.update_id, sharing.worker, sharing.stale_after):
                         return True
+                    await asyncio.sleep(TURN_POLL)
+                elif await self._inbox.claim(oldest.update_id, sharing.worker, sharing.stale_after):
+                    update = self._parse(json.loads(oldest.payload))
+                    if update is not None:
+                        async with self._claimed(oldest, sharing):
+                            await self._process(oldest, update, {})
+                else:
                     await asyncio.sleep(TURN_POLL)
             except StoreError as error:
                 log.warning("inbox_unavailable", error=str(error))
