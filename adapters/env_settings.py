@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Self, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 import annotated_types
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
@@ -35,6 +35,17 @@ def _whole(value: object) -> object:
 
 Whole = Annotated[int, BeforeValidator(_whole)]
 """A whole number given in any decimal notation."""
+
+_STREAM_BOOLEANS = dict.fromkeys(("true", "1", "yes", "on"), "drafts") | dict.fromkeys(("false", "0", "no"), "off")
+
+
+def _stream_mode(value: object) -> object:
+    """CONVO_STREAM was a boolean before it named a mode: `true` still means the default, `false` means off."""
+    return _STREAM_BOOLEANS.get(value.lower(), value) if isinstance(value, str) else value
+
+
+StreamMode = Annotated[Literal["drafts", "edits", "off"], BeforeValidator(_stream_mode)]
+"""How an answer is shown while it is generated (CONVO_STREAM)."""
 
 
 def setting(*names: str, default: Any = PydanticUndefined, unset: str | None = None, **bounds: Any) -> Any:

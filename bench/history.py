@@ -38,7 +38,7 @@ from bench.baseline import TutorialBaseline
 from domain.commands import Ask, Command, GiveAnswer, Sender
 from domain.conversation import INITIAL, State, decide, evolve
 from domain.events import RecordedEvent
-from domain.ports import Completion, EventStore, ModelFailure, Picture, TextSoFar
+from domain.ports import Completion, EventStore, ModelFailure, Picture, StopSignal, TextSoFar
 from domain.prompt import Message, PromptPolicy
 from service.conversations import ConversationService, Request
 
@@ -69,7 +69,9 @@ class InstantChat:
 
     name = "instant"
 
-    async def answer(self, prompt: Sequence[Message], on_text: TextSoFar | None = None) -> Completion:
+    async def answer(
+        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Completion:
         """A fixed short answer."""
         return Completion("ok", self.name, 0, 0)
 

@@ -40,6 +40,8 @@ class Ask:
     """Who asked."""
     text: str
     """The question."""
+    message_id: int | None = None
+    """The front end's id of the message that asked, if it has one."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -60,6 +62,8 @@ class Say:
     """Who said it."""
     text: str
     """What they said."""
+    message_id: int | None = None
+    """The front end's id of the message, if it has one."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -96,6 +100,10 @@ class GiveAnswer:
     """Billed completion tokens."""
     latency_ms: int
     """Time the call took."""
+    reasoning: str = ""
+    """What a reasoning model thought first, kept out of prompts."""
+    stopped: bool = False
+    """True when the user stopped the answer part way."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -154,6 +162,46 @@ class FailDelivery:
     """Telegram's description of the refusal."""
 
 
-UserCommand: TypeAlias = Start | Say | Ask | RequestImage | Reset | SelectMode
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class Undo:
+    """Take the newest turn out of later prompts (the caller found it with `domain.tail.RecentTurns`)."""
+
+    sender: Sender
+    """Who undid."""
+    question_version: int
+    """Version of the question whose turn is undone."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class Redo:
+    """Ask the newest turn's question again, in place of that turn: the same prompt, a new answer."""
+
+    sender: Sender
+    """Who asked for it."""
+    question_version: int
+    """Version of the question whose turn is replaced."""
+    text: str
+    """The question's text, asked again."""
+    message_id: int | None = None
+    """The front end's id of the message that first asked it."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class EditQuestion:
+    """The user edited the latest question: its turn leaves the context and the new text is asked."""
+
+    sender: Sender
+    """Who edited."""
+    question_version: int
+    """Version of the question edited."""
+    answered: bool
+    """Whether that question's turn is in the context now (answered and not undone)."""
+    text: str
+    """The edited text."""
+    message_id: int | None = None
+    """The front end's id of the edited message."""
+
+
+UserCommand: TypeAlias = Start | Say | Ask | RequestImage | Reset | SelectMode | Undo | Redo | EditQuestion
 OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered | FailDelivery
 Command: TypeAlias = UserCommand | OutcomeCommand

@@ -16,18 +16,21 @@ import attrs
 from domain.commands import (
     Ask,
     Command,
+    EditQuestion,
     FailAnswer,
     FailDelivery,
     FailImage,
     GiveAnswer,
     GiveImage,
     MarkDelivered,
+    Redo,
     RequestImage,
     Reset,
     Say,
     SelectMode,
     Sender,
     Start,
+    Undo,
 )
 from domain.errors import EmptyMessage
 from domain.events import (
@@ -44,6 +47,7 @@ from domain.events import (
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
+    TurnUndone,
     UserRegistered,
 )
 
@@ -127,12 +131,30 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
     match command:
         case Start(sender=sender):
             return _register(state, sender)
-        case Say(sender=sender, text=text):
-            meant = RequestImage(sender=sender, prompt=text) if state.mode == "image" else Ask(sender=sender, text=text)
+        case Say(sender=sender, text=text, message_id=message_id):
+            meant: Command = (
+                RequestImage(sender=sender, prompt=text)
+                if state.mode == "image"
+                else Ask(sender=sender, text=text, message_id=message_id)
+            )
             return decide(state, meant)
-        case Ask(sender=sender, text=text):
+        case Ask(sender=sender, text=text, message_id=message_id):
             _require_text(text)
-            return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text=text))
+            return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text=text, message_id=message_id))
+        case Undo(sender=sender, question_version=asked):
+            return (*_preamble(state, sender), *_abandon(state), TurnUndone(question_version=asked, reason="undo"))
+        case Redo(sender=sender, question_version=asked, text=text, message_id=message_id):
+            return (
+                *_preamble(state, sender),
+                *_abandon(state),
+                TurnUndone(question_version=asked, reason="redo"),
+                QuestionAsked(text=text, message_id=message_id),
+            )
+        case EditQuestion(sender=sender, question_version=asked, answered=answered, text=text):
+            _require_text(text)
+            undone = (TurnUndone(question_version=asked, reason="edit"),) if answered else ()
+            asked_again = QuestionAsked(text=text, message_id=command.message_id)
+            return (*_preamble(state, sender), *_abandon(state), *undone, asked_again)
         case RequestImage(sender=sender, prompt=prompt):
             _require_text(prompt)
             return (*_preamble(state, sender), *_abandon(state), ImageRequested(prompt=prompt))
@@ -159,6 +181,8 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
                     completion_tokens=command.completion_tokens,
                     latency_ms=command.latency_ms,
                     question_version=command.question_version,
+                    reasoning=command.reasoning,
+                    stopped=command.stopped,
                 ),
             )
         case FailAnswer() if _waits(pending, "question", command.question_version):

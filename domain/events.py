@@ -11,19 +11,16 @@ built, so whatever writes or reads an event, in any store, holds text every stor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, get_args
 
 import attrs
 
 from domain.text import storable_fields
 
 Mode: TypeAlias = Literal["chat", "image"]
-MODES: tuple[Mode, ...] = ("chat", "image")
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 FailureKind: TypeAlias = Literal[
-    "rate_limited", "timeout", "content_refused", "context_too_long", "auth", "upstream", "unsupported", "abandoned"
-]
-FAILURE_KINDS: tuple[FailureKind, ...] = (
     "rate_limited",
     "timeout",
     "content_refused",
@@ -32,7 +29,12 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
     "upstream",
     "unsupported",
     "abandoned",
-)
+    "stopped",
+]
+FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
+
+UndoReason: TypeAlias = Literal["undo", "redo", "edit"]
+UNDO_REASONS: tuple[UndoReason, ...] = get_args(UndoReason)
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -65,6 +67,8 @@ class QuestionAsked:
 
     text: str
     """The message exactly as the user sent it."""
+    message_id: int | None = None
+    """The front end's id of the message that asked (Telegram's message_id), so an edit of it is recognised."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -83,6 +87,10 @@ class AnswerGiven:
     """Milliseconds from sending the request to the last byte of the answer."""
     question_version: int
     """Stream version of the QuestionAsked this answers."""
+    reasoning: str = ""
+    """What a reasoning model thought before answering; shown in replay, never part of a prompt."""
+    stopped: bool = False
+    """True when the user stopped the answer: `text` is what had arrived by then."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -151,6 +159,17 @@ class DeliveryFailed:
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class TurnUndone:
+    """A turn (a question and its answer) leaves the context: later prompts no longer see it; the log keeps it."""
+
+    question_version: int
+    """Stream version of the QuestionAsked whose turn is undone."""
+    reason: UndoReason
+    """`undo` (the user took it back), `redo` (its answer is regenerated) or `edit` (the question was edited and
+    is asked again)."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class ConversationReset:
     """The user asked to start over: nothing before this reaches a prompt again."""
 
@@ -166,6 +185,7 @@ Event: TypeAlias = (
     | ImageFailed
     | ReplyDelivered
     | DeliveryFailed
+    | TurnUndone
     | ConversationReset
 )
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -179,6 +199,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ImageFailed,
     ReplyDelivered,
     DeliveryFailed,
+    TurnUndone,
     ConversationReset,
 )
 

@@ -109,6 +109,10 @@ class Completion:
     """Billed prompt tokens (0 if not reported)."""
     completion_tokens: int
     """Billed completion tokens (0 if not reported)."""
+    reasoning: str = ""
+    """What a reasoning model thought before answering (never part of `text`)."""
+    stopped: bool = False
+    """True when the answer was stopped on request: `text` is what had arrived by then."""
 
 
 @attrs.frozen
@@ -136,7 +140,20 @@ class ModelFailure(Exception):
 
 
 TextSoFar = Callable[[str], Awaitable[None]]
-"""Receives the whole answer so far each time it grows (it may shrink if a cut stream is retried)."""
+"""Receives the whole answer so far each time it grows (it may shrink if a cut stream is retried). An empty text
+says the model is at work with nothing to show yet (a reasoning model thinking)."""
+
+
+class StopSignal(Protocol):
+    """Set when the user asks to stop an answer (an `asyncio.Event` is one)."""
+
+    def is_set(self) -> bool:
+        """Whether the stop was asked for."""
+        ...
+
+    async def wait(self) -> object:
+        """Return once the stop is asked for."""
+        ...
 
 
 class ChatModel(Protocol):
@@ -147,8 +164,11 @@ class ChatModel(Protocol):
         """The configured model name."""
         ...
 
-    async def answer(self, prompt: Sequence[Message], on_text: TextSoFar | None = None) -> Completion:
-        """The model's answer; streams through `on_text` when given. Raises ModelFailure."""
+    async def answer(
+        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Completion:
+        """The model's answer; streams through `on_text` when given. Once `stop` is set, the request is dropped at
+        once and what had arrived is returned, marked `stopped`. Raises ModelFailure."""
         ...
 
     async def close(self) -> None:

@@ -2,6 +2,7 @@
 
 Rules, the same for the full fold here and the tail reader in `domain.tail`:
 - a turn is a question with its answer; questions that failed, were abandoned or are still waiting are left out;
+- an undone turn (/undo, /redo, an edited question) is left out, whenever its undoing was recorded;
 - nothing before the last reset, and nothing older than `lookback` versions before the question, is included;
 - whole turns are dropped oldest-first until the prompt fits the budget, so the kept turns are always the newest;
 - a question that cannot fit with the persona alone raises QuestionTooLong.
@@ -17,7 +18,7 @@ from typing import Literal, TypeAlias
 import attrs
 
 from domain.errors import DomainError, QuestionTooLong
-from domain.events import AnswerGiven, ConversationReset, QuestionAsked, RecordedEvent
+from domain.events import AnswerGiven, ConversationReset, QuestionAsked, RecordedEvent, TurnUndone
 
 Role: TypeAlias = Literal["system", "user", "assistant"]
 TokenCounter: TypeAlias = Callable[[str], int]
@@ -150,9 +151,10 @@ def build_prompt(
 
 
 def conversation_turns(events: Iterable[RecordedEvent], before: int | None = None) -> list[Turn]:
-    """Answered turns since the last reset, oldest first, among events older than version `before`."""
+    """Answered turns since the last reset and not undone, oldest first, among events older than version `before`."""
     questions: dict[int, str] = {}
     turns: list[Turn] = []
+    undone: set[int] = set()
     for recorded in events:
         if before is not None and recorded.version >= before:
             break
@@ -160,10 +162,14 @@ def conversation_turns(events: Iterable[RecordedEvent], before: int | None = Non
             case ConversationReset():
                 questions.clear()
                 turns.clear()
+                undone.clear()
             case QuestionAsked(text=text):
                 questions[recorded.version] = text
-            case AnswerGiven(text=answer, question_version=asked) if asked in questions:
+            case AnswerGiven(text=answer, question_version=asked) if asked in questions and asked not in undone:
                 turns.append(Turn(asked, questions.pop(asked), answer))
+            case TurnUndone(question_version=asked):
+                undone.add(asked)
+                turns = [turn for turn in turns if turn.question_version != asked]
     return sorted(turns, key=lambda turn: turn.question_version)
 
 

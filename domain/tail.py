@@ -7,6 +7,10 @@ conversation` and `domain.prompt` over the whole stream (the property tests hold
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import attrs
+
 from domain.conversation import Pending, State, pending_from, to_deliver
 from domain.errors import DomainError
 from domain.events import (
@@ -22,6 +26,7 @@ from domain.events import (
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
+    TurnUndone,
 )
 from domain.prompt import (
     Message,
@@ -29,6 +34,7 @@ from domain.prompt import (
     TokenCounter,
     Turn,
     assemble,
+    conversation_turns,
     estimate_tokens,
     history_budget,
     turn_cost,
@@ -130,6 +136,7 @@ class PromptTail:
         self._floor = question.version - policy.lookback
         self._order = _Backwards(question.version)
         self._answers: dict[int, str] = {}
+        self._undone: set[int] = set()
         self._kept: list[Turn] = []
         self._done = question.version == 1
 
@@ -151,7 +158,9 @@ class PromptTail:
                 self._done = True
             case AnswerGiven(text=answer, question_version=asked):
                 self._answers[asked] = answer
-            case QuestionAsked(text=text) if recorded.version in self._answers:
+            case TurnUndone(question_version=asked):
+                self._undone.add(asked)
+            case QuestionAsked(text=text) if recorded.version in self._answers and recorded.version not in self._undone:
                 self._keep(Turn(recorded.version, text, self._answers.pop(recorded.version)))
         if recorded.version == 1:
             self._done = True
@@ -172,3 +181,99 @@ class PromptTail:
     def messages(self) -> tuple[Message, ...]:
         """The prompt; call when done or after the stream's oldest event was fed."""
         return assemble(self._policy.persona, self._kept[::-1], self._question)
+
+
+@attrs.frozen
+class AskedQuestion:
+    """A question of the current context, as turn control needs it."""
+
+    version: int
+    """Stream version of the QuestionAsked."""
+    text: str
+    """The question's text."""
+    message_id: int | None
+    """The front end's id of the message that asked it."""
+    answered: bool
+    """Whether its turn is in the context: answered, and not undone."""
+
+
+class RecentTurns:
+    """Finds, reading newest first, what /undo, /redo and edits act on: the latest question since the last reset,
+    and the newest turn still in the context. Never reads behind the last reset or further than `lookback`
+    versions back (older turns are in no prompt anyway)."""
+
+    def __init__(self, lookback: int) -> None:
+        self._order = _Backwards(None)
+        self._lookback = lookback
+        self._floor: int | None = None
+        self._answered: set[int] = set()
+        self._undone: set[int] = set()
+        self._latest: AskedQuestion | None = None
+        self._newest_turn: AskedQuestion | None = None
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once older events cannot change what was found."""
+        return self._done
+
+    @property
+    def latest_question(self) -> AskedQuestion | None:
+        """The newest question since the last reset, answered or not."""
+        return self._latest
+
+    @property
+    def newest_turn(self) -> AskedQuestion | None:
+        """The newest answered question whose turn is still in the context."""
+        return self._newest_turn
+
+    def feed(self, recorded: RecordedEvent) -> None:
+        """Take the next older event."""
+        if self._done:
+            return
+        self._order.check(recorded)
+        if self._floor is None:
+            self._floor = recorded.version - self._lookback
+        if recorded.version <= self._floor:
+            self._done = True
+            return
+        match recorded.event:
+            case ConversationReset():
+                self._done = True
+            case AnswerGiven(question_version=asked):
+                self._answered.add(asked)
+            case TurnUndone(question_version=asked):
+                self._undone.add(asked)
+            case QuestionAsked(text=text, message_id=message_id):
+                answered = recorded.version in self._answered and recorded.version not in self._undone
+                question = AskedQuestion(recorded.version, text, message_id, answered)
+                self._latest = self._latest or question
+                if answered:
+                    self._newest_turn = question
+                    self._done = True
+        if recorded.version == 1:
+            self._done = True
+
+
+def recent_turns(events: Sequence[RecordedEvent], lookback: int) -> tuple[AskedQuestion | None, AskedQuestion | None]:
+    """What RecentTurns finds, folded forwards from the whole stream: (latest question, newest turn)."""
+    if not events:
+        return None, None
+    floor = events[-1].version - lookback
+    since_reset = [
+        recorded
+        for recorded in events
+        if recorded.version > max(floor, _last_reset(events)) and isinstance(recorded.event, QuestionAsked)
+    ]
+    in_context = {turn.question_version for turn in conversation_turns(events)}
+    asked = [
+        AskedQuestion(recorded.version, recorded.event.text, recorded.event.message_id, recorded.version in in_context)
+        for recorded in since_reset
+        if isinstance(recorded.event, QuestionAsked)
+    ]
+    answered = [question for question in asked if question.answered]
+    return (asked[-1] if asked else None), (answered[-1] if answered else None)
+
+
+def _last_reset(events: Sequence[RecordedEvent]) -> int:
+    return max((recorded.version for recorded in events if isinstance(recorded.event, ConversationReset)), default=0)

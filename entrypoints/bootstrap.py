@@ -85,7 +85,7 @@ async def build_bot(env: Mapping[str, str], redactor: Redactor) -> TelegramBot:
     redactor.add([*telegram.secrets(), *settings.model.secrets()])
     bot = bot_api_client(telegram)
     try:
-        service = await _service(settings, env, TelegramOutbox(bot))
+        service = await _service(settings, env, TelegramOutbox(bot, telegram.show_reasoning == "collapsed"))
     except BaseException:
         await bot.session.close()
         raise

@@ -29,6 +29,7 @@ from domain.events import (
     ModeSelected,
     QuestionAsked,
     ReplyDelivered,
+    TurnUndone,
     UserRegistered,
 )
 from domain.prompt import Message, PromptPolicy
@@ -81,6 +82,7 @@ def _event_json(step: Step) -> dict[str, Any]:
         "recorded_at": recorded.recorded_at.astimezone(UTC).isoformat(),
         "data": document["data"],
         "causation_id": recorded.causation_id,
+        "undone": step.undone,
         "state": _state_json(step.state),
     }
 
@@ -153,7 +155,7 @@ def _event_table(steps: Sequence[Step], replay: Replay) -> Table:
             str(recorded.version),
             utc_seconds(recorded.recorded_at),
             type(recorded.event).__name__,
-            Text(summary(recorded.event)),
+            Text(summary(recorded.event) + ("" if step.undone is None else f" [undone: {step.undone}]")),
             Text(state_summary(step.state), style="dim"),
         )
     return table
@@ -248,13 +250,19 @@ def summary(event: Event) -> str:
             return f"the reply to v{version} could not be delivered: {clip(reason, SUMMARY_CHARS)}"
         case ConversationReset():
             return "earlier turns leave the prompt"
+        case TurnUndone(question_version=version, reason=reason):
+            return f"the turn of v{version} leaves the prompt ({reason})"
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover - the match covers Event
 
 
 def _answer_summary(event: AnswerGiven) -> str:
     """Model, billed tokens, latency, the question answered and the answer's start."""
     usage = f"{event.prompt_tokens}+{event.completion_tokens} tok {event.latency_ms} ms"
-    return f"{clip(event.model, SUMMARY_CHARS)} {usage} → v{event.question_version} {quoted(event.text)}"
+    stopped = " stopped" if event.stopped else ""
+    thought = f" reasoning {quoted(event.reasoning)}" if event.reasoning else ""
+    return (
+        f"{clip(event.model, SUMMARY_CHARS)} {usage}{stopped} → v{event.question_version} {quoted(event.text)}{thought}"
+    )
 
 
 def state_summary(state: State) -> str:

@@ -16,7 +16,7 @@ import attrs
 import structlog
 
 from domain.commands import Command, FailAnswer, FailImage, GiveAnswer, GiveImage
-from domain.conversation import State
+from domain.conversation import State, has_visible_text
 from domain.errors import QuestionTooLong
 from domain.events import (
     AnswerFailed,
@@ -28,7 +28,7 @@ from domain.events import (
     QuestionAsked,
     RecordedEvent,
 )
-from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, TextSoFar
+from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, StopSignal, TextSoFar
 from domain.prompt import Message, PromptPolicy, TokenCounter, message_cost
 from service.loading import load_prompt
 from service.outcomes import Answered, Drawn, Failed, Outcome
@@ -61,17 +61,25 @@ class Answering:
         self._states = states
         self._models = models
 
-    async def outcome(self, asked: RecordedEvent, on_text: TextSoFar | None, known: State | None = None) -> Outcome:
+    async def outcome(
+        self,
+        asked: RecordedEvent,
+        on_text: TextSoFar | None,
+        known: State | None = None,
+        stop: StopSignal | None = None,
+    ) -> Outcome:
         """The request's outcome: the recorded one if it has one, else a fresh model call, recorded once.
 
-        `known` is the stream's state when the caller has just written it (so it need not be read again).
+        `known` is the stream's state when the caller has just written it (so it need not be read again). Once
+        `stop` is set, the answer is what had arrived, recorded as stopped (a failure of kind `stopped` if
+        nothing had).
         """
         state = known or await self._states.load(asked.stream)
         if state.pending is None or state.pending.version != asked.version:
             undelivered = state.undelivered is not None and state.undelivered.version == asked.version
             return attrs.evolve(await self.recorded_outcome(asked), delivered=not undelivered)
         if isinstance(asked.event, QuestionAsked):
-            return await self._answer(asked, on_text)
+            return await self._answer(asked, on_text, stop)
         return await self._draw(asked)
 
     async def recorded_outcome(self, asked: RecordedEvent) -> Outcome:
@@ -84,14 +92,16 @@ class Answering:
         message = "the request was closed without a result"
         return Failed(request=kind, kind="abandoned", message=message, request_version=asked.version)
 
-    async def _answer(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Outcome:
+    async def _answer(self, asked: RecordedEvent, on_text: TextSoFar | None, stop: StopSignal | None) -> Outcome:
         started = time.monotonic()
         try:
-            completion = await self._complete(asked, on_text)
+            completion = await self._complete(asked, on_text, stop)
         except QuestionTooLong as error:
             return await self._question_failed(asked, ModelFailure("context_too_long", str(error)))
         except ModelFailure as failure:
             return await self._question_failed(asked, failure)
+        if completion.stopped and not has_visible_text(completion.text):
+            return await self._question_failed(asked, ModelFailure("stopped", "stopped before the answer began"))
         answer = GiveAnswer(
             question_version=asked.version,
             text=completion.text,
@@ -99,6 +109,8 @@ class Answering:
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
             latency_ms=round((time.monotonic() - started) * 1000),
+            reasoning=completion.reasoning,
+            stopped=completion.stopped,
         )
         return await self._record_outcome(asked, answer, Answered(**attrs.asdict(answer)))
 
@@ -106,14 +118,14 @@ class Answering:
         command = FailAnswer(question_version=asked.version, kind=failure.kind, message=failure.message)
         return await self._record_outcome(asked, command, _failed("question", asked, failure))
 
-    async def _complete(self, asked: RecordedEvent, on_text: TextSoFar | None) -> Completion:
+    async def _complete(self, asked: RecordedEvent, on_text: TextSoFar | None, stop: StopSignal | None) -> Completion:
         """The model's answer to the folded prompt. A model whose window is smaller than the budget assumes
         (`context_too_long`: a token count the estimate got wrong) is asked once more with half the budget,
         dropping the oldest turns, before the question fails."""
         models = self._models
         prompt = await self._fitted_prompt(asked)
         try:
-            return await models.chat.answer(prompt, on_text)
+            return await models.chat.answer(prompt, on_text, stop)
         except ModelFailure as failure:
             if failure.kind != "context_too_long":
                 raise
@@ -123,7 +135,7 @@ class Answering:
             except QuestionTooLong:
                 raise failure from None
             log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
-            return await models.chat.answer(prompt, on_text)
+            return await models.chat.answer(prompt, on_text, stop)
 
     async def _fitted_prompt(self, asked: RecordedEvent) -> Sequence[Message]:
         """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts

@@ -1,4 +1,5 @@
-"""The use cases: start, say, ask, draw, reset, select mode, forget — each exactly once per Telegram update.
+"""The use cases: start, say, ask, draw, reset, select mode, undo, redo, edit, forget — each exactly once per
+Telegram update.
 
 Every use case records through `service.recording` (decide with the pure domain, append at the version read,
 re-read on a lost race). Within this process one stream is handled by one task at a time. The jobs behind the
@@ -9,19 +10,35 @@ owed and recording it), `takeover` (what another worker left unfinished), `queri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
-from domain.commands import Ask, Command, MarkDelivered, RequestImage, Reset, Say, SelectMode, Sender, Start
+from domain.commands import (
+    Ask,
+    Command,
+    EditQuestion,
+    MarkDelivered,
+    Redo,
+    RequestImage,
+    Reset,
+    Say,
+    SelectMode,
+    Sender,
+    Start,
+    Undo,
+)
 from domain.conversation import Pending, State
-from domain.events import ImageRequested, Mode, QuestionAsked, RecordedEvent
-from domain.ports import ChatModel, EventStore, ImageModel, PromptMeter, TextSoFar
+from domain.events import ImageRequested, Mode, QuestionAsked, RecordedEvent, TurnUndone
+from domain.ports import ChatModel, EventStore, ImageModel, PromptMeter, StopSignal, TextSoFar
 from domain.prompt import PromptPolicy, TokenCounter, Turn, estimate_tokens
+from domain.tail import AskedQuestion, RecentTurns
 from service import queries
 from service.answering import Answering, Models
 from service.deliveries import Deliveries, request_version
+from service.loading import find_event, load_recent
 from service.locks import StreamLocks
 from service.outcomes import Failed, Outbox, Outcome, Started
 from service.recording import record
@@ -39,6 +56,8 @@ class Request:
     """The update that caused this (e.g. `tg:<update_id>`); a redelivered update carries the same one."""
     sender: Sender
     """The Telegram user."""
+    message_id: int | None = None
+    """The front end's id of the user's message, if the request came with one (edits are matched by it)."""
 
 
 class ConversationService:
@@ -114,17 +133,78 @@ class ConversationService:
             await self.store.delete_stream(stream)
             self._states.forget(stream)
 
-    async def say(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
+    async def say(
+        self, request: Request, text: str, on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Outcome:
         """Plain text: a question in chat mode, an image prompt in image mode (the decider reads the mode)."""
-        return await self._ask_for_outcome(request, Say(sender=request.sender, text=text), on_text)
+        command = Say(sender=request.sender, text=text, message_id=request.message_id)
+        return _made(await self._outcome(request, _given(command), on_text, stop))
 
-    async def ask(self, request: Request, text: str, on_text: TextSoFar | None = None) -> Outcome:
-        """Put a question to the chat model; `on_text` receives the answer as it grows. Raises EmptyMessage."""
-        return await self._ask_for_outcome(request, Ask(sender=request.sender, text=text), on_text)
+    async def ask(
+        self, request: Request, text: str, on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Outcome:
+        """Put a question to the chat model; `on_text` receives the answer as it grows; once `stop` is set the
+        answer is what had arrived. Raises EmptyMessage."""
+        command = Ask(sender=request.sender, text=text, message_id=request.message_id)
+        return _made(await self._outcome(request, _given(command), on_text, stop))
 
     async def request_image(self, request: Request, prompt: str) -> Outcome:
         """Ask the image model for one picture. Raises EmptyMessage."""
-        return await self._ask_for_outcome(request, RequestImage(sender=request.sender, prompt=prompt), None)
+        command = RequestImage(sender=request.sender, prompt=prompt)
+        return _made(await self._outcome(request, _given(command), None, None))
+
+    async def undo(self, request: Request) -> AskedQuestion | None:
+        """Take the newest turn of the context out of later prompts; the question undone, None if none is left
+        since the last reset."""
+        async with self._locks.hold(request.stream):
+            newest = (await self._recent(request.stream)).newest_turn
+            if newest is None:
+                return None
+            command = Undo(sender=request.sender, question_version=newest.version)
+            batch, _ = await self._record_request(request, command)
+            undone = next((e.event for e in batch if isinstance(e.event, TurnUndone)), None)
+            if undone is None or undone.question_version == newest.version:
+                return newest
+            # a redelivered /undo: what it undid when it was first handled
+            first = await find_event(self.store, request.stream, undone.question_version)
+            text = first.event.text if first is not None and isinstance(first.event, QuestionAsked) else ""
+            return AskedQuestion(undone.question_version, text, None, answered=False)
+
+    async def redo(
+        self, request: Request, on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Outcome | None:
+        """Answer the newest turn's question again with the prompt it had; the new answer replaces the old in
+        later prompts. None if there is no turn since the last reset."""
+
+        async def command() -> Command | None:
+            newest = (await self._recent(request.stream)).newest_turn
+            if newest is None:
+                return None
+            return Redo(
+                sender=request.sender, question_version=newest.version, text=newest.text, message_id=newest.message_id
+            )
+
+        return await self._outcome(request, command, on_text, stop)
+
+    async def edit(
+        self, request: Request, text: str, on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Outcome | None:
+        """The user edited the message `request.message_id` into `text`: if it is the latest question, its turn
+        leaves the context and the new text is asked. None if it is not. Raises EmptyMessage."""
+
+        async def command() -> Command | None:
+            latest = (await self._recent(request.stream)).latest_question
+            if latest is None or latest.message_id is None or latest.message_id != request.message_id:
+                return None
+            return EditQuestion(
+                sender=request.sender,
+                question_version=latest.version,
+                answered=latest.answered,
+                text=text,
+                message_id=request.message_id,
+            )
+
+        return await self._outcome(request, command, on_text, stop)
 
     async def deliver(self, stream: str, outcome: Outcome, send: Callable[[], Awaitable[None]]) -> None:
         """Send an outcome the log says is owed, then record what became of it; nothing if it is not owed."""
@@ -161,17 +241,39 @@ class ConversationService:
         """The request the stream is waiting on (for a result, or for its delivery), if any."""
         return queries.unfinished(await self._states.load(stream))
 
-    async def _ask_for_outcome(self, request: Request, command: Command, on_text: TextSoFar | None) -> Outcome:
-        """Record a request for a model's outcome, then make (or read) that outcome."""
+    async def _own_request(self, request: Request) -> RecordedEvent | None:
+        """The request this update recorded, if it is still waiting for its outcome or for its delivery."""
+        state = await self._states.load(request.stream)
+        for waiting in (state.pending, state.undelivered):
+            if waiting is not None and waiting.causation_id == request.causation_id:
+                return await find_event(self.store, request.stream, waiting.version)
+        return None
+
+    async def _recent(self, stream: str) -> RecentTurns:
+        return await load_recent(self.store, stream, self._models.policy.lookback)
+
+    async def _outcome(
+        self,
+        request: Request,
+        command_for: Callable[[], Awaitable[Command | None]],
+        on_text: TextSoFar | None,
+        stop: StopSignal | None,
+    ) -> Outcome | None:
+        """Record a request for a model's outcome (the command is made under the stream's turn; None: nothing to
+        ask), then make (or read) that outcome."""
         try:
             async with self._locks.hold(request.stream):
+                command = await command_for()
+                if command is None:  # nothing to ask now; unless this very update asked it before a crash
+                    own = await self._own_request(request)
+                    return None if own is None else await self._answering.outcome(own, on_text, None, stop)
                 batch, state = await self._record_request(request, command)
                 asked = next((e for e in batch if isinstance(e.event, QuestionAsked | ImageRequested)), None)
                 if asked is None:
                     # The update was recorded before as something else (say /reset): it asks nothing now.
                     message = "this update was already handled"
                     return Failed(request="question", kind="abandoned", message=message, delivered=True)
-                return await self._answering.outcome(asked, on_text, state)
+                return await self._answering.outcome(asked, on_text, state, stop)
         finally:
             self._takeover.finished_here(request.causation_id)
 
@@ -188,3 +290,16 @@ class ConversationService:
             lambda: self._takeover.state_when_free(request.stream, request.causation_id),
         )
         return recorded.batch, recorded.state
+
+
+def _given(command: Command) -> Callable[[], Coroutine[Any, Any, Command]]:
+    async def given() -> Command:
+        return command
+
+    return given
+
+
+def _made(outcome: Outcome | None) -> Outcome:
+    """The outcome of a request that always asks something."""
+    assert outcome is not None
+    return outcome

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from domain.conversation import State
 from domain.events import RecordedEvent
 from domain.ports import EventStore
 from domain.prompt import Message, PromptPolicy, TokenCounter
-from domain.tail import PromptTail, StateTail
+from domain.tail import PromptTail, RecentTurns, StateTail
 
 PAGE = 32
 """Events fetched per backwards read: enough for a typical decision, small enough to stay cheap."""
@@ -41,17 +43,35 @@ async def load_prompt(
 ) -> tuple[Message, ...]:
     """The prompt for a recorded question, folded from the events just before it; raises QuestionTooLong."""
     reader = PromptTail(question, policy, count)
-    before = question.version
+    await _feed_backwards(store, question.stream, reader, before=question.version)
+    return reader.messages()
+
+
+async def load_recent(store: EventStore, stream: str, lookback: int) -> RecentTurns:
+    """What /undo, /redo and edits act on: the latest question and the newest turn of the context."""
+    reader = RecentTurns(lookback)
+    await _feed_backwards(store, stream, reader)
+    return reader
+
+
+class _TailReader(Protocol):
+    @property
+    def done(self) -> bool: ...
+
+    def feed(self, recorded: RecordedEvent) -> None: ...
+
+
+async def _feed_backwards(store: EventStore, stream: str, reader: _TailReader, before: int | None = None) -> None:
+    """Feed the reader the stream's events below `before` (or from the end), newest first, until it is done."""
     while not reader.done:
-        page = [e async for e in store.read_backwards(question.stream, before=before, limit=PAGE)]
+        page = [e async for e in store.read_backwards(stream, before=before, limit=PAGE)]
         for recorded in page:
             reader.feed(recorded)
             if reader.done:
-                break
+                return
         if len(page) < PAGE:
-            break
+            return
         before = page[-1].version
-    return reader.messages()
 
 
 async def find_event(store: EventStore, stream: str, version: int) -> RecordedEvent | None:

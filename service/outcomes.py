@@ -25,6 +25,10 @@ class Answered:
     """Billed completion tokens."""
     latency_ms: int
     """How long the model took."""
+    reasoning: str = ""
+    """What a reasoning model thought first (shown apart, never part of `text`)."""
+    stopped: bool = False
+    """True when the user stopped the answer: `text` is what had arrived by then."""
     replayed: bool = False
     """True when the answer was already recorded (a redelivered update) and the model was not called."""
     delivered: bool = False

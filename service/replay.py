@@ -19,7 +19,7 @@ import attrs
 
 from domain.conversation import INITIAL, State, evolve
 from domain.errors import DomainError
-from domain.events import AnswerGiven, RecordedEvent, UserRegistered
+from domain.events import AnswerGiven, QuestionAsked, RecordedEvent, TurnUndone, UndoReason, UserRegistered
 from domain.ports import EventStore
 from domain.prompt import Message, PromptPolicy, TokenCounter, Turn, assemble, message_cost
 from domain.tail import PromptTail
@@ -69,6 +69,8 @@ class Step:
     """The conversation state after this event."""
     prompt: PromptRecord | None = None
     """For an AnswerGiven: the prompt its question was sent."""
+    undone: UndoReason | None = None
+    """For a question or its answer whose turn was later undone (in the events replayed): how."""
 
 
 @attrs.frozen
@@ -125,12 +127,22 @@ def _steps(events: Sequence[RecordedEvent], policy: PromptPolicy, count: TokenCo
     """Each event with the state after it and, for answers, the prompt diffed against the previous one."""
     state = INITIAL
     previous: _KeyedPrompt = ()
+    undone = {e.event.question_version: e.event.reason for e in events if isinstance(e.event, TurnUndone)}
     for recorded in events:
         state = evolve(state, recorded)
         record = None
         if isinstance(recorded.event, AnswerGiven):
             record, previous = _prompt_record(events, recorded.version, recorded.event, policy, count, previous)
-        yield Step(recorded, state, record)
+        yield Step(recorded, state, record, undone.get(_turn_of(recorded)))
+
+
+def _turn_of(recorded: RecordedEvent) -> int:
+    """The question version of the turn a question or an answer belongs to (0 for other events)."""
+    if isinstance(recorded.event, QuestionAsked):
+        return recorded.version
+    if isinstance(recorded.event, AnswerGiven):
+        return recorded.event.question_version
+    return 0
 
 
 _Key: TypeAlias = tuple[object, ...]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from domain.events import FAILURE_KINDS, FailureKind
-from domain.ports import Completion, ModelFailure, Picture, TextSoFar
+from domain.ports import Completion, ModelFailure, Picture, StopSignal, TextSoFar
 from domain.prompt import Message
 
 if TYPE_CHECKING:
@@ -86,8 +86,11 @@ class FakeChatModel:
                 self._arrived.clear()
                 await self._arrived.wait()
 
-    async def answer(self, prompt: Sequence[Message], on_text: TextSoFar | None = None) -> Completion:
-        """The scripted answer, or the echo; streamed word by word through `on_text` when given."""
+    async def answer(
+        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Completion:
+        """The scripted answer, or the echo; streamed word by word through `on_text` when given. Once `stop` is
+        set (checked before each word), the words so far are the answer, marked stopped."""
         prompt = tuple(prompt)
         self.prompts.append(prompt)
         self.in_flight += 1
@@ -103,10 +106,14 @@ class FakeChatModel:
                 raise scripted
             user = [message.content for message in prompt if message.role == "user"]
             text = scripted if scripted is not None else f"echo: {user[-1] if user else ''}"
-            if on_text is not None:
-                pieces = _WORD.findall(text)
-                for end in range(1, len(pieces) + 1):
+            pieces = _WORD.findall(text)
+            for end in range(1, len(pieces) + 1):
+                if stop is not None and stop.is_set():
+                    said = "".join(pieces[: end - 1])
+                    return Completion(said, self.name, tokens, len(said.split()), stopped=True)
+                if on_text is not None:
                     await on_text("".join(pieces[:end]))
+                    await asyncio.sleep(0)
             return Completion(text, self.name, prompt_tokens=tokens, completion_tokens=len(text.split()))
         finally:
             self.in_flight -= 1

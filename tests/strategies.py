@@ -16,23 +16,27 @@ from hypothesis import strategies as st
 from domain.commands import (
     Ask,
     Command,
+    EditQuestion,
     FailAnswer,
     FailDelivery,
     FailImage,
     GiveAnswer,
     GiveImage,
     MarkDelivered,
+    Redo,
     RequestImage,
     Reset,
     SelectMode,
     Sender,
     Start,
+    Undo,
 )
 from domain.conversation import INITIAL, Pending, State, decide, evolve
 from domain.errors import EmptyMessage
 from domain.events import (
     FAILURE_KINDS,
     MODES,
+    UNDO_REASONS,
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
@@ -45,9 +49,11 @@ from domain.events import (
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
+    TurnUndone,
     UserRegistered,
 )
 from domain.prompt import PromptPolicy
+from domain.tail import recent_turns
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -88,7 +94,7 @@ events: st.SearchStrategy[Event] = st.one_of(
         language_code=st.none() | st.text(),
     ),
     st.builds(ModeSelected, mode=modes, restated=st.booleans()),
-    st.builds(QuestionAsked, text=texts),
+    st.builds(QuestionAsked, text=texts, message_id=st.none() | small_ints),
     st.builds(
         AnswerGiven,
         text=texts,
@@ -97,6 +103,8 @@ events: st.SearchStrategy[Event] = st.one_of(
         completion_tokens=small_ints,
         latency_ms=small_ints,
         question_version=versions,
+        reasoning=texts,
+        stopped=st.booleans(),
     ),
     st.builds(AnswerFailed, kind=failure_kinds, message=st.text(), question_version=versions),
     st.builds(ImageRequested, prompt=texts),
@@ -110,6 +118,7 @@ events: st.SearchStrategy[Event] = st.one_of(
     st.builds(ImageFailed, kind=failure_kinds, message=st.text(), request_version=versions),
     st.builds(ReplyDelivered, request_version=versions),
     st.builds(DeliveryFailed, request_version=versions, reason=st.text()),
+    st.builds(TurnUndone, question_version=versions, reason=st.sampled_from(UNDO_REASONS)),
     st.just(ConversationReset()),
 )
 """Any single event of every type, with arbitrary field values (not necessarily a valid stream)."""
@@ -166,6 +175,23 @@ _OUTCOMES = st.builds(_Outcome, st.sampled_from([True, True, True, False]), text
 
 
 @attrs.frozen
+class _Undo:
+    """A script step: /undo, of the newest turn in the context (if any)."""
+
+
+@attrs.frozen
+class _Redo:
+    """A script step: /redo, of the newest turn in the context (if any)."""
+
+
+@attrs.frozen
+class _Edit:
+    """A script step: the user edits the latest question (if any) into `text`."""
+
+    text: str
+
+
+@attrs.frozen
 class _Delivery:
     """A script step: the reply for the request with an undelivered outcome reached the user."""
 
@@ -190,11 +216,18 @@ _STEPS = st.one_of(
     st.tuples(st.builds(SelectMode, sender=st.just(_NO_SENDER), mode=modes)),
     st.tuples(st.builds(Start, sender=st.just(_NO_SENDER))),
     st.tuples(_OUTCOMES),
+    st.tuples(st.just(_Undo())),
+    st.tuples(st.just(_Undo()), st.just(_Undo())),
+    st.tuples(st.just(_Redo()), _OUTCOMES, st.just(_Delivery())),
+    st.tuples(st.just(_Redo())),
+    st.tuples(st.builds(_Edit, texts), _OUTCOMES, st.just(_Delivery())),
 )
 """Script steps: mostly a request with its outcome; sometimes a lone request, outcome, reset or mode switch."""
 
 
-def _command_for(step: Any, state: State, sender: Sender) -> Command | None:
+def _command_for(step: Any, state: State, sender: Sender, recorded: list[RecordedEvent]) -> Command | None:
+    if isinstance(step, _Undo | _Redo | _Edit):
+        return _turn_control(step, sender, recorded)
     if isinstance(step, _Outcome):
         return _outcome_command(step, state.pending)
     if isinstance(step, _Delivery):
@@ -209,6 +242,28 @@ def _command_for(step: Any, state: State, sender: Sender) -> Command | None:
     if hasattr(step, "sender"):
         return attrs.evolve(step, sender=sender)
     return step
+
+
+def _turn_control(step: _Undo | _Redo | _Edit, sender: Sender, recorded: list[RecordedEvent]) -> Command | None:
+    """What the service makes of /undo, /redo or an edit, from what the stream's context holds."""
+    latest, newest_turn = recent_turns(recorded, lookback=10**9)
+    if isinstance(step, _Edit):
+        if latest is None:
+            return None
+        return EditQuestion(
+            sender=sender,
+            question_version=latest.version,
+            answered=latest.answered,
+            text=step.text,
+            message_id=latest.message_id,
+        )
+    if newest_turn is None:
+        return None
+    if isinstance(step, _Undo):
+        return Undo(sender=sender, question_version=newest_turn.version)
+    return Redo(
+        sender=sender, question_version=newest_turn.version, text=newest_turn.text, message_id=newest_turn.message_id
+    )
 
 
 def _outcome_command(step: _Outcome, pending: Pending | None) -> Command | None:
@@ -239,11 +294,14 @@ def run_script(
     steps: Sequence[Any], sender: Sender, stream: str = "42", tag: Callable[[int, str], str] | None = None
 ) -> list[RecordedEvent]:
     """Record what the decider makes of a script, as a store would (versions, times, causation ids)."""
-    state, recorded = INITIAL, []
+    state = INITIAL
+    recorded: list[RecordedEvent] = []
     for index, step in enumerate(steps):
-        if tag is not None and isinstance(step, Ask | _Outcome):
+        if tag is not None and isinstance(step, Ask | _Outcome | _Edit):
             step = attrs.evolve(step, text=tag(index, step.text))
-        command = _command_for(step, state, sender)
+        if isinstance(step, Ask):
+            step = attrs.evolve(step, message_id=index)
+        command = _command_for(step, state, sender, recorded)
         if command is None:
             continue
         try:

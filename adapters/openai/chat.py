@@ -11,12 +11,18 @@ Timeouts: a non-streamed attempt must finish within `timeout`; a streamed one mu
 go silent for longer: a long answer that keeps coming is not cut, even past the retry budget, which bounds only
 the wait for its first words and the attempts after a failure.
 A stream that breaks is requested again and `on_text` simply receives the new answer from its start.
+
+Reasoning models: a leading `<think>…</think>` block of the content, and `reasoning_content` or `reasoning` fields
+of the deltas (DeepSeek-R1, QwQ on vLLM, Ollama, OpenRouter), are the answer's `reasoning`, never its text; while
+the model only reasons, `on_text` is told an empty text. Once `stop` is set, the request is cancelled (the
+connection closes, so the server stops generating) and what arrived is returned, marked `stopped`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from typing import Any, TypeVar
 
 import attrs
@@ -28,7 +34,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from adapters.openai.errors import CallerError, IncompleteAnswer, detail
 from adapters.openai.retry import RetryPolicy
 from adapters.openai.tokenize import ServerTokenizer
-from domain.ports import Completion, ModelFailure, TextSoFar
+from domain.ports import Completion, ModelFailure, StopSignal, TextSoFar
 from domain.prompt import Message
 from domain.text import storable
 
@@ -54,6 +60,22 @@ def wire_message(message: Message) -> ChatCompletionMessageParam:
 
 
 _EMPTY_STREAM = "the model server ended the stream without a word, as llama.cpp does for a prompt over its window"
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def split_reasoning(content: str) -> tuple[str, str]:
+    """(reasoning, text) of a content that may open with a `<think>` block (still open while it streams)."""
+    stripped = content.lstrip()
+    if _THINK_OPEN.startswith(stripped):
+        return "", ""  # nothing yet, or the start of an opening tag
+    if not stripped.startswith(_THINK_OPEN):
+        return "", content
+    inner = stripped[len(_THINK_OPEN) :]
+    thought, closed, after = inner.partition(_THINK_CLOSE)
+    if not closed:
+        return thought.strip(), ""
+    return thought.strip(), after.lstrip()
 
 
 @attrs.define
@@ -62,6 +84,7 @@ class _Answer:
 
     model: str
     parts: list[str] = attrs.field(factory=list)
+    thoughts: list[str] = attrs.field(factory=list)
     refusal: list[str] = attrs.field(factory=list)
     finish_reason: str | None = None
     usage: tuple[int, int] | None = None
@@ -69,8 +92,14 @@ class _Answer:
 
     @property
     def text(self) -> str:
-        """The text so far, as every store and Telegram can hold it (a split surrogate pair is joined)."""
-        return storable("".join(self.parts))
+        """The visible text so far, as every store and Telegram can hold it (a split surrogate pair is joined)."""
+        return storable(split_reasoning("".join(self.parts))[1])
+
+    @property
+    def reasoning(self) -> str:
+        """What the model thought so far: reasoning fields, then a leading `<think>` block."""
+        inline = split_reasoning("".join(self.parts))[0]
+        return storable("".join(self.thoughts).strip() + ("\n\n" if self.thoughts and inline else "") + inline)
 
     def take_chunk(self, chunk: object) -> bool:
         """Fold one stream chunk (the decoded JSON of one event) in; True when the text grew.
@@ -91,6 +120,10 @@ class _Answer:
             if content := _string(delta.get("content")):
                 self.parts.append(content)
                 grew = True
+            for field in _REASONING_FIELDS:
+                if thought := _string(delta.get(field)):
+                    self.thoughts.append(thought)
+                    grew = True
             if refusal := _string(delta.get("refusal")):
                 self.refusal.append(refusal)
             self.finish_reason = _string(choice.get("finish_reason")) or self.finish_reason
@@ -105,9 +138,20 @@ class _Answer:
             raise ModelFailure("content_refused", f"the model refused to answer: {said}")
         if self.finish_reason is None:
             raise IncompleteAnswer("the answer stream ended before the answer was complete")
+        return self._as_completion()
+
+    def stopped(self) -> Completion:
+        """What arrived before the user stopped the answer."""
+        return attrs.evolve(self._as_completion(), stopped=True)
+
+    def _as_completion(self) -> Completion:
         prompt_tokens, completion_tokens = self.usage or (0, 0)
         return Completion(
-            text=self.text, model=self.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            text=self.text,
+            model=self.model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            reasoning=self.reasoning,
         )
 
 
@@ -163,18 +207,30 @@ class OpenAIChatModel:
         """Close the HTTP client (shared with the image model, if built together)."""
         await self._client.close()
 
-    async def answer(self, prompt: Sequence[Message], on_text: TextSoFar | None = None) -> Completion:
-        """The model's answer; streamed through `on_text` when streaming is on. Raises ModelFailure."""
+    async def answer(
+        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+    ) -> Completion:
+        """The model's answer; streamed through `on_text` when streaming is on; cut short once `stop` is set.
+        Raises ModelFailure."""
         messages = [wire_message(message) for message in prompt]
         streaming = self._stream and on_text is not None
+        latest = _Answer(model=self._model)
 
         async def attempt(left: float) -> Completion:
+            nonlocal latest
+            latest = _Answer(model=self._model)
             if streaming and on_text is not None:
-                return await self._streamed(messages, on_text, left)
+                return await self._streamed(messages, on_text, left, latest)
             async with asyncio.timeout(min(self._timeout, left)):
                 return await self._whole(messages)
 
-        return await self._retry.call(attempt, operation="chat", secrets=self._secrets())
+        call = self._retry.call(attempt, operation="chat", secrets=self._secrets())
+        if stop is None:
+            return await call
+        if stop.is_set():
+            call.close()
+            return latest.stopped()
+        return await _unless_stopped(call, stop, lambda: latest.stopped())
 
     def _secrets(self) -> tuple[str, ...]:
         key = getattr(self._client, "api_key", None)
@@ -192,15 +248,15 @@ class OpenAIChatModel:
                 answer.parts.append(content)
             if refusal := _string(message.get("refusal")):
                 answer.refusal.append(refusal)
+            answer.thoughts += [thought for field in _REASONING_FIELDS if (thought := _string(message.get(field)))]
         answer.finish_reason = _string(choices[0].get("finish_reason")) or "stop"
         return answer.completion()
 
     async def _streamed(
-        self, messages: list[ChatCompletionMessageParam], on_text: TextSoFar, left: float
+        self, messages: list[ChatCompletionMessageParam], on_text: TextSoFar, left: float, answer: _Answer
     ) -> Completion:
         loop = asyncio.get_running_loop()
         end = loop.time() + left
-        answer = _Answer(model=self._model)
 
         def quiet_until() -> float:
             """Slow is not dead: once the answer flows, only a pause of `timeout` without a chunk ends it; before
@@ -213,7 +269,7 @@ class OpenAIChatModel:
                 stream = await self._adapting(lambda: self._create_stream(messages))
                 async with stream:
                     async for chunk in stream:
-                        if answer.take_chunk(chunk):
+                        if answer.take_chunk(chunk):  # reasoning too: an empty text while it only thinks
                             limit.reschedule(None)
                             await _tell(on_text, answer.text)
                         limit.reschedule(quiet_until())
@@ -287,6 +343,26 @@ class OpenAIChatModel:
             stream=True,
             stream_cls=AsyncStream[object],
         )
+
+
+async def _unless_stopped(
+    call: Awaitable[Completion], stop: StopSignal, partial: Callable[[], Completion]
+) -> Completion:
+    """The call's result, or, once `stop` is set first, the partial answer (the call is cancelled at once)."""
+    calling = asyncio.ensure_future(call)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({calling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not calling.done():
+            calling.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await calling
+    if calling.cancelled():  # the stop came first
+        log.info("chat_stopped", model=partial().model)
+        return partial()
+    return calling.result()
 
 
 async def _tell(on_text: TextSoFar, text: str) -> None:

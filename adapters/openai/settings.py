@@ -12,7 +12,7 @@
 | `CONVO_MODEL_TIMEOUT`       | 60             | seconds per attempt (for a stream: most seconds of silence)|
 | `CONVO_MODEL_RETRIES`       | 4              | attempts per call, the first included                      |
 | `CONVO_MODEL_RETRY_SECONDS` | 90             | most seconds for all attempts of one call                  |
-| `CONVO_STREAM`              | true           | stream answers as they are written                         |
+| `CONVO_STREAM`              | drafts         | `off` asks the model for whole answers (no streaming)      |
 
 Empty values count as unset. A bad value raises ConfigError (a ValueError) with one line naming the variable, never
 the key. Reading the settings imports no SDK: `convo replay` reads `ModelChoice` to count prompts as the bot does.
@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
 
-from adapters.env_settings import EnvSettings, setting
+from adapters.env_settings import EnvSettings, StreamMode, setting
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -78,8 +78,8 @@ class OpenAISettings(ModelChoice):
     """Attempts per call, the first included."""
     retry_seconds: float = setting("CONVO_MODEL_RETRY_SECONDS", default=90.0, gt=0, allow_inf_nan=False)
     """Most seconds for all attempts of one call."""
-    stream: bool = setting("CONVO_STREAM", default=True)
-    """Whether answers are streamed."""
+    stream: StreamMode = setting("CONVO_STREAM", default="drafts")
+    """How answers are shown as they grow; the model streams them unless this is `off`."""
 
     @field_validator("api_key")
     @classmethod
@@ -148,7 +148,7 @@ def build_models(settings: OpenAISettings) -> tuple[OpenAIChatModel, OpenAIImage
         max_tokens=settings.max_tokens,
         timeout=settings.timeout,
         retry=retry,
-        stream=settings.stream,
+        stream=settings.stream != "off",
     )
     images = OpenAIImageModel(
         client, model=settings.image_model, size=settings.image_size, timeout=settings.timeout, retry=retry

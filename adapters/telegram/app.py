@@ -31,9 +31,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from adapters.settings import ConfigError
-from adapters.telegram.handlers import commands, forget, messages
+from adapters.telegram.handlers import commands, forget, messages, turns
 from adapters.telegram.identity import causation_of, chat_of
 from adapters.telegram.intake import Intake, Sharing
+from adapters.telegram.live import LiveAnswers
 from adapters.telegram.middlewares import (
     AccessControl,
     Addressing,
@@ -46,6 +47,7 @@ from adapters.telegram.patience import Patience
 from adapters.telegram.polling import SafePolling
 from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.settings import TelegramSettings
+from adapters.telegram.streaming import StreamStyle
 from adapters.telegram.tuning import pin_response_models, settle_heap
 from adapters.telegram.webhook import build_webhook_app
 from domain.ports import LeaseTaken, StoreError
@@ -59,6 +61,9 @@ COMMANDS = (
     BotCommand(command="start", description="Start and see how to use the bot"),
     BotCommand(command="chat", description="Chat mode: your messages are questions"),
     BotCommand(command="image", description="Image mode, or /image <prompt> for one picture"),
+    BotCommand(command="cancel", description="Stop the answer being written"),
+    BotCommand(command="redo", description="Answer my last question again"),
+    BotCommand(command="undo", description="Take back my last question and its answer"),
     BotCommand(command="reset", description="Start the conversation over"),
     BotCommand(command="help", description="What I can do"),
     BotCommand(command="forget", description="Erase everything stored about you"),
@@ -85,14 +90,24 @@ def build_dispatcher(service: ConversationService, settings: TelegramSettings) -
     dispatcher = Dispatcher(
         disable_fsm=True,  # convo keeps no conversation state in aiogram: the event log is the state
         service=service,
-        edit_interval=settings.edit_interval,
+        live=LiveAnswers(stream_style(settings)),
         chat_locks=chat_locks,
         rate_limiter=limiter,
     )
     for middleware in (UpdateLog(), AccessControl(settings.allowed_users), Addressing(), Flood(limiter), Requests()):
         dispatcher.update.outer_middleware(middleware)
-    dispatcher.include_routers(forget.router, commands.router, messages.router)
+    dispatcher.include_routers(forget.router, turns.router, commands.router, messages.router)
     return dispatcher
+
+
+def stream_style(settings: TelegramSettings) -> StreamStyle:
+    """How answers are shown while generated, from CONVO_STREAM, the intervals and CONVO_SHOW_REASONING."""
+    return StreamStyle(
+        mode=settings.stream,
+        edit_interval=settings.edit_interval,
+        group_interval=settings.group_edit_interval,
+        show_reasoning=settings.show_reasoning == "collapsed",
+    )
 
 
 async def check_bot(bot: Bot, settings: TelegramSettings) -> str:

@@ -34,4 +34,4 @@ def causation_of(update_id: int) -> str:
 def request_for(message: Message, update_id: int) -> Request:
     """The use-case request of a user's message: this chat's stream, this update's causation, this user."""
     assert message.from_user is not None
-    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user))
+    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user), message.message_id)

@@ -13,6 +13,9 @@ Webhook workers sharing one store (`Sharing`) take turns through the inbox: a wo
 handling it (a claim another worker renewed recently is left alone; one gone stale is a dead worker's, and taken
 over), and handles a chat's earlier unfinished updates, or waits for the worker handling them, before its own.
 An update Telegram sent to two workers is therefore handled by one.
+
+A Stop press or a /cancel (`generations.interrupts`) is handled at once, outside its chat's turn: it acts on the
+answer that holds the turn.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from aiogram.types import Update
 from pydantic import ValidationError
 
 from adapters.telegram.errors import tell_store_down
+from adapters.telegram.generations import interrupts
 from adapters.telegram.identity import stream_of
 from domain.ports import Inbox, InboxEntry, StoreError, StoreUnavailable
 from service.locks import StreamLocks
@@ -157,6 +161,11 @@ class Intake:
         task.add_done_callback(lambda _: self._tasks.pop(entry.update_id, None))
 
     async def _handle(self, entry: InboxEntry, update: Update, context: dict[str, Any]) -> None:
+        if interrupts(update):  # it acts on the chat's answer in flight, so it cannot wait behind it
+            sharing = self._sharing
+            if sharing is None or await self._inbox.claim(entry.update_id, sharing.worker, sharing.stale_after):
+                await self._process(entry, update, context)
+            return
         async with self._locks.hold(entry.chat) if entry.chat is not None else nullcontext():
             if self._sharing is None:
                 await self._process(entry, update, context)

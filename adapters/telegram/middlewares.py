@@ -16,6 +16,7 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, 
 from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
 from adapters.telegram.errors import reply_to_failure, tell_store_down
+from adapters.telegram.generations import interrupts
 from adapters.telegram.identity import request_for
 from adapters.telegram.ratelimit import RateLimiter
 from domain.ports import StoreUnavailable
@@ -76,13 +77,18 @@ class AccessControl(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
+        assert isinstance(event, Update)
+        if event.stopped_message_generation is not None:  # a Stop press names no user: a private chat is its user
+            chat_id = event.stopped_message_generation.chat.id
+            if self._allowed is None or chat_id in self._allowed:
+                return await handler(event, data)
+            return None
         if user is None or user.is_bot:
             structlog.contextvars.bind_contextvars(outcome="ignored_no_user" if user is None else "ignored_bot")
             return None
         if self._allowed is None or user.id in self._allowed:
             return await handler(event, data)
         structlog.contextvars.bind_contextvars(outcome="denied")
-        assert isinstance(event, Update)
         await _refuse(event, data["bot"], replies.NOT_ALLOWED, private_only=True)
         return None
 
@@ -114,13 +120,15 @@ class Flood(BaseMiddleware):
         self._limiter = limiter
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User = data["event_from_user"]
+        user: User | None = data.get("event_from_user")
+        assert isinstance(event, Update)
+        if user is None or interrupts(event):  # stopping an answer is never refused as a flood
+            return await handler(event, data)
         wait = data["flood_wait"] if "flood_wait" in data else self._limiter.check(user.id)
         if wait <= 0:
             return await handler(event, data)
         structlog.contextvars.bind_contextvars(outcome="throttled")
         if self._limiter.first_refusal(user.id):
-            assert isinstance(event, Update)
             await _refuse(event, data["bot"], replies.TOO_FAST.format(seconds=max(1, round(wait))))
         return None
 
@@ -130,7 +138,7 @@ class Requests(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
-        message = event.message
+        message = event.message or event.edited_message
         if message is not None and message.from_user is not None:
             data["request"] = request_for(message, event.update_id)
         return await handler(event, data)

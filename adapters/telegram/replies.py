@@ -11,6 +11,9 @@ WELCOME = (
     "Just send me a message and I'll answer. Commands:\n"
     "/chat – chat mode (the default): your messages are questions\n"
     "/image – image mode: your messages are picture prompts; or /image <prompt> for one picture\n"
+    "/cancel – stop the answer being written\n"
+    "/redo – answer your last question again\n"
+    "/undo – take back your last question and its answer\n"
     "/reset – start the conversation over\n"
     "/forget – erase everything I stored about you\n"
     "/help – this help"
@@ -28,7 +31,17 @@ FORGET_BUTTON_NO = "Cancel"
 STALE_BUTTON = "This button is no longer valid."
 EMPTY = "Send me some text — for example a question, or /image a red fox in the snow."
 NOT_TEXT = "I can only read text. Send your question as a text message, or /image <prompt> for a picture."
-EDITED = "I only answer new messages — send the corrected text as a new message."
+EDITED = "I only re-answer an edit of your latest question — send the corrected text as a new message."
+NOTHING_RUNNING = "Nothing is being answered right now."
+CANCEL_NOT_YOURS = "Only the person who asked, or an admin of this chat, can stop this answer."
+NOTHING_TO_UNDO = "There is nothing to undo since the conversation started (or since the last /reset)."
+UNDONE = (
+    "Removed your question “{question}” and its answer: I won't use them as context. "
+    "/undo again removes the one before."
+)
+NOTHING_TO_REDO = "There is no answer to redo since the conversation started (or since the last /reset)."
+STOPPED_MARK = "⏹ Stopped."
+THINKING = "thinking…"
 UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
 NOT_ALLOWED = "Sorry, this bot is private."
 TOO_FAST = "You're sending messages too fast. Please wait {seconds} s and try again."
@@ -48,6 +61,7 @@ _FAILURES: dict[FailureKind, str] = {
     "upstream": "The AI model is unreachable right now. Please try again in a minute.",
     "unsupported": "The bot's AI server doesn't offer this (it has no such endpoint). The operator has to set it up.",
     "abandoned": "That request was interrupted before it finished. Please send it again.",
+    "stopped": "⏹ Stopped before the answer began.",
 }
 
 

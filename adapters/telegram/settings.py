@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from adapters.env_settings import EnvSettings, Whole, setting
+from adapters.env_settings import EnvSettings, StreamMode, Whole, setting
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
@@ -31,7 +31,15 @@ class TelegramSettings(EnvSettings):
     rate_burst: Whole = setting("CONVO_RATE_BURST", default=12, ge=1)
     """Messages a user may send at once before the rate applies."""
     edit_interval: float = setting("CONVO_STREAM_EDIT_INTERVAL", default=1.2, ge=0.2)
-    """Seconds between edits of a streaming answer."""
+    """Seconds between edits of a streaming answer (and between its drafts)."""
+    stream: StreamMode = setting("CONVO_STREAM", default="drafts")
+    """How an answer is shown while it is generated: native drafts in private chats (edits where drafts are not
+    allowed), edits of one message everywhere, or not at all."""
+    group_edit_interval: float = setting("CONVO_GROUP_EDIT_INTERVAL", default=3.0, ge=0.0)
+    """Fewest seconds between two streaming edits of one message in a group (Telegram allows about 20 messages a
+    minute per group)."""
+    show_reasoning: Literal["hidden", "collapsed"] = setting("CONVO_SHOW_REASONING", default="collapsed")
+    """Whether a reasoning model's thoughts are shown above its answer, in one expandable quote."""
     webhook_listen: Annotated[tuple[str, int], NoDecode] = setting("CONVO_WEBHOOK_LISTEN", default=("0.0.0.0", 8080))
     """Host and port the webhook server listens on."""
     webhook_key: SecretStr | None = setting("CONVO_WEBHOOK_SECRET", default=None)

@@ -13,6 +13,7 @@ from domain.events import (
     EVENT_TYPES,
     FAILURE_KINDS,
     MODES,
+    UNDO_REASONS,
     AnswerFailed,
     AnswerGiven,
     ConversationReset,
@@ -24,6 +25,7 @@ from domain.events import (
     ModeSelected,
     QuestionAsked,
     ReplyDelivered,
+    TurnUndone,
     UserRegistered,
 )
 
@@ -99,7 +101,7 @@ def event_strategies(texts: st.SearchStrategy[str]) -> dict[type[Event], st.Sear
             UserRegistered, user_id=user_ids, username=optional_texts, first_name=texts, language_code=optional_texts
         ),
         ModeSelected: st.builds(ModeSelected, mode=st.sampled_from(MODES), restated=st.booleans()),
-        QuestionAsked: st.builds(QuestionAsked, text=texts),
+        QuestionAsked: st.builds(QuestionAsked, text=texts, message_id=st.none() | counts),
         AnswerGiven: st.builds(
             AnswerGiven,
             text=texts,
@@ -108,6 +110,8 @@ def event_strategies(texts: st.SearchStrategy[str]) -> dict[type[Event], st.Sear
             completion_tokens=counts,
             latency_ms=counts,
             question_version=versions,
+            reasoning=texts,
+            stopped=st.booleans(),
         ),
         AnswerFailed: st.builds(AnswerFailed, kind=failure_kinds, message=texts, question_version=versions),
         ImageRequested: st.builds(ImageRequested, prompt=texts),
@@ -117,6 +121,7 @@ def event_strategies(texts: st.SearchStrategy[str]) -> dict[type[Event], st.Sear
         ImageFailed: st.builds(ImageFailed, kind=failure_kinds, message=texts, request_version=versions),
         ReplyDelivered: st.builds(ReplyDelivered, request_version=versions),
         DeliveryFailed: st.builds(DeliveryFailed, request_version=versions, reason=texts),
+        TurnUndone: st.builds(TurnUndone, question_version=versions, reason=st.sampled_from(UNDO_REASONS)),
         ConversationReset: st.builds(ConversationReset),
     }
 

@@ -23,6 +23,7 @@ from domain.events import (
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
+    TurnUndone,
     UserRegistered,
 )
 from domain.ports import ConcurrencyConflict, EventStore
@@ -34,7 +35,18 @@ SAMPLES: tuple[Event, ...] = (
     ModeSelected(mode="image"),
     ModeSelected(mode="chat", restated=True),
     QuestionAsked(text="What is 2+2?"),
+    QuestionAsked(text="What is 3+3?", message_id=77),
     AnswerGiven(text="**4**", model="m-1", prompt_tokens=10, completion_tokens=1, latency_ms=250, question_version=5),
+    AnswerGiven(
+        text="4",
+        model="r-1",
+        prompt_tokens=9,
+        completion_tokens=3,
+        latency_ms=90,
+        question_version=5,
+        reasoning="two and two",
+        stopped=True,
+    ),
     AnswerFailed(kind="timeout", message="no answer in 60 s", question_version=5),
     ImageRequested(prompt="a cat"),
     ImageGenerated(image_ref="https://img.invalid/cat.png", model="i-1", revised_prompt="a cat", request_version=8),
@@ -42,6 +54,7 @@ SAMPLES: tuple[Event, ...] = (
     ImageFailed(kind="content_refused", message="refused", request_version=8),
     ReplyDelivered(request_version=8),
     DeliveryFailed(request_version=8, reason="Forbidden: bot was blocked by the user"),
+    TurnUndone(question_version=5, reason="edit"),
     ConversationReset(),
 )
 

@@ -33,6 +33,20 @@ Answers
     ``max_completion_tokens`` truncate the answer and yield ``finish_reason: "length"``.  Streams
     send one token per chunk (``stream_chunk_tokens`` changes that).
 
+Reasoning
+    Reasoning models as vLLM, Ollama and OpenRouter serve them (DeepSeek-R1, QwQ) send their
+    thinking in a separate field.  ``FakeOpenAI(reasoning="...")`` or ``fake.set_reasoning("...")``
+    adds it to every chat answer; ``reasoning_field`` picks the spelling, ``"reasoning_content"``
+    (vLLM, DeepSeek; the default) or ``"reasoning"`` (Ollama, OpenRouter).  One answer can carry
+    its own: ``fake.queue_answers(ReasonedAnswer("42", reasoning="Let me think..."))`` (a
+    :class:`ReasonedAnswer` goes wherever a ``str`` answer does, callables may return one; its
+    ``reasoning=None`` falls back to the fake's, ``""`` means none).  A stream sends the reasoning
+    first, as deltas ``{"role": "assistant", "content": null, "<field>": "piece"}`` (instead of the
+    opening role chunk), then the content deltas; a JSON answer carries it in
+    ``choices[i].message.<field>``.  Reasoning is billed as completion tokens (and
+    ``completion_tokens_details.reasoning_tokens``) and counts against ``max_tokens`` before the
+    content does.  A ``<think>...</think>`` block inline is just part of the answer text.
+
 Faults
     ``fake.fail_next(kind, times=1, endpoint="chat", **options)`` queues ``times`` faults; each
     request to that endpoint (``"chat"``, ``"images"`` or ``"models"``) consumes one.
@@ -82,16 +96,21 @@ Recording and load
     the ``Authorization`` value redacted, parsed JSON ``body``, wall and monotonic times, response
     ``status`` and the ``fault`` applied): ``fake.requests``, ``fake.chat_requests``,
     ``fake.image_requests``; ``fake.clear()`` forgets them (``fake.reset()`` also drops faults and
-    answers).  ``fake.in_flight`` / ``fake.max_in_flight`` count concurrent ``/v1`` requests;
-    ``await fake.wait_for_requests(n, endpoint=None)``, ``await fake.wait_for_in_flight(n)`` and
+    answers).  A streamed answer records ``chunks_sent`` (``chat.completion.chunk`` events written)
+    and ``disconnected``: the client closed the connection before the end of the answer was
+    written (a failed write, or the transport found closing before a chunk, so a client that
+    cancels is seen within one chunk delay; also a client leaving a ``hang`` or ``stall``).
+    ``fake.in_flight`` / ``fake.max_in_flight`` count concurrent ``/v1`` requests;
+    ``await fake.wait_for_requests(n, endpoint=None)``, ``await fake.wait_for_in_flight(n)``,
+    ``await fake.wait_for_disconnect(n)`` (``n`` chat requests disconnected) and
     ``await fake.wait_until_idle()`` help synchronise (``within=`` seconds, then ``TimeoutError``).
     ``fake.delay`` / ``fake.chunk_delay`` add latency to every chat and image answer.
 
 Standalone
     ``python -m tests.doubles.openai_server --port 8082 [--delay 1.0] [--chunk-delay 0.05]
-    [--api-key KEY] [--answer TEXT]`` prints the base URL (``http://127.0.0.1:8082/v1``) on one
-    line of stdout once it is listening, then serves until interrupted.  Without ``--api-key``
-    any non-empty bearer key is accepted.
+    [--api-key KEY] [--answer TEXT] [--reasoning TEXT] [--reasoning-field reasoning]`` prints the
+    base URL (``http://127.0.0.1:8082/v1``) on one line of stdout once it is listening, then serves
+    until interrupted.  Without ``--api-key`` any non-empty bearer key is accepted.
 """
 
 from __future__ import annotations
@@ -125,6 +144,8 @@ __all__ = [
     "Answer",
     "FakeOpenAI",
     "Fault",
+    "ReasonedAnswer",
+    "ReasoningField",
     "RecordedRequest",
     "count_tokens",
     "render_png",
@@ -132,6 +153,7 @@ __all__ = [
 
 Endpoint: TypeAlias = Literal["chat", "images", "models"]
 JSONDict: TypeAlias = dict[str, Any]
+ReasoningField: TypeAlias = Literal["reasoning_content", "reasoning"]
 
 ENDPOINTS: Final = ("chat", "images", "models")
 CHAT_PATH: Final = "/v1/chat/completions"
@@ -146,6 +168,7 @@ DEFAULT_MODELS: Final = (
     "dall-e-3",
     "gpt-image-1",
 )
+REASONING_FIELDS: Final[tuple[ReasoningField, ...]] = ("reasoning_content", "reasoning")
 MESSAGE_ROLES: Final = ("system", "assistant", "user", "function", "tool", "developer")
 SYSTEM_FINGERPRINT: Final = "fp_fake0openai"
 ORGANIZATION: Final = "user-fakeopenai"
@@ -214,6 +237,16 @@ def truncate_tokens(text: str, limit: int) -> str:
     return text
 
 
+def fit_tokens(reasoning: str, text: str, limit: int) -> tuple[str, str]:
+    """Cut ``reasoning`` then ``text`` so that together they hold at most ``limit`` tokens."""
+    reasoning_budget = min(count_tokens(reasoning), limit)
+    text_budget = limit - reasoning_budget
+    return (
+        truncate_tokens(reasoning, reasoning_budget) if reasoning_budget else "",
+        truncate_tokens(text, text_budget) if text_budget else "",
+    )
+
+
 def split_pieces(text: str, tokens_per_piece: int = 1) -> list[str]:
     """Split ``text`` into stream deltas of ``tokens_per_piece`` tokens, keeping all whitespace."""
     tokens = _PIECE_RE.findall(text)
@@ -222,6 +255,13 @@ def split_pieces(text: str, tokens_per_piece: int = 1) -> list[str]:
         tokens.append(text[consumed:])
     step = max(1, tokens_per_piece)
     return ["".join(tokens[start : start + step]) for start in range(0, len(tokens), step)]
+
+
+def _check_reasoning_field(name: str) -> ReasoningField:
+    for known in REASONING_FIELDS:
+        if name == known:
+            return known
+    raise ValueError(f"unknown reasoning field {name!r}; expected one of {REASONING_FIELDS}")
 
 
 def _first_half(text: str) -> str:
@@ -431,7 +471,12 @@ class Fault:
 
 @dataclass
 class RecordedRequest:
-    """One request as the fake received it."""
+    """One request as the fake received it.
+
+    ``chunks_sent`` counts the ``chat.completion.chunk`` events written to a stream (not ``[DONE]``);
+    ``disconnected`` is set when the client closed the connection before the end of the answer was
+    written.
+    """
 
     method: str
     path: str
@@ -443,6 +488,8 @@ class RecordedRequest:
     endpoint: str | None = None
     status: int | None = None
     fault: str | None = None
+    disconnected: bool = False
+    chunks_sent: int = 0
 
     @property
     def messages(self) -> list[JSONDict]:
@@ -467,7 +514,20 @@ class RecordedRequest:
 
 _RECORD_KEY: Final = web.RequestKey("fake_openai_record", RecordedRequest)
 
-Answer: TypeAlias = str | Callable[[RecordedRequest], str | Awaitable[str]]
+
+@dataclass(frozen=True)
+class ReasonedAnswer:
+    """An answer ``text`` with the reasoning a reasoning model sends before it.
+
+    ``reasoning=None`` uses the fake's reasoning (:meth:`FakeOpenAI.set_reasoning`); ``""`` sends none.
+    """
+
+    text: str
+    reasoning: str | None = None
+
+
+AnswerValue: TypeAlias = str | ReasonedAnswer
+Answer: TypeAlias = AnswerValue | Callable[[RecordedRequest], AnswerValue | Awaitable[AnswerValue]]
 """A fixed answer, or a callable computing it from the request (sync or async)."""
 
 
@@ -484,11 +544,18 @@ class ChatPlan:
     prompt_tokens: int
     include_usage: bool
     refusal: bool = False
+    reasoning: str = ""
+    reasoning_field: ReasoningField = "reasoning_content"
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Reasoning tokens of all choices."""
+        return count_tokens(self.reasoning) * self.n
 
     @property
     def completion_tokens(self) -> int:
-        """Tokens of all choices."""
-        return count_tokens(self.text) * self.n
+        """Tokens of all choices, reasoning included."""
+        return count_tokens(self.text) * self.n + self.reasoning_tokens
 
     def usage(self) -> JSONDict:
         """The ``usage`` object."""
@@ -498,7 +565,7 @@ class ChatPlan:
             "total_tokens": self.prompt_tokens + self.completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": 0,
+                "reasoning_tokens": self.reasoning_tokens,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
@@ -682,6 +749,7 @@ class FakeOpenAI:
     ``tokenize="llama.cpp"`` serves llama.cpp's ``POST /tokenize`` (``{"content"}`` -> ``{"tokens"}``), and
     ``tokenize="vllm"`` vLLM's (``{"messages"}`` -> ``{"count", "max_model_len"}``), counting with
     :func:`count_tokens`; otherwise ``/tokenize`` is a 404.
+    ``reasoning`` (with ``reasoning_field``) is reasoning text sent with every chat answer, as reasoning models do.
     """
 
     def __init__(
@@ -691,6 +759,8 @@ class FakeOpenAI:
         host: str = "127.0.0.1",
         port: int = 0,
         answer: Answer | None = None,
+        reasoning: str | None = None,
+        reasoning_field: ReasoningField = "reasoning_content",
         delay: float = 0.0,
         chunk_delay: float = 0.0,
         stream_chunk_tokens: int = 1,
@@ -713,6 +783,9 @@ class FakeOpenAI:
         self._port: int | None = None
         self._default_answer = answer
         self._answer = answer
+        self.reasoning = reasoning
+        self.reasoning_field = _check_reasoning_field(reasoning_field)
+        self._default_reasoning = (reasoning, self.reasoning_field)
         self._queued_answers: deque[Answer] = deque()
         self._queued_faults: dict[str, deque[Fault]] = {endpoint: deque() for endpoint in ENDPOINTS}
         self._persistent_faults: dict[str, Fault] = {}
@@ -821,11 +894,12 @@ class FakeOpenAI:
         self._max_in_flight = self._in_flight
 
     def reset(self) -> None:
-        """:meth:`clear`, drop all faults and return to the constructor's answer."""
+        """:meth:`clear`, drop all faults and return to the constructor's answer and reasoning."""
         self.clear()
         self.clear_faults()
         self._queued_answers.clear()
         self._answer = self._default_answer
+        self.reasoning, self.reasoning_field = self._default_reasoning
 
     async def wait_for_requests(self, count: int, *, endpoint: str | None = None, within: float = 5.0) -> None:
         """Wait until ``count`` requests (to ``endpoint``, if given) have arrived; ``TimeoutError`` after
@@ -839,6 +913,14 @@ class FakeOpenAI:
     async def wait_for_in_flight(self, count: int, *, within: float = 5.0) -> None:
         """Wait until at least ``count`` requests are in flight at once."""
         await self._wait_until(lambda: self._in_flight >= count, within, f"{count} requests in flight")
+
+    async def wait_for_disconnect(self, count: int = 1, *, within: float = 5.0) -> None:
+        """Wait until ``count`` chat requests are marked ``disconnected`` (the client went away mid-answer)."""
+
+        def reached() -> bool:
+            return sum(1 for r in self._requests if r.endpoint == "chat" and r.disconnected) >= count
+
+        await self._wait_until(reached, within, f"{count} disconnected chat requests")
 
     async def wait_until_idle(self, *, within: float = 5.0) -> None:
         """Wait until no request is in flight (hung handlers notice a gone client within ~20 ms)."""
@@ -861,6 +943,12 @@ class FakeOpenAI:
     def queue_answers(self, *answers: Answer) -> None:
         """Use these answers, one per chat request, before the persistent answer."""
         self._queued_answers.extend(answers)
+
+    def set_reasoning(self, reasoning: str | None, *, reasoning_field: ReasoningField | None = None) -> None:
+        """Send ``reasoning`` with every chat answer (``None`` stops), in ``reasoning_field`` if given."""
+        self.reasoning = reasoning
+        if reasoning_field is not None:
+            self.reasoning_field = _check_reasoning_field(reasoning_field)
 
     def fail_next(self, kind: str, *, times: int = 1, endpoint: Endpoint = "chat", **options: Any) -> None:
         """Queue ``times`` faults of ``kind`` for the next requests to ``endpoint``."""
@@ -995,8 +1083,8 @@ class FakeOpenAI:
     ) -> web.StreamResponse | None:
         """Answer the faults that look the same on every endpoint; ``None`` for the others."""
         if fault.kind == "hang":
-            await self._wait_for_disconnect(request)
-            return web.Response(status=499, text="client closed request")
+            await self._wait_until_client_gone(request)
+            return _client_closed_response()
         if fault.kind == "bad_gateway" and fault.get("html"):
             return web.Response(status=502, text=_BAD_GATEWAY_HTML, content_type="text/html")
         error = self._generic_error(record, fault)
@@ -1016,11 +1104,11 @@ class FakeOpenAI:
             return custom_error(fault)
         return None
 
-    async def _wait_for_disconnect(self, request: web.Request) -> None:
-        """Block until the client closes the connection or the server stops."""
+    async def _wait_until_client_gone(self, request: web.Request) -> None:
+        """Block until the client closes the connection (marking it ``disconnected``) or the server stops."""
         while not self._stopping.is_set():
-            transport = request.transport
-            if transport is None or transport.is_closing():
+            if client_gone(request):
+                request[_RECORD_KEY].disconnected = True
                 return
             await asyncio.sleep(0.02)
 
@@ -1047,9 +1135,12 @@ class FakeOpenAI:
         return self.overflow == "empty_stream" and bool(call.body.get("stream")) and call.kind != "context_length"
 
     async def _empty_stream(self, call: _Call) -> web.StreamResponse:
+        if client_gone(call.request):
+            call.record.disconnected = True
+            return _client_closed_response()
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
         await response.prepare(call.request)
-        await write_quietly(response, b"data: [DONE]\n\n")
+        await self._send(call, response, sse("[DONE]"))
         return response
 
     async def _handle_tokenize(self, request: web.Request) -> web.Response:
@@ -1074,11 +1165,15 @@ class FakeOpenAI:
 
     async def _plan_chat(self, call: _Call) -> ChatPlan:
         body = call.body
-        text = await self._resolve_answer(call.record)
+        answer = await self._resolve_answer(call.record)
+        text = answer.text
+        reasoning = self.reasoning if answer.reasoning is None else answer.reasoning
+        reasoning = reasoning or ""
         finish_reason = "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        if limit and count_tokens(text) > limit:
-            text, finish_reason = truncate_tokens(text, limit), "length"
+        if limit and count_tokens(reasoning) + count_tokens(text) > limit:
+            reasoning, text = fit_tokens(reasoning, text, limit)
+            finish_reason = "length"
         fault = call.fault or Fault("")
         if fault.kind == "content_filter":
             partial = fault.get("partial")
@@ -1097,20 +1192,23 @@ class FakeOpenAI:
             prompt_tokens=prompt_tokens(body["messages"]),
             include_usage=bool(isinstance(stream_options, dict) and stream_options.get("include_usage")),
             refusal=fault.kind == "refusal",
+            reasoning=reasoning,
+            reasoning_field=self.reasoning_field,
         )
 
-    async def _resolve_answer(self, record: RecordedRequest) -> str:
+    async def _resolve_answer(self, record: RecordedRequest) -> ReasonedAnswer:
         answer = self._queued_answers.popleft() if self._queued_answers else self._answer
         if answer is None:
-            return "echo: " + record.last_user_text
-        if isinstance(answer, str):
-            return answer
-        result = answer(record)
+            return ReasonedAnswer("echo: " + record.last_user_text)
+        result = answer if isinstance(answer, str | ReasonedAnswer) else answer(record)
         if inspect.isawaitable(result):
             result = await result
-        return str(result)
+        return result if isinstance(result, ReasonedAnswer) else ReasonedAnswer(str(result))
 
     async def _chat_json(self, call: _Call, plan: ChatPlan) -> web.StreamResponse:
+        if client_gone(call.request):
+            call.record.disconnected = True
+            return _client_closed_response()
         payload = chat_completion_payload(plan)
         kind = call.kind
         if kind == "stream_error":
@@ -1131,10 +1229,13 @@ class FakeOpenAI:
             if kind == "cut":
                 close_transport(call.request)
             else:
-                await self._wait_for_disconnect(call.request)
+                await self._wait_until_client_gone(call.request)
         return response
 
     async def _stream_chat(self, call: _Call, plan: ChatPlan) -> web.StreamResponse:
+        if client_gone(call.request):
+            call.record.disconnected = True
+            return _client_closed_response()
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
         )
@@ -1147,10 +1248,19 @@ class FakeOpenAI:
         for index, event in enumerate(events):
             if index and chunk_delay:
                 await asyncio.sleep(chunk_delay)
-            if not await write_quietly(response, sse(event)):
+            if not await self._send(call, response, sse(event)):
                 return response
+            call.record.chunks_sent += 1
         await self._end_stream(call, response, fault)
         return response
+
+    @staticmethod
+    async def _send(call: _Call, response: web.StreamResponse, data: bytes) -> bool:
+        """Write part of a stream; if the client has gone, mark the request ``disconnected`` and return ``False``."""
+        if client_gone(call.request) or not await write_quietly(response, data):
+            call.record.disconnected = True
+            return False
+        return True
 
     async def _end_stream(self, call: _Call, response: web.StreamResponse, fault: Fault) -> None:
         """Finish a stream the normal way, or the way the fault wants."""
@@ -1159,16 +1269,18 @@ class FakeOpenAI:
                 close_transport(call.request)
             return
         if fault.kind == "stall":
-            await self._wait_for_disconnect(call.request)
+            await self._wait_until_client_gone(call.request)
             return
         if fault.kind == "stream_error":
             message = fault.get("message", _SERVER_ERROR_MESSAGE)
             error = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
-            await write_quietly(response, sse(error))
+            await self._send(call, response, sse(error))
             return
-        if fault.kind == "malformed":
-            await write_quietly(response, b'data: {"id":"chatcmpl-broken","object":"chat.completion.chu\n\n')
-        await write_quietly(response, sse("[DONE]"))
+        if fault.kind == "malformed" and not await self._send(
+            call, response, b'data: {"id":"chatcmpl-broken","object":"chat.completion.chu\n\n'
+        ):
+            return
+        await self._send(call, response, sse("[DONE]"))
 
     # ---------------------------------------------------------------- images
 
@@ -1255,6 +1367,8 @@ def chat_completion_payload(plan: ChatPlan) -> JSONDict:
     message: JSONDict = {"role": "assistant", "content": plan.text, "refusal": None, "annotations": []}
     if plan.refusal:
         message.update(content=None, refusal=plan.text)
+    if plan.reasoning:
+        message[plan.reasoning_field] = plan.reasoning
     choices = [
         {"index": index, "message": dict(message), "logprobs": None, "finish_reason": plan.finish_reason}
         for index in range(plan.n)
@@ -1272,9 +1386,17 @@ def chat_completion_payload(plan: ChatPlan) -> JSONDict:
 
 
 def chunk_events(plan: ChatPlan, tokens_per_chunk: int = 1) -> list[JSONDict]:
-    """The ``chat.completion.chunk`` objects of a stream, without the final ``[DONE]``."""
+    """The ``chat.completion.chunk`` objects of a stream, without the final ``[DONE]``.
+
+    Reasoning deltas (which carry the role) come first; without reasoning an empty role delta opens the stream.
+    """
     field_name = "refusal" if plan.refusal else "content"
-    chunks = [_chunk(plan, index, {"role": "assistant", "content": "", "refusal": None}) for index in range(plan.n)]
+    chunks: list[JSONDict] = []
+    for piece in split_pieces(plan.reasoning, tokens_per_chunk):
+        delta = {"role": "assistant", "content": None, plan.reasoning_field: piece}
+        chunks.extend(_chunk(plan, index, dict(delta)) for index in range(plan.n))
+    if not chunks:
+        chunks = [_chunk(plan, index, {"role": "assistant", "content": "", "refusal": None}) for index in range(plan.n)]
     for piece in split_pieces(plan.text, tokens_per_chunk):
         chunks.extend(_chunk(plan, index, {field_name: piece}) for index in range(plan.n))
     chunks.extend(_chunk(plan, index, {}, plan.finish_reason) for index in range(plan.n))
@@ -1468,6 +1590,17 @@ async def write_quietly(response: web.StreamResponse, data: bytes) -> bool:
     return True
 
 
+def client_gone(request: web.Request) -> bool:
+    """Whether the client has closed the connection under ``request``."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _client_closed_response() -> web.Response:
+    """What a handler returns once the client has gone (nobody reads it; nginx logs such requests as 499)."""
+    return web.Response(status=499, text="client closed request")
+
+
 def close_transport(request: web.Request) -> None:
     """Drop the TCP connection under a request (whatever was written is flushed first)."""
     transport = request.transport
@@ -1489,6 +1622,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between stream chunks")
     parser.add_argument("--answer", default=None, help="fixed answer instead of the echo")
+    parser.add_argument("--reasoning", default=None, help="reasoning text sent before every chat answer")
+    parser.add_argument("--reasoning-field", default="reasoning_content", choices=REASONING_FIELDS)
     return parser.parse_args(argv)
 
 
@@ -1499,6 +1634,8 @@ async def serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         answer=args.answer,
+        reasoning=args.reasoning,
+        reasoning_field=args.reasoning_field,
         delay=args.delay,
         chunk_delay=args.chunk_delay,
     )

@@ -17,7 +17,14 @@ import aiohttp
 import openai
 import pytest
 
-from tests.doubles.openai_server import FakeOpenAI, RecordedRequest, count_tokens, render_png
+from tests.doubles.openai_server import (
+    FakeOpenAI,
+    ReasonedAnswer,
+    ReasoningField,
+    RecordedRequest,
+    count_tokens,
+    render_png,
+)
 
 API_KEY = "test-key"
 USER = [{"role": "user", "content": "Hello there, world!"}]
@@ -63,6 +70,15 @@ async def stream_chunks(client: openai.AsyncOpenAI, **kwargs: Any) -> list[Any]:
 
 def streamed_text(chunks: list[Any]) -> str:
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+def extra(model: Any, name: str) -> Any:
+    """A field the ``openai`` types do not declare (``reasoning_content``, ``reasoning``)."""
+    return (model.model_extra or {}).get(name)
+
+
+def streamed_reasoning(chunks: list[Any], field: str = "reasoning_content") -> str:
+    return "".join(extra(c.choices[0].delta, field) or "" for c in chunks if c.choices)
 
 
 async def raw(
@@ -218,6 +234,182 @@ async def test_max_tokens_truncate_with_finish_reason_length(fake: FakeOpenAI, c
 async def test_n_returns_several_choices(client: openai.AsyncOpenAI) -> None:
     completion = await chat(client, n=2)
     assert [choice.index for choice in completion.choices] == [0, 1]
+
+
+# ------------------------------------------------------------------------------------------ reasoning
+
+REASONING = "Okay, the user greets me. I should greet back."
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_stream_sends_reasoning_deltas_before_content(
+    fake: FakeOpenAI, client: openai.AsyncOpenAI, field: ReasoningField
+) -> None:
+    fake.set_reasoning(REASONING, reasoning_field=field)
+    fake.set_answer("Hi there!")
+    fake.chunk_delay = 0.01
+    started = time.monotonic()
+    chunks = await stream_chunks(client, stream_options={"include_usage": True})
+
+    assert time.monotonic() - started >= 0.01 * (len(chunks) - 1)
+    deltas = [chunk.choices[0].delta for chunk in chunks if chunk.choices]
+    thinking = [i for i, delta in enumerate(deltas) if extra(delta, field)]
+    speaking = [i for i, delta in enumerate(deltas) if delta.content]
+    assert thinking == list(range(count_tokens(REASONING)))
+    assert min(speaking) > max(thinking)
+    assert all(deltas[i].role == "assistant" and deltas[i].content is None for i in thinking)
+    assert streamed_reasoning(chunks, field) == REASONING
+    assert streamed_text(chunks) == "Hi there!"
+    other = "reasoning" if field == "reasoning_content" else "reasoning_content"
+    assert streamed_reasoning(chunks, other) == ""
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.completion_tokens == count_tokens(REASONING) + count_tokens("Hi there!")
+    assert usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.reasoning_tokens == count_tokens(REASONING)
+
+
+async def test_reasoning_wire_format(fake: FakeOpenAI) -> None:
+    fake.set_reasoning("Hmm, ok.")
+    fake.set_answer("Yes.")
+    body = {"model": "deepseek-r1", "messages": USER, "stream": True}
+    _, _, payload = await raw(fake, "POST", "/v1/chat/completions", data=json.dumps(body).encode())
+
+    events = payload.decode().split("\n\n")
+    assert events[-2] == "data: [DONE]"
+    deltas = [json.loads(event.removeprefix("data: "))["choices"][0]["delta"] for event in events[:-2]]
+    assert deltas == [
+        {"role": "assistant", "content": None, "reasoning_content": "Hmm"},
+        {"role": "assistant", "content": None, "reasoning_content": ","},
+        {"role": "assistant", "content": None, "reasoning_content": " ok"},
+        {"role": "assistant", "content": None, "reasoning_content": "."},
+        {"content": "Yes"},
+        {"content": "."},
+        {},
+    ]
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_json_answer_carries_reasoning_in_the_message(field: ReasoningField) -> None:
+    async with FakeOpenAI(api_key=API_KEY, reasoning=REASONING, reasoning_field=field) as server:
+        api = openai.AsyncOpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
+        completion = await chat(api, model="qwq-32b")
+        await api.close()
+
+    message = completion.choices[0].message
+    assert extra(message, field) == REASONING
+    assert message.content == "echo: Hello there, world!"
+    assert set(message.model_extra or {}) == {field}
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == count_tokens(REASONING) + count_tokens(message.content)
+    assert completion.usage.completion_tokens_details is not None
+    assert completion.usage.completion_tokens_details.reasoning_tokens == count_tokens(REASONING)
+
+
+async def test_answers_carry_their_own_reasoning(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    async def think(request: RecordedRequest) -> ReasonedAnswer:
+        return ReasonedAnswer(request.last_user_text.upper(), reasoning="Shout it.")
+
+    fake.set_reasoning("default thoughts")
+    fake.queue_answers(
+        ReasonedAnswer("42", reasoning="Let me compute."),
+        ReasonedAnswer("plain", reasoning=""),
+        ReasonedAnswer("falls back"),
+        "a str",
+        think,
+    )
+    messages = [(await chat(client)).choices[0].message for _ in range(5)]
+    assert [(m.content, extra(m, "reasoning_content")) for m in messages] == [
+        ("42", "Let me compute."),
+        ("plain", None),
+        ("falls back", "default thoughts"),
+        ("a str", "default thoughts"),
+        ("HELLO THERE, WORLD!", "Shout it."),
+    ]
+
+    fake.set_reasoning(None)
+    fake.queue_answers(ReasonedAnswer("<think>inline</think>Done."))
+    chunks = await stream_chunks(client)
+    assert streamed_reasoning(chunks) == ""
+    assert streamed_text(chunks) == "<think>inline</think>Done."
+    assert chunks[0].choices[0].delta.content == ""
+
+
+async def test_reasoning_counts_against_max_tokens(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake.queue_answers(ReasonedAnswer("d e f", reasoning="a b c"), ReasonedAnswer("d e f", reasoning="a b c"))
+
+    completion = await chat(client, max_tokens=4)
+    message = completion.choices[0].message
+    assert (extra(message, "reasoning_content"), message.content) == ("a b c", "d")
+    assert completion.choices[0].finish_reason == "length"
+
+    chunks = await stream_chunks(client, max_completion_tokens=2)
+    assert (streamed_reasoning(chunks), streamed_text(chunks)) == ("a b", "")
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_unknown_reasoning_field_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown reasoning field"):
+        FakeOpenAI(reasoning="x", reasoning_field="thoughts")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------ disconnects
+
+LONG_ANSWER = " ".join(f"word{i}" for i in range(400))
+
+
+@pytest.mark.parametrize("how", ["close", "async_with"])
+async def test_client_closing_a_slow_stream_is_recorded_as_disconnected(
+    fake: FakeOpenAI, client: openai.AsyncOpenAI, how: str
+) -> None:
+    fake.set_answer(LONG_ANSWER)
+    fake.chunk_delay = 0.05
+    received: list[Any] = []
+    stream = await client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    if how == "close":
+        async for chunk in stream:
+            received.append(chunk)
+            if len(received) == 3:
+                break
+        await stream.close()
+    else:
+        async with stream:
+            async for chunk in stream:
+                received.append(chunk)
+                if len(received) == 3:
+                    break
+    closed = time.monotonic()
+
+    await fake.wait_for_disconnect(within=1.0)
+    assert time.monotonic() - closed < 0.5
+    [request] = fake.chat_requests
+    assert request.disconnected
+    assert 3 <= request.chunks_sent < 10 < count_tokens(LONG_ANSWER)
+    await fake.wait_until_idle(within=1.0)
+    assert request.chunks_sent < 10
+
+
+async def test_complete_stream_is_not_disconnected(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
+    fake.chunk_delay = 0.01
+    chunks = await stream_chunks(client, stream_options={"include_usage": True})
+    await fake.wait_until_idle()
+
+    [request] = fake.chat_requests
+    assert not request.disconnected
+    assert request.chunks_sent == len(chunks)
+    with pytest.raises(TimeoutError):
+        await fake.wait_for_disconnect(within=0.1)
+
+
+async def test_client_leaving_a_stall_is_recorded_as_disconnected(fake: FakeOpenAI) -> None:
+    fake.fail_next("stall", after_chunks=2)
+    impatient = openai.AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0, timeout=0.3)
+    with pytest.raises(openai.APITimeoutError):
+        await stream_chunks(impatient)
+    await impatient.close()
+
+    await fake.wait_for_disconnect(within=1.0)
+    assert fake.chat_requests[-1].chunks_sent == 2
 
 
 # ------------------------------------------------------------------------------------------ images

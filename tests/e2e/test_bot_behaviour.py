@@ -87,13 +87,16 @@ async def test_non_text_edits_unknown_commands_and_other_bots(tg, ai, tmp_path):
 
         question = tg.send_text(alice, "What is 2+2?")
         await wait_for_text(tg, alice.id, "echo: What is 2+2?")
-        tg.edit_message(alice, question, "What is 3+3?")
+        tg.send_text(alice, "And 5+5?")
+        await wait_for_text(tg, alice.id, "echo: And 5+5?")
+        tg.edit_message(alice, question, "What is 3+3?")  # not the latest question: not asked again
         await wait_for_text(tg, alice.id, replies.EDITED)
         await tg.wait_until_consumed(timeout=10)
         assert_log_clean(bot)
-    assert len(ai.chat_requests) == 1
+    assert len(ai.chat_requests) == 2
     assert await replay_list(env, tmp_path) == [str(alice.id)]
-    assert await event_types(env, tmp_path, str(alice.id)) == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
+    types = ["UserRegistered", "QuestionAsked", "AnswerGiven", "QuestionAsked", "AnswerGiven"]
+    assert await event_types(env, tmp_path, str(alice.id)) == types
 
 
 async def test_allowlist_keeps_strangers_out_and_leaves_no_trace(tg, ai, tmp_path):
@@ -198,7 +201,7 @@ async def test_a_slow_answer_is_shown_growing_and_a_quick_one_arrives_as_one_mes
     words = [f"w{n:02d}" for n in range(30)]
     ai.set_answer(" ".join(words))
     ai.chunk_delay = 0.05  # one token every 50 ms: about 1.5 s in all, against an edit interval of 0.3 s
-    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_STREAM="edits")
     slow, quick = tg.new_user("Slow"), tg.new_user("Quick")
     async with running_bot(env, tmp_path) as bot:
         tg.send_text(slow, "Take your time")

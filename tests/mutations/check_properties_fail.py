@@ -13,6 +13,30 @@ import sys
 
 MUTATIONS = [
     (
+        "domain/prompt.py",
+        "                turns = [turn for turn in turns if turn.question_version != asked]\n",
+        "                pass\n",
+        "test_undo_then_ask_equals_the_prompt_without_the_undone_turn",
+    ),
+    (
+        "domain/prompt.py",
+        "            case TurnUndone(question_version=asked):\n",
+        '            case TurnUndone(question_version=asked, reason="undo"):\n',
+        "test_redo_asks_with_the_prompt_the_old_answer_had",
+    ),
+    (
+        "domain/tail.py",
+        "if recorded.version in self._answers and recorded.version not in self._undone:",
+        "if recorded.version in self._answers:",
+        "test_tail_read_prompt_equals_full_fold_prompt",
+    ),
+    (
+        "domain/tail.py",
+        "answered = recorded.version in self._answered and recorded.version not in self._undone",
+        "answered = recorded.version in self._answered",
+        "test_tail_read_recent_turns_equal_full_fold",
+    ),
+    (
         "domain/conversation.py",
         "    if _waits(state.pending, kind, request):\n",
         "    if state.pending.version == request:\n",

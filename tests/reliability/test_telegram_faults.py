@@ -215,7 +215,7 @@ async def test_a_deleted_preview_and_failing_edits_neither_lose_the_answer_nor_r
     answer = " ".join(f"word{i}" for i in range(60))
     ai.set_answer(answer)
     ai.chunk_delay = 0.05
-    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_STREAM="true", CONVO_STREAM_EDIT_INTERVAL="0.3")
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_STREAM="edits", CONVO_STREAM_EDIT_INTERVAL="0.3")
     alice = tg.new_user("Alice")
     async with running_bot(env, tmp_path) as bot:
         await long_poll_waiting(tg)
@@ -236,7 +236,7 @@ async def test_sigkill_mid_stream_leaves_no_half_written_preview(tg, ai, tmp_pat
     answer = " ".join(f"token{i}" for i in range(80))
     ai.set_answer(answer)
     ai.chunk_delay = 0.1
-    env = bot_env(tg, ai, store_url, CONVO_STREAM="true", CONVO_RECOVERY_GRACE="0")
+    env = bot_env(tg, ai, store_url, CONVO_STREAM="edits", CONVO_RECOVERY_GRACE="0")
     alice = tg.new_user("Alice")
     async with running_bot(env, tmp_path) as bot:
         await long_poll_waiting(tg)
@@ -292,7 +292,7 @@ async def test_an_answer_cut_off_for_good_keeps_what_the_user_already_saw(tg, ai
     ai.set_answer(answer)
     ai.chunk_delay = 0.05
     ai.fail_next("cut", after_chunks=20, times=2)
-    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_STREAM="true", CONVO_MODEL_RETRIES="2")
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_STREAM="edits", CONVO_MODEL_RETRIES="2")
     alice = tg.new_user("Alice")
     async with running_bot(env, tmp_path) as bot:
         await long_poll_waiting(tg)

@@ -139,7 +139,7 @@ async def test_two_webhook_workers_one_killed_and_restarted_show_no_answer_twice
     a_runs: list[BotProcess] = []
     with scratch_postgres() as url:
         # CONVO_RECOVERY_GRACE stays at the default for a shared store (20 s), as a deployment of workers has it
-        streaming = {"CONVO_STREAM_EDIT_INTERVAL": "0.7", "CONVO_MODEL_TIMEOUT": "10"}
+        streaming = {"CONVO_STREAM": "edits", "CONVO_STREAM_EDIT_INTERVAL": "0.7", "CONVO_MODEL_TIMEOUT": "10"}
         env = bot_env(tg, ai, url, CONVO_WEBHOOK_SECRET=WEBHOOK_SECRET, **streaming)
         env_of = {name: env | {"CONVO_WEBHOOK_LISTEN": f"127.0.0.1:{port}"} for name, port in ports.items()}
         for name in ports:

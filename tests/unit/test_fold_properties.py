@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import given
+import attrs
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from domain.conversation import INITIAL, evolve, fold
+from domain.commands import Ask, Redo, Sender, Undo
+from domain.conversation import INITIAL, decide, evolve, fold, has_visible_text
 from domain.errors import QuestionTooLong
-from domain.events import ConversationReset, ImageRequested, ModeSelected, QuestionAsked, RecordedEvent
-from domain.prompt import Message, PromptPolicy, conversation_turns, estimate_tokens, message_cost, prompt_for
-from domain.tail import PromptTail, StateTail
-from tests.strategies import policies, recorded_events, states, streams
+from domain.events import ConversationReset, ImageRequested, ModeSelected, QuestionAsked, RecordedEvent, TurnUndone
+from domain.prompt import (
+    Message,
+    PromptPolicy,
+    build_prompt,
+    conversation_turns,
+    estimate_tokens,
+    message_cost,
+    prompt_for,
+)
+from domain.tail import PromptTail, RecentTurns, StateTail, recent_turns
+from tests.strategies import EPOCH, policies, recorded_events, states, streams, visible_texts
 
 
 def questions_in(stream: Sequence[RecordedEvent]) -> list[RecordedEvent]:
@@ -126,6 +136,76 @@ def test_tail_read_state_equals_full_fold_state(stream):
                 break
             reader.feed(recorded)
         assert reader.state() == state
+
+
+@given(streams(max_steps=80), st.integers(min_value=1, max_value=400))
+def test_tail_read_recent_turns_equal_full_fold(stream, lookback):
+    """What /undo, /redo and edits act on, read from the tail, at every length of the stream."""
+    for cut in range(len(stream) + 1):
+        reader = RecentTurns(lookback)
+        for recorded in reversed(stream[:cut]):
+            if reader.done:
+                break
+            reader.feed(recorded)
+        assert (reader.latest_question, reader.newest_turn) == recent_turns(stream[:cut], lookback)
+
+
+@given(streams(tagged=True), policies, visible_texts)
+def test_undo_then_ask_equals_the_prompt_without_the_undone_turn(stream, policy, question):
+    _, newest = recent_turns(stream, lookback=10**9)
+    assume(newest is not None and has_visible_text(question))
+    assert newest is not None
+    turns = conversation_turns(stream)
+    after = _record(stream, Undo(sender=SENDER, question_version=newest.version), Ask(sender=SENDER, text=question))
+    asked = after[-1]
+    assert [e.event for e in after if isinstance(e.event, TurnUndone)][-1].question_version == newest.version
+    floor = asked.version - policy.lookback
+    kept = [t for t in turns if t.question_version != newest.version and t.question_version > floor]
+    try:
+        expected = build_prompt(policy, kept, asked.event.text)  # the question as stored
+    except QuestionTooLong:
+        return
+    assert prompt_for(after, asked.version, policy) == expected
+    assert tail_prompt(after, asked, policy) == expected
+
+
+@given(streams(tagged=True), policies)
+def test_redo_asks_with_the_prompt_the_old_answer_had(stream, policy):
+    _, newest = recent_turns(stream, lookback=10**9)
+    assume(newest is not None)
+    assert newest is not None
+    roomy = attrs.evolve(policy, lookback=10**9)
+    after = _record(stream, Redo(sender=SENDER, question_version=newest.version, text=newest.text))
+    redone = after[-1]
+    assert isinstance(redone.event, QuestionAsked)
+    try:
+        original = prompt_for(stream, newest.version, roomy)
+    except QuestionTooLong:
+        return
+    assert prompt_for(after, redone.version, roomy) == original
+    assert tail_prompt(after, redone, roomy) == original
+    assert newest.version not in {t.question_version for t in conversation_turns(after)}
+
+
+SENDER = Sender(user_id=1)
+
+
+def _record(stream: list[RecordedEvent], *commands) -> list[RecordedEvent]:
+    """The stream with what the decider makes of the commands appended, as a store would record it."""
+    recorded = list(stream)
+    state = fold(recorded)
+    for command in commands:
+        for event in decide(state, command):
+            item = RecordedEvent(
+                stream="42",
+                version=state.version + 1,
+                recorded_at=EPOCH,
+                causation_id=f"tg:x{state.version}",
+                event=event,
+            )
+            recorded.append(item)
+            state = evolve(state, item)
+    return recorded
 
 
 def _text(recorded: RecordedEvent) -> str | None:

@@ -310,7 +310,7 @@ def test_settings_defaults():
         "1024x1024",
     )
     assert (settings.max_tokens, settings.timeout, settings.retries, settings.retry_seconds) == (1024, 60.0, 4, 90.0)
-    assert settings.stream is True
+    assert settings.stream == "drafts"
     assert settings.base_url is None
 
 
@@ -339,7 +339,7 @@ def test_settings_from_every_variable():
         timeout=12.5,
         retries=2,
         retry_seconds=30.0,
-        stream=False,
+        stream="off",
     )
     assert settings.retry_policy() == RetryPolicy(attempts=2, total_seconds=30.0)
 
@@ -347,7 +347,7 @@ def test_settings_from_every_variable():
 def test_openai_api_key_wins_and_empty_values_count_as_unset():
     settings = OpenAISettings.from_env({"OPENAI_API_KEY": " a-key ", "OPENAI_SECRET_KEY": "b", "CONVO_STREAM": ""})
     assert settings.api_key.get_secret_value() == "a-key"
-    assert settings.stream is True
+    assert settings.stream == "drafts"
 
 
 @pytest.mark.parametrize("env", [{}, {"OPENAI_API_KEY": "  "}, {"OPENAI_SECRET_KEY": ""}])

@@ -13,6 +13,10 @@ Quick reference (all waits are ``async``; everything else is synchronous)::
         tg.send_contact / send_poll / send_content(alice, {...}) / edit_message(alice, msg, "new")
         tg.send_text(None, "anonymous", group)      # an update without "from"
         tg.press_button(alice, bot_msg, "data") -> callback query id
+        tg.drafts(chat=None, draft_id=None) -> [DraftRecord]    # sendMessageDraft previews (no messages)
+        tg.stop_generation(alice, draft_id, strict=True) -> update   # the user presses Stop on a draft
+        tg.make_admin(group, alice, creator=False, **rights) / remove_admin(group, alice)  # getChatMember
+        tg.remove_method("sendMessageDraft") / restore_method(...) / removed_method_calls(...)  # older server
         tg.push_update({...}) -> the queued update (update_id assigned)
         tg.calls / calls_to("sendMessage") / messages(chat_id) / bot_messages(chat_id)
         tg.message(chat_id, id).history / chat_actions() / photos() / commands()
@@ -37,6 +41,8 @@ from .models import (
     CallbackQueryRecord,
     Chat,
     ChatActionRecord,
+    ChatAdmin,
+    DraftRecord,
     MessageVersion,
     StoredMessage,
     UploadedFile,
@@ -55,6 +61,8 @@ __all__ = [
     "CallbackQueryRecord",
     "Chat",
     "ChatActionRecord",
+    "ChatAdmin",
+    "DraftRecord",
     "FakeTelegram",
     "FloodLimits",
     "FormattedText",

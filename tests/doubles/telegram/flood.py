@@ -27,7 +27,8 @@ class FloodLimits:
 
     Defaults: 1 message/s per chat with a burst of 10, 20 messages/min per
     group with a burst of 20, 30 messages/s globally with a burst of 30.
-    Sends always count; edits count too unless ``count_edits`` is False.
+    Sends always count; edits count too unless ``count_edits`` is False;
+    ``sendMessageDraft`` previews count only with ``count_drafts``.
     """
 
     enabled: bool = True
@@ -38,6 +39,7 @@ class FloodLimits:
     global_per_second: float = 30.0
     global_burst: int = 30
     count_edits: bool = True
+    count_drafts: bool = False
 
     @classmethod
     def disabled(cls) -> FloodLimits:
@@ -113,9 +115,11 @@ class FloodControl:
             buckets.append(self._bucket("group", chat.id, limits.group_per_minute / 60.0, limits.group_burst, now))
         return buckets
 
-    def check(self, chat: Chat, *, is_edit: bool = False) -> None:
-        """Account one outgoing message to ``chat`` or raise ``429 retry after N``."""
+    def check(self, chat: Chat, *, is_edit: bool = False, is_draft: bool = False) -> None:
+        """Account one outgoing message (or edit, or draft) to ``chat`` or raise ``429 retry after N``."""
         if not self.limits.enabled or (is_edit and not self.limits.count_edits):
+            return
+        if is_draft and not self.limits.count_drafts:
             return
         now = self.clock()
         buckets = self._buckets_for(chat, now)

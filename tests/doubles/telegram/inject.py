@@ -7,7 +7,7 @@ import time
 from typing import Any, Protocol
 
 from .formatting import detect_entities
-from .models import CallbackQueryRecord, Chat, StoredMessage, User
+from .models import CallbackQueryRecord, Chat, ChatAdmin, StoredMessage, User
 from .state import BotState
 
 
@@ -107,6 +107,43 @@ class UpdateInjector:
     def unblock_bot(self, user: User) -> None:
         """Undo :meth:`block_bot`."""
         self.state.blocked.discard(user.id)
+
+    def make_admin(
+        self,
+        chat: Chat,
+        user: User,
+        *,
+        creator: bool = False,
+        is_anonymous: bool = False,
+        custom_title: str | None = None,
+        **rights: bool,
+    ) -> None:
+        """``user`` becomes the creator (``creator=True``) or an administrator of a group or channel.
+
+        ``rights`` override ``can_*`` fields of ``ChatMemberAdministrator`` (e.g. ``can_promote_members=True``).
+        The user and the chat become known to the bot; a chat has one creator, so a new one replaces the old.
+        """
+        if chat.type == "private":
+            raise ValueError("a private chat has no administrators")
+        if creator and rights:
+            raise ValueError("the creator has every right; rights apply to administrators only")
+        self.state.remember_user(user, private_chat=False)
+        self.state.remember_chat(chat)
+        admins = self.state.admins.setdefault(chat.id, {})
+        if creator:
+            for user_id in [uid for uid, admin in admins.items() if admin.creator]:
+                del admins[user_id]
+        admins[user.id] = ChatAdmin(
+            user=user,
+            creator=creator,
+            is_anonymous=is_anonymous,
+            custom_title=custom_title,
+            rights=tuple(sorted(rights.items())),
+        )
+
+    def remove_admin(self, chat: Chat, user: User) -> None:
+        """``user`` is a plain member of ``chat`` again."""
+        self.state.admins.get(chat.id, {}).pop(user.id, None)
 
     # ------------------------------------------------------------------ raw updates
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +297,52 @@ class UpdateInjector:
         self.state.queue.push(update)
         self.state.notify()
         return query_id
+
+    # ------------------------------------------------------------------ message drafts
+    def stop_generation(
+        self,
+        user_or_chat: User | Chat | int,
+        draft_id: int,
+        *,
+        strict: bool = True,
+        message_thread_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The user presses Stop on draft ``draft_id``: queues a ``stopped_message_generation`` update.
+
+        With ``strict`` (default) the chat must have received that draft with ``can_stop=true``, so a test
+        notices a bot that never offered Stop.  ``message_thread_id`` defaults to the draft's thread.
+        Returns the queued update.
+        """
+        chat = self._draft_chat(user_or_chat)
+        offered = [
+            draft
+            for draft in self.state.drafts
+            if draft.chat_id == chat.id and draft.draft_id == draft_id and draft.can_stop
+        ]
+        if strict and not offered:
+            shown = sorted({(d.draft_id, d.can_stop) for d in self.state.drafts if d.chat_id == chat.id})
+            raise ValueError(
+                f"chat {chat.id} never received draft {draft_id} with can_stop=true; drafts (id, can_stop): {shown}"
+            )
+        if message_thread_id is None and offered:
+            message_thread_id = offered[-1].message_thread_id
+        payload: dict[str, Any] = {"chat": chat.to_api(), "draft_id": draft_id}
+        if message_thread_id is not None:
+            payload["message_thread_id"] = message_thread_id
+        update = self.state.queue.push({"stopped_message_generation": payload})
+        self.state.notify()
+        return update
+
+    def _draft_chat(self, user_or_chat: User | Chat | int) -> Chat:
+        if isinstance(user_or_chat, User):
+            self.state.remember_user(user_or_chat)
+            return self.state.chats[user_or_chat.id]
+        if isinstance(user_or_chat, Chat):
+            return user_or_chat
+        known = self.state.chats.get(user_or_chat)
+        if known is None:
+            raise LookupError(f"chat {user_or_chat} is unknown to the bot")
+        return known
 
     # ------------------------------------------------------------------ media and other content
     def send_content(

@@ -300,3 +300,34 @@ class CallbackAnswer:
     url: str | None
     cache_time: int
     time: float
+
+
+@attrs.frozen
+class DraftRecord:
+    """A successful ``sendMessageDraft``: an ephemeral preview, never a message.
+
+    ``text`` and ``entities`` are what the user sees (markup parsed, trimmed);
+    ``parse_mode`` is the raw parameter (None when absent).
+    """
+
+    chat_id: int
+    draft_id: int
+    text: str
+    parse_mode: str | None
+    can_stop: bool
+    keep_on_stop: bool
+    time: float
+    entities: tuple[Entity, ...] = ()
+    message_thread_id: int | None = None
+
+
+@attrs.frozen
+class ChatAdmin:
+    """The creator or an administrator of a group or channel, set by the test side."""
+
+    user: User
+    creator: bool = False
+    is_anonymous: bool = False
+    custom_title: str | None = None
+    rights: tuple[tuple[str, bool], ...] = ()
+    """Overrides of the ``can_*`` fields of ``ChatMemberAdministrator``."""

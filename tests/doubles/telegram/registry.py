@@ -52,8 +52,6 @@ UNEMULATED = frozenset(
         "stopMessageLiveLocation",
         "deleteMessages",
         "getFile",
-        "getChatMember",
-        "getChatAdministrators",
         "getChatMemberCount",
         "leaveChat",
         "pinChatMessage",

@@ -25,12 +25,21 @@ import aiohttp
 import attrs
 from aiohttp import web
 
-from . import api_bot, api_messages, api_updates  # noqa: F401  (register the methods)
+from . import api_bot, api_drafts, api_members, api_messages, api_updates  # noqa: F401  (register the methods)
 from .control import add_control_routes
 from .errors import ApiError, not_found, unauthorized
 from .flood import FloodLimits
 from .inject import UpdateInjector
-from .models import ApiCall, CallbackAnswer, CallbackQueryRecord, ChatActionRecord, StoredMessage, User
+from .models import (
+    ApiCall,
+    CallbackAnswer,
+    CallbackQueryRecord,
+    Chat,
+    ChatActionRecord,
+    DraftRecord,
+    StoredMessage,
+    User,
+)
 from .params import Params, read_params
 from .registry import METHODS, UNEMULATED, Handler, Reply
 from .state import DEFAULT_TOKEN, BotState, InjectedFailure, ServerConfig, WebhookState
@@ -156,6 +165,9 @@ class FakeTelegram(UpdateInjector):
         """Run one method; returns the HTTP status and response body."""
         key = method.lower()
         entry = METHODS.get(key)
+        if key in self.state.removed_methods:
+            self.state.removed_methods[key] += 1
+            entry = None
         if entry is None:
             return _unknown_method(method)
         try:
@@ -248,6 +260,28 @@ class FakeTelegram(UpdateInjector):
         """Photos sent by this URL fail with ``failed to get HTTP URL content``."""
         self.state.broken_urls.add(url)
 
+    def remove_method(self, method: str) -> None:
+        """Emulate an older Bot API server without ``method``: it is answered ``404 Not Found`` like any unknown
+        method (fault injection included: nothing runs), and its calls are counted (:meth:`removed_method_calls`).
+
+        Removing an already removed method keeps its count.
+        """
+        key = method.lower()
+        if key not in METHODS:
+            raise ValueError(f"{method!r} is not a method the fake emulates")
+        self.state.removed_methods.setdefault(key, 0)
+
+    def restore_method(self, method: str) -> None:
+        """Undo :meth:`remove_method` (the server was upgraded); the count is forgotten."""
+        self.state.removed_methods.pop(method.lower(), None)
+
+    def removed_method_calls(self, method: str) -> int:
+        """How many calls of a removed ``method`` were answered 404 since :meth:`remove_method`."""
+        key = method.lower()
+        if key not in self.state.removed_methods:
+            raise ValueError(f"{method!r} was not removed")
+        return self.state.removed_methods[key]
+
     # ------------------------------------------------------------------ readers
     @property
     def calls(self) -> list[ApiCall]:
@@ -280,6 +314,15 @@ class FakeTelegram(UpdateInjector):
     def photos(self, chat_id: int | None = None) -> list[StoredMessage]:
         """Photo messages the bot sent."""
         return [message for message in self.bot_messages(chat_id, include_deleted=True) if "photo" in message.content]
+
+    def drafts(self, chat: int | Chat | User | None = None, *, draft_id: int | None = None) -> list[DraftRecord]:
+        """``sendMessageDraft`` calls that succeeded (in one chat, of one draft id), oldest first."""
+        chat_id = chat if chat is None or isinstance(chat, int) else chat.id
+        return [
+            record
+            for record in self.state.drafts
+            if (chat_id is None or record.chat_id == chat_id) and (draft_id is None or record.draft_id == draft_id)
+        ]
 
     def chat_actions(self, chat_id: int | None = None) -> list[ChatActionRecord]:
         """``sendChatAction`` calls that succeeded."""

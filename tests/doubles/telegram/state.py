@@ -17,6 +17,8 @@ from .models import (
     CallbackQueryRecord,
     Chat,
     ChatActionRecord,
+    ChatAdmin,
+    DraftRecord,
     StoredMessage,
     User,
 )
@@ -110,6 +112,11 @@ class BotState:
         self.callback_queries: dict[str, CallbackQueryRecord] = {}
         self.callback_answers: list[CallbackAnswer] = []
         self.chat_actions: list[ChatActionRecord] = []
+        self.drafts: list[DraftRecord] = []
+        self.admins: dict[int, dict[int, ChatAdmin]] = {}
+        """chat id -> user id -> creator/administrator (set with ``FakeTelegram.make_admin``)."""
+        self.removed_methods: dict[str, int] = {}
+        """lower-case method name -> calls answered 404 since ``FakeTelegram.remove_method``."""
         self.calls: list[ApiCall] = []
         self.failures: list[InjectedFailure] = []
         self.html_failures: list[list[Any]] = []

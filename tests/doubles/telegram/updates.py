@@ -42,6 +42,7 @@ UPDATE_TYPES = (
     "chat_join_request",
     "chat_boost",
     "removed_chat_boost",
+    "stopped_message_generation",
 )
 DEFAULT_ALLOWED_UPDATES = frozenset(UPDATE_TYPES) - {
     "chat_member",

@@ -1,0 +1,68 @@
+"""The answers being generated in this process, one per chat at most, so that Stop and /cancel can reach them.
+
+A Stop press (`stopped_message_generation`) or a /cancel must act on the answer in flight at once, so the intake
+hands these updates to their handler without waiting for the chat's turn (`interrupts`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import attrs
+from aiogram.types import Update
+
+
+@attrs.frozen
+class Generation:
+    """An answer being generated."""
+
+    chat_id: int
+    """The chat it is for."""
+    draft_id: int
+    """Its draft id (the one a Stop press names)."""
+    asker: int
+    """The user who asked (who, with the chat's admins, may /cancel it in a group)."""
+    stop: asyncio.Event = attrs.field(factory=asyncio.Event, eq=False)
+    """Set to stop it."""
+
+
+class Generations:
+    """The answers being generated in this process, by chat."""
+
+    def __init__(self) -> None:
+        self._running: dict[int, Generation] = {}
+
+    @contextmanager
+    def running(self, chat_id: int, draft_id: int, asker: int) -> Iterator[asyncio.Event]:
+        """Register an answer while the block generates it; yields the event that stops it."""
+        generation = Generation(chat_id, draft_id, asker)
+        self._running[chat_id] = generation
+        try:
+            yield generation.stop
+        finally:
+            if self._running.get(chat_id) is generation:
+                del self._running[chat_id]
+
+    def current(self, chat_id: int) -> Generation | None:
+        """The answer being generated for the chat, if any."""
+        return self._running.get(chat_id)
+
+    def stop_draft(self, chat_id: int, draft_id: int) -> bool:
+        """Stop the chat's answer if it is the one with this draft; False for a finished or unknown draft."""
+        generation = self._running.get(chat_id)
+        if generation is None or generation.draft_id != draft_id:
+            return False
+        generation.stop.set()
+        return True
+
+
+def interrupts(update: Update) -> bool:
+    """Whether the update stops an answer (a Stop press, a /cancel), and so must not wait for the chat's turn."""
+    if update.stopped_message_generation is not None:
+        return True
+    text = update.message.text if update.message is not None else None
+    if not text or not text.startswith("/"):
+        return False
+    return text.split(maxsplit=1)[0].partition("@")[0].lower() == "/cancel"
