@@ -1,8 +1,9 @@
 """Showing an answer while it is generated: native drafts in private chats, throttled edits elsewhere, or nothing.
 
-- Drafts (`sendMessageDraft`, Bot API 9.3+): one draft id per answer, with a Stop button, replaced at most every
-  `edit_interval` seconds (and repeated every KEEPALIVE seconds, since a draft left alone fades after 30 s). A draft
-  is not a message: the final answer is sent as one. Where the Bot API refuses drafts (a 404 from a server without
+- Drafts (`sendMessageDraft`, Bot API 9.3+): one draft id per answer, with a Stop button, the first after
+  FIRST_DRAFT_AFTER seconds (a quick answer is simply sent), then replaced at most every `edit_interval` seconds,
+  and sent again unchanged after KEEPALIVE seconds (a draft left alone fades after 30 s). A draft is not a message:
+  the final answer is sent as one. Where the Bot API refuses drafts (a 404 from a server without
   the method, a 400 for the chat), the answer falls back to edits, and the refusal is remembered.
 - Edits: one message, edited at most every `edit_interval` seconds, as plain text; in groups no more often than
   every `group_interval` seconds (Telegram allows about 20 messages a minute per group). The first preview comes
@@ -34,6 +35,8 @@ log = structlog.get_logger(__name__)
 
 KEEPALIVE = 20.0
 """Seconds after which an unchanged draft is sent again, before Telegram lets it fade (30 s)."""
+FIRST_DRAFT_AFTER = 0.4
+"""Seconds before the first draft: an answer complete by then is simply sent, with no draft flashing past."""
 CURSOR = " ▌"
 
 
@@ -137,7 +140,7 @@ class DraftReply:
         self._edits = edits
         self._fallen_back = False
         self._shown = ""
-        self._next = 0.0
+        self._next = time.monotonic() + min(FIRST_DRAFT_AFTER, style.edit_interval)
         self._sent_at = 0.0
 
     async def update(self, text_so_far: str) -> None:
