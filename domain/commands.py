@@ -116,6 +116,8 @@ class FailAnswer:
     """Why."""
     message: str
     """Short description."""
+    reasoning: str = ""
+    """What a reasoning model had thought, if the answer was stopped before its first word."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -174,12 +176,14 @@ class Undo:
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class Redo:
-    """Ask the newest turn's question again, in place of that turn: the same prompt, a new answer."""
+    """Ask the latest question again, in place of its turn if it has one: the same prompt, a new answer."""
 
     sender: Sender
     """Who asked for it."""
     question_version: int
-    """Version of the question whose turn is replaced."""
+    """Version of the question asked again."""
+    answered: bool
+    """Whether that question's turn is in the context now (then it is replaced)."""
     text: str
     """The question's text, asked again."""
     message_id: int | None = None

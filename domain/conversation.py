@@ -143,11 +143,12 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
             return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text=text, message_id=message_id))
         case Undo(sender=sender, question_version=asked):
             return (*_preamble(state, sender), *_abandon(state), TurnUndone(question_version=asked, reason="undo"))
-        case Redo(sender=sender, question_version=asked, text=text, message_id=message_id):
+        case Redo(sender=sender, question_version=asked, answered=answered, text=text, message_id=message_id):
+            undone = (TurnUndone(question_version=asked, reason="redo"),) if answered else ()
             return (
                 *_preamble(state, sender),
                 *_abandon(state),
-                TurnUndone(question_version=asked, reason="redo"),
+                *undone,
                 QuestionAsked(text=text, message_id=message_id),
             )
         case EditQuestion(sender=sender, question_version=asked, answered=answered, text=text):
@@ -187,7 +188,12 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
             )
         case FailAnswer() if _waits(pending, "question", command.question_version):
             return (
-                AnswerFailed(kind=command.kind, message=command.message, question_version=command.question_version),
+                AnswerFailed(
+                    kind=command.kind,
+                    message=command.message,
+                    question_version=command.question_version,
+                    reasoning=command.reasoning,
+                ),
             )
         case GiveImage() if _waits(pending, "image", command.request_version):
             return (

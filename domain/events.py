@@ -103,6 +103,8 @@ class AnswerFailed:
     """A short, secret-free description for logs and replay."""
     question_version: int
     """Stream version of the QuestionAsked that failed."""
+    reasoning: str = ""
+    """What a reasoning model had thought when the answer was stopped before its first word."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)

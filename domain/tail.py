@@ -195,6 +195,8 @@ class AskedQuestion:
     """The front end's id of the message that asked it."""
     answered: bool
     """Whether its turn is in the context: answered, and not undone."""
+    undone: bool = False
+    """Whether it was taken out of the context (by /undo, /redo or an edit)."""
 
 
 class RecentTurns:
@@ -245,8 +247,9 @@ class RecentTurns:
             case TurnUndone(question_version=asked):
                 self._undone.add(asked)
             case QuestionAsked(text=text, message_id=message_id):
-                answered = recorded.version in self._answered and recorded.version not in self._undone
-                question = AskedQuestion(recorded.version, text, message_id, answered)
+                undone = recorded.version in self._undone
+                answered = recorded.version in self._answered and not undone
+                question = AskedQuestion(recorded.version, text, message_id, answered, undone)
                 self._latest = self._latest or question
                 if answered:
                     self._newest_turn = question
@@ -266,8 +269,15 @@ def recent_turns(events: Sequence[RecordedEvent], lookback: int) -> tuple[AskedQ
         if recorded.version > max(floor, _last_reset(events)) and isinstance(recorded.event, QuestionAsked)
     ]
     in_context = {turn.question_version for turn in conversation_turns(events)}
+    undone = {recorded.event.question_version for recorded in events if isinstance(recorded.event, TurnUndone)}
     asked = [
-        AskedQuestion(recorded.version, recorded.event.text, recorded.event.message_id, recorded.version in in_context)
+        AskedQuestion(
+            recorded.version,
+            recorded.event.text,
+            recorded.event.message_id,
+            answered=recorded.version in in_context,
+            undone=recorded.version in undone,
+        )
         for recorded in since_reset
         if isinstance(recorded.event, QuestionAsked)
     ]

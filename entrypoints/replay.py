@@ -237,8 +237,9 @@ def summary(event: Event) -> str:
             return quoted(text)
         case AnswerGiven():
             return _answer_summary(event)
-        case AnswerFailed(kind=kind, message=message, question_version=version):
-            return f"{kind} → v{version}: {clip(message, SUMMARY_CHARS)}"
+        case AnswerFailed(kind=kind, message=message, question_version=version, reasoning=reasoning):
+            thought = f" reasoning {quoted(reasoning)}" if reasoning else ""
+            return f"{kind} → v{version}: {clip(message, SUMMARY_CHARS)}{thought}"
         case ImageGenerated(image_ref=ref, model=model, revised_prompt=revised, request_version=version):
             rewritten = "" if revised is None else f" revised {quoted(revised)}"
             return f"{clip(model, SUMMARY_CHARS)} {clip(ref, SUMMARY_CHARS)} → v{version}{rewritten}"

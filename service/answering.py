@@ -101,7 +101,8 @@ class Answering:
         except ModelFailure as failure:
             return await self._question_failed(asked, failure)
         if completion.stopped and not has_visible_text(completion.text):
-            return await self._question_failed(asked, ModelFailure("stopped", "stopped before the answer began"))
+            stopped = ModelFailure("stopped", "stopped before the answer began")
+            return await self._question_failed(asked, stopped, completion.reasoning)
         answer = GiveAnswer(
             question_version=asked.version,
             text=completion.text,
@@ -114,9 +115,12 @@ class Answering:
         )
         return await self._record_outcome(asked, answer, Answered(**attrs.asdict(answer)))
 
-    async def _question_failed(self, asked: RecordedEvent, failure: ModelFailure) -> Outcome:
-        command = FailAnswer(question_version=asked.version, kind=failure.kind, message=failure.message)
-        return await self._record_outcome(asked, command, _failed("question", asked, failure))
+    async def _question_failed(self, asked: RecordedEvent, failure: ModelFailure, reasoning: str = "") -> Outcome:
+        command = FailAnswer(
+            question_version=asked.version, kind=failure.kind, message=failure.message, reasoning=reasoning
+        )
+        failed = attrs.evolve(_failed("question", asked, failure), reasoning=reasoning)
+        return await self._record_outcome(asked, command, failed)
 
     async def _complete(self, asked: RecordedEvent, on_text: TextSoFar | None, stop: StopSignal | None) -> Completion:
         """The model's answer to the folded prompt. A model whose window is smaller than the budget assumes
@@ -196,7 +200,12 @@ def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
             return Answered(**attrs.asdict(event), replayed=True)
         case AnswerFailed(question_version=version) if version == asked.version:
             return Failed(
-                request="question", kind=event.kind, message=event.message, request_version=version, replayed=True
+                request="question",
+                kind=event.kind,
+                message=event.message,
+                request_version=version,
+                reasoning=event.reasoning,
+                replayed=True,
             )
         case ImageGenerated(request_version=version) if version == asked.version:
             prompt = asked.event.prompt if isinstance(asked.event, ImageRequested) else ""

@@ -173,15 +173,19 @@ class ConversationService:
     async def redo(
         self, request: Request, on_text: TextSoFar | None = None, stop: StopSignal | None = None
     ) -> Outcome | None:
-        """Answer the newest turn's question again with the prompt it had; the new answer replaces the old in
-        later prompts. None if there is no turn since the last reset."""
+        """Answer the latest question again with the prompt it had (a failed one too); the new answer replaces the
+        old in later prompts. None if there is none since the last reset, or it was undone."""
 
         async def command() -> Command | None:
-            newest = (await self._recent(request.stream)).newest_turn
-            if newest is None:
+            latest = (await self._recent(request.stream)).latest_question
+            if latest is None or latest.undone:
                 return None
             return Redo(
-                sender=request.sender, question_version=newest.version, text=newest.text, message_id=newest.message_id
+                sender=request.sender,
+                question_version=latest.version,
+                answered=latest.answered,
+                text=latest.text,
+                message_id=latest.message_id,
             )
 
         return await self._outcome(request, command, on_text, stop)

@@ -69,6 +69,8 @@ class Failed:
     """Seconds to wait before trying again, when the model said."""
     request_version: int = 0
     """Version of the failed request."""
+    reasoning: str = ""
+    """What a reasoning model had thought before the request was stopped."""
     replayed: bool = False
     """True when the failure was already recorded (a redelivered update)."""
     delivered: bool = False

@@ -106,7 +106,7 @@ events: st.SearchStrategy[Event] = st.one_of(
         reasoning=texts,
         stopped=st.booleans(),
     ),
-    st.builds(AnswerFailed, kind=failure_kinds, message=st.text(), question_version=versions),
+    st.builds(AnswerFailed, kind=failure_kinds, message=st.text(), question_version=versions, reasoning=texts),
     st.builds(ImageRequested, prompt=texts),
     st.builds(
         ImageGenerated,
@@ -257,12 +257,16 @@ def _turn_control(step: _Undo | _Redo | _Edit, sender: Sender, recorded: list[Re
             text=step.text,
             message_id=latest.message_id,
         )
-    if newest_turn is None:
-        return None
     if isinstance(step, _Undo):
-        return Undo(sender=sender, question_version=newest_turn.version)
+        return None if newest_turn is None else Undo(sender=sender, question_version=newest_turn.version)
+    if latest is None or latest.undone:
+        return None
     return Redo(
-        sender=sender, question_version=newest_turn.version, text=newest_turn.text, message_id=newest_turn.message_id
+        sender=sender,
+        question_version=latest.version,
+        answered=latest.answered,
+        text=latest.text,
+        message_id=latest.message_id,
     )
 
 

@@ -50,7 +50,10 @@ class PreviewGone(Exception):
     """The message to edit is gone (the user deleted it) or can no longer be edited."""
 
 
-async def edit_text(bot: Bot, chat_id: int, message_id: int, text: str, *, html: bool) -> None:
+async def edit_text(
+    bot: Bot, chat_id: int, message_id: int, text: str, *, html: bool, request_timeout: int | None = None
+) -> None:
+    """Edit a message's text (`request_timeout`: seconds it may take, for previews that must not hold up)."""
     try:
         await bot.edit_message_text(
             text=text,
@@ -58,6 +61,7 @@ async def edit_text(bot: Bot, chat_id: int, message_id: int, text: str, *, html:
             message_id=message_id,
             parse_mode=ParseMode.HTML if html else None,
             disable_web_page_preview=True,
+            request_timeout=request_timeout,
         )
     except TelegramBadRequest as error:
         if "message is not modified" in error.message:
@@ -150,10 +154,12 @@ async def send_outcome(
             await send_answer(bot, chat_id, text, first=first, reply_to=reply_to, reasoning=shown, stopped=stopped)
         case Drawn():
             await send_picture(bot, chat_id, outcome, reply_to=reply_to)
-        case Failed(kind=kind, retry_after=retry_after, request=request):
-            await send_plain(
-                bot, chat_id, replies.failure(kind, retry_after, image=request == "image"), reply_to=reply_to
-            )
+        case Failed(kind=kind, retry_after=retry_after, request=request, reasoning=reasoning):
+            text = replies.failure(kind, retry_after, image=request == "image")
+            if reasoning and show_reasoning:  # stopped while it only thought: what it thought, then the reply
+                await send_answer(bot, chat_id, text, first=first, reply_to=reply_to, reasoning=reasoning)
+                return
+            await send_plain(bot, chat_id, text, reply_to=reply_to)
 
 
 def cut(text: str, limit: int) -> str:

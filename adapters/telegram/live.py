@@ -47,6 +47,6 @@ class LiveAnswers:
         asker = message.from_user.id if message.from_user is not None else 0
         indicator = ChatActionSender.upload_photo if drawing else ChatActionSender.typing
         with self.generations.running(message.chat.id, draft_id, asker) as stop:
-            async with indicator(chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER):
+            async with indicator(chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER), reply.alive():
                 outcome = await generate(reply.update, stop)
         return outcome, reply

@@ -14,8 +14,11 @@ Previews are best effort: a failed one is skipped and never stops the answer.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Literal, Protocol
 
 import attrs
@@ -37,6 +40,10 @@ KEEPALIVE = 20.0
 """Seconds after which an unchanged draft is sent again, before Telegram lets it fade (30 s)."""
 FIRST_DRAFT_AFTER = 0.4
 """Seconds before the first draft: an answer complete by then is simply sent, with no draft flashing past."""
+HEARTBEAT = 0.25
+"""How often a draft stream looks whether a draft is due though no new text came."""
+PREVIEW_TIMEOUT = 5
+"""Seconds a preview's Bot API call may take: previews are best effort, and must not hold up the answer."""
 CURSOR = " ▌"
 
 
@@ -82,6 +89,10 @@ class LiveReply(Protocol):
     async def update(self, text_so_far: str) -> None:
         """The whole answer so far (empty: the model thinks, with nothing to show yet)."""
 
+    def alive(self) -> AbstractAsyncContextManager[None]:
+        """Held while the answer is generated."""
+        ...
+
     async def finish(self, outcome: Outcome) -> None:
         """Put the final outcome in front of the user."""
 
@@ -119,7 +130,12 @@ def _preview_text(text_so_far: str, cursor: str = "") -> str:
 
 
 class DraftReply:
-    """Streams an answer as a native draft with a Stop button; falls back to `edits` where drafts are refused."""
+    """Streams an answer as a native draft with a Stop button; falls back to `edits` where drafts are refused.
+
+    Drafts are sent from their own task, never from the model's stream: a slow or stalled Bot API call holds up
+    nothing. While the answer is generated (`alive`), a heartbeat shows "thinking…" to a model that is silent at
+    first (an o-series model reasoning), and sends the draft again before it fades.
+    """
 
     def __init__(
         self,
@@ -139,24 +155,57 @@ class DraftReply:
         self._draft_id = draft_id
         self._edits = edits
         self._fallen_back = False
+        self._latest = ""
         self._shown = ""
         self._next = time.monotonic() + min(FIRST_DRAFT_AFTER, style.edit_interval)
         self._sent_at = 0.0
+        self._sending: asyncio.Task[None] | None = None
 
     async def update(self, text_so_far: str) -> None:
-        """Show the answer so far as the draft, if enough time has passed since the last one."""
+        """Take the answer so far; a draft of it goes out when one is due (without waiting for Telegram)."""
+        self._latest = text_so_far
         if self._fallen_back:
             await self._edits.update(text_so_far)
+        else:
+            self._pump()
+
+    @asynccontextmanager
+    async def alive(self) -> AsyncIterator[None]:
+        """While the answer is generated: the heartbeat; after it, no draft is sent any more."""
+        beating = asyncio.create_task(self._beat())
+        try:
+            yield
+        finally:
+            beating.cancel()
+            if self._sending is not None:
+                self._sending.cancel()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            await self.update(self._latest)
+
+    def _pump(self) -> None:
+        """Start sending a draft if one is due and none is on its way."""
+        if self._sending is not None and not self._sending.done():
             return
         now = time.monotonic()
-        draft = _preview_text(text_so_far)
+        draft = _preview_text(self._latest)
         if now < self._next or (draft == self._shown and now - self._sent_at < KEEPALIVE):
             return
         self._next = now + self._style.edit_interval
+        self._sending = asyncio.create_task(self._send(draft, now))
+
+    async def _send(self, draft: str, now: float) -> None:
         try:
             with best_effort():
                 await self._bot.send_message_draft(
-                    self._chat_id, self._draft_id, text=draft, parse_mode=None, can_stop=True
+                    self._chat_id,
+                    self._draft_id,
+                    text=draft,
+                    parse_mode=None,
+                    can_stop=True,
+                    request_timeout=PREVIEW_TIMEOUT,
                 )
             self._shown, self._sent_at = draft, now
         except TelegramRetryAfter as flood:
@@ -164,7 +213,6 @@ class DraftReply:
         except (TelegramNotFound, TelegramBadRequest) as refusal:
             self._drafts.refused(self._chat_id, refusal)
             self._fallen_back = True
-            await self._edits.update(text_so_far)
         except AiogramError as error:
             log.debug("draft_skipped", reason=str(error).splitlines()[0][:200])
 
@@ -211,6 +259,11 @@ class EditedReply:
         """The message being edited, once one was sent."""
         return self._message_id
 
+    @asynccontextmanager
+    async def alive(self) -> AsyncIterator[None]:
+        """Nothing to keep alive: an edited message stays."""
+        yield
+
     async def update(self, text_so_far: str) -> None:
         """Called with the whole answer so far; shows it if enough time has passed since the last edit."""
         now = time.monotonic()
@@ -230,7 +283,9 @@ class EditedReply:
                     if self._preview is not None:
                         await self._preview.remember(sent.message_id)
                 else:
-                    await edit_text(self._bot, self._chat_id, self._message_id, preview, html=False)
+                    await edit_text(
+                        self._bot, self._chat_id, self._message_id, preview, html=False, request_timeout=PREVIEW_TIMEOUT
+                    )
             self._shown = preview
         except TelegramRetryAfter as flood:
             self._last = now + flood.retry_after
@@ -241,7 +296,8 @@ class EditedReply:
 
     async def finish(self, outcome: Outcome) -> None:
         """Replace the preview with the final answer, or with the failure reply."""
-        if self._message_id is not None and isinstance(outcome, Failed):
+        thoughts = isinstance(outcome, Failed) and bool(outcome.reasoning) and self._show_reasoning
+        if self._message_id is not None and isinstance(outcome, Failed) and not thoughts:
             text = replies.failure(outcome.kind, outcome.retry_after)
             seen = self._shown.removesuffix(CURSOR).rstrip()
             if seen and seen != replies.THINKING:  # what the user watched grow stays on screen, marked as cut short

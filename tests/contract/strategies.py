@@ -113,7 +113,9 @@ def event_strategies(texts: st.SearchStrategy[str]) -> dict[type[Event], st.Sear
             reasoning=texts,
             stopped=st.booleans(),
         ),
-        AnswerFailed: st.builds(AnswerFailed, kind=failure_kinds, message=texts, question_version=versions),
+        AnswerFailed: st.builds(
+            AnswerFailed, kind=failure_kinds, message=texts, question_version=versions, reasoning=texts
+        ),
         ImageRequested: st.builds(ImageRequested, prompt=texts),
         ImageGenerated: st.builds(
             ImageGenerated, image_ref=texts, model=texts, revised_prompt=optional_texts, request_version=versions

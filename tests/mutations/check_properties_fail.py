@@ -32,7 +32,7 @@ MUTATIONS = [
     ),
     (
         "domain/tail.py",
-        "answered = recorded.version in self._answered and recorded.version not in self._undone",
+        "answered = recorded.version in self._answered and not undone",
         "answered = recorded.version in self._answered",
         "test_tail_read_recent_turns_equal_full_fold",
     ),
