@@ -42,6 +42,8 @@ class Ask:
     """The question."""
     message_id: int | None = None
     """The front end's id of the message that asked, if it has one."""
+    sender_name: str | None = None
+    """The asker's name as a group shows it; None in a private chat."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -64,6 +66,8 @@ class Say:
     """What they said."""
     message_id: int | None = None
     """The front end's id of the message, if it has one."""
+    sender_name: str | None = None
+    """The speaker's name as a group shows it; None in a private chat."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -82,6 +86,28 @@ class SelectMode:
     """Who switched."""
     mode: Mode
     """The new mode."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class SelectPersona:
+    """Make a persona the system message of this chat's later prompts."""
+
+    sender: Sender
+    """Who chose it."""
+    name: str
+    """The preset's name, `custom`, or `default`."""
+    prompt: str | None
+    """The system prompt; None for the operator's default."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class SelectModel:
+    """Make a chat model answer this chat's later questions."""
+
+    sender: Sender
+    """Who chose it."""
+    model: str | None
+    """The model's name; None for the operator's default."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -188,6 +214,8 @@ class Redo:
     """The question's text, asked again."""
     message_id: int | None = None
     """The front end's id of the message that first asked it."""
+    sender_name: str | None = None
+    """Who first asked it, as the group showed them."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -204,8 +232,12 @@ class EditQuestion:
     """The edited text."""
     message_id: int | None = None
     """The front end's id of the edited message."""
+    sender_name: str | None = None
+    """The editor's name as a group shows it; None in a private chat."""
 
 
-UserCommand: TypeAlias = Start | Say | Ask | RequestImage | Reset | SelectMode | Undo | Redo | EditQuestion
+UserCommand: TypeAlias = (
+    Start | Say | Ask | RequestImage | Reset | SelectMode | SelectPersona | SelectModel | Undo | Redo | EditQuestion
+)
 OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered | FailDelivery
 Command: TypeAlias = UserCommand | OutcomeCommand

@@ -1,8 +1,9 @@
 """The conversation decider: initial state, `evolve`, `decide` — pure functions over events.
 
-The state holds only what deciding needs (version, mode, the request waiting for the model); the conversation's
-text lives in the events and is folded into a prompt by `domain.prompt`. Nothing here is remembered elsewhere:
-the mode, for one, is always folded from the log, so it survives restarts and is the same on every worker.
+The state holds only what deciding needs (version, the chat's settings: mode, persona and model, the request
+waiting for the model); the conversation's text lives in the events and is folded into a prompt by
+`domain.prompt`. Nothing here is remembered elsewhere: the settings are always folded from the log, so they
+survive restarts and are the same on every worker.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from domain.commands import (
     Reset,
     Say,
     SelectMode,
+    SelectModel,
+    SelectPersona,
     Sender,
     Start,
     Undo,
@@ -43,7 +46,9 @@ from domain.events import (
     ImageGenerated,
     ImageRequested,
     Mode,
+    ModelSelected,
     ModeSelected,
+    PersonaSelected,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
@@ -52,7 +57,8 @@ from domain.events import (
 )
 
 MODE_HORIZON = 200
-"""A stream restates its mode when it was last stated this many versions ago, so a tail read finds it soon."""
+"""A stream restates a setting (mode, persona, model) when it was last stated this many versions ago, so a tail
+read finds it soon."""
 
 
 @attrs.frozen
@@ -81,6 +87,16 @@ class State:
     """What plain text means now."""
     mode_version: int = 0
     """Version of the event that last stated the mode; 0 while it is the default."""
+    persona_name: str = "default"
+    """The persona's name: a preset's, `custom`, or `default`."""
+    persona_prompt: str | None = None
+    """The chat's system prompt; None for the operator's default."""
+    persona_version: int = 0
+    """Version of the event that last stated the persona; 0 while it was never stated."""
+    model: str | None = None
+    """The chat's model; None for the operator's default."""
+    model_version: int = 0
+    """Version of the event that last stated the model; 0 while it was never stated."""
     pending: Pending | None = None
     """The newest request since the last reset, while it has no outcome."""
     undelivered: Pending | None = None
@@ -101,6 +117,10 @@ def evolve(state: State, recorded: RecordedEvent) -> State:
     match recorded.event:
         case ModeSelected(mode=mode):
             return attrs.evolve(state, mode=mode, mode_version=recorded.version)
+        case PersonaSelected(name=name, prompt=prompt):
+            return attrs.evolve(state, persona_name=name, persona_prompt=prompt, persona_version=recorded.version)
+        case ModelSelected(model=model):
+            return attrs.evolve(state, model=model, model_version=recorded.version)
         case QuestionAsked(text=text):
             return attrs.evolve(state, pending=pending_from("question", recorded, text), undelivered=None)
         case ImageRequested(prompt=prompt):
@@ -131,30 +151,27 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
     match command:
         case Start(sender=sender):
             return _register(state, sender)
-        case Say(sender=sender, text=text, message_id=message_id):
+        case Say(sender=sender, text=text, message_id=message_id, sender_name=name):
             meant: Command = (
                 RequestImage(sender=sender, prompt=text)
                 if state.mode == "image"
-                else Ask(sender=sender, text=text, message_id=message_id)
+                else Ask(sender=sender, text=text, message_id=message_id, sender_name=name)
             )
             return decide(state, meant)
-        case Ask(sender=sender, text=text, message_id=message_id):
+        case Ask(sender=sender, text=text, message_id=message_id, sender_name=name):
             _require_text(text)
-            return (*_preamble(state, sender), *_abandon(state), QuestionAsked(text=text, message_id=message_id))
+            asked = QuestionAsked(text=text, message_id=message_id, sender_name=name)
+            return (*_preamble(state, sender), *_abandon(state), asked)
         case Undo(sender=sender, question_version=asked):
             return (*_preamble(state, sender), *_abandon(state), TurnUndone(question_version=asked, reason="undo"))
         case Redo(sender=sender, question_version=asked, answered=answered, text=text, message_id=message_id):
             undone = (TurnUndone(question_version=asked, reason="redo"),) if answered else ()
-            return (
-                *_preamble(state, sender),
-                *_abandon(state),
-                *undone,
-                QuestionAsked(text=text, message_id=message_id),
-            )
+            again = QuestionAsked(text=text, message_id=message_id, sender_name=command.sender_name)
+            return (*_preamble(state, sender), *_abandon(state), *undone, again)
         case EditQuestion(sender=sender, question_version=asked, answered=answered, text=text):
             _require_text(text)
             undone = (TurnUndone(question_version=asked, reason="edit"),) if answered else ()
-            asked_again = QuestionAsked(text=text, message_id=command.message_id)
+            asked_again = QuestionAsked(text=text, message_id=command.message_id, sender_name=command.sender_name)
             return (*_preamble(state, sender), *_abandon(state), *undone, asked_again)
         case RequestImage(sender=sender, prompt=prompt):
             _require_text(prompt)
@@ -165,6 +182,14 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
             if state.registered and mode == state.mode:
                 return ()
             return (*_register(state, sender), ModeSelected(mode=mode))
+        case SelectPersona(sender=sender, name=name, prompt=prompt):
+            if state.registered and (name, prompt) == (state.persona_name, state.persona_prompt):
+                return ()
+            return (*_register(state, sender), PersonaSelected(name=name, prompt=prompt))
+        case SelectModel(sender=sender, model=model):
+            if state.registered and model == state.model:
+                return ()
+            return (*_register(state, sender), ModelSelected(model=model))
         case _:
             return _decide_outcome(state, command)
 
@@ -240,12 +265,18 @@ def _waits(pending: Pending | None, kind: str, version: int) -> bool:
 
 
 def _preamble(state: State, sender: Sender) -> tuple[Event, ...]:
-    """Registration for a new stream; a restated mode when the last statement is far back."""
+    """Registration for a new stream; each setting restated when its last statement is far back."""
     if not state.registered:
         return _register(state, sender)
-    if state.version - state.mode_version >= MODE_HORIZON:
-        return (ModeSelected(mode=state.mode, restated=True),)
-    return ()
+    far = state.version - MODE_HORIZON
+    restated: list[Event] = []
+    if state.mode_version <= far:
+        restated.append(ModeSelected(mode=state.mode, restated=True))
+    if state.persona_version <= far:
+        restated.append(PersonaSelected(name=state.persona_name, prompt=state.persona_prompt, restated=True))
+    if state.model_version <= far:
+        restated.append(ModelSelected(model=state.model, restated=True))
+    return tuple(restated)
 
 
 def _register(state: State, sender: Sender) -> tuple[Event, ...]:

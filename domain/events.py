@@ -62,6 +62,28 @@ class ModeSelected:
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class PersonaSelected:
+    """Who the assistant is in this chat from now on: the system message of every later prompt (a reset keeps it)."""
+
+    name: str
+    """A preset's name, `custom` for a system prompt the chat wrote, or `default` for the operator's persona."""
+    prompt: str | None
+    """The system prompt; None for the operator's default (CONVO_PERSONA)."""
+    restated: bool = False
+    """True when the decider repeated the current persona so that tail reads never look far back for it."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class ModelSelected:
+    """Which chat model answers in this chat from now on."""
+
+    model: str | None
+    """The model's name; None for the operator's default (the first of CONVO_MODELS)."""
+    restated: bool = False
+    """True when the decider repeated the current model so that tail reads never look far back for it."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class QuestionAsked:
     """A user's message for the chat model."""
 
@@ -69,6 +91,9 @@ class QuestionAsked:
     """The message exactly as the user sent it."""
     message_id: int | None = None
     """The front end's id of the message that asked (Telegram's message_id), so an edit of it is recognised."""
+    sender_name: str | None = None
+    """Who asked, as a group shows them (first and last name), so the model can tell speakers apart; None in a
+    private chat."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -179,6 +204,8 @@ class ConversationReset:
 Event: TypeAlias = (
     UserRegistered
     | ModeSelected
+    | PersonaSelected
+    | ModelSelected
     | QuestionAsked
     | AnswerGiven
     | AnswerFailed
@@ -193,6 +220,8 @@ Event: TypeAlias = (
 EVENT_TYPES: tuple[type[Event], ...] = (
     UserRegistered,
     ModeSelected,
+    PersonaSelected,
+    ModelSelected,
     QuestionAsked,
     AnswerGiven,
     AnswerFailed,

@@ -1,5 +1,8 @@
 """The prompt: the persona, the conversation since the last reset, the question — cut to a token budget.
 
+The persona is the chat's (its newest PersonaSelected before the question; a reset keeps it), else the policy's.
+A question recorded with its sender's name (in a group) is put to the model as `Name: text`.
+
 Rules, the same for the full fold here and the tail reader in `domain.tail`:
 - a turn is a question with its answer; questions that failed, were abandoned or are still waiting are left out;
 - an undone turn (/undo, /redo, an edited question) is left out, whenever its undoing was recorded;
@@ -18,7 +21,7 @@ from typing import Literal, TypeAlias
 import attrs
 
 from domain.errors import DomainError, QuestionTooLong
-from domain.events import AnswerGiven, ConversationReset, QuestionAsked, RecordedEvent, TurnUndone
+from domain.events import AnswerGiven, ConversationReset, PersonaSelected, QuestionAsked, RecordedEvent, TurnUndone
 
 Role: TypeAlias = Literal["system", "user", "assistant"]
 TokenCounter: TypeAlias = Callable[[str], int]
@@ -69,6 +72,16 @@ line breaks, other white space, and runs of punctuation or symbols."""
 _CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
 _DENSE = re.compile("[\u0590-\u0fff]")
 """Hebrew, Arabic, the Indic scripts, Thai, Tibetan: about one token per letter in OpenAI's vocabularies."""
+
+
+def spoken(question: QuestionAsked) -> str:
+    """A question as the model reads it: prefixed with its sender's name where the group has several speakers."""
+    return f"{question.sender_name}: {question.text}" if question.sender_name else question.text
+
+
+def with_persona(policy: PromptPolicy, persona: str | None) -> PromptPolicy:
+    """The policy with the chat's persona in place of the default (None: the default stays)."""
+    return policy if persona is None else attrs.evolve(policy, persona=persona)
 
 
 def estimate_tokens(text: str) -> int:
@@ -163,8 +176,8 @@ def conversation_turns(events: Iterable[RecordedEvent], before: int | None = Non
                 questions.clear()
                 turns.clear()
                 undone.clear()
-            case QuestionAsked(text=text):
-                questions[recorded.version] = text
+            case QuestionAsked():
+                questions[recorded.version] = spoken(recorded.event)
             case AnswerGiven(text=answer, question_version=asked) if asked in questions and asked not in undone:
                 turns.append(Turn(asked, questions.pop(asked), answer))
             case TurnUndone(question_version=asked):
@@ -185,4 +198,15 @@ def prompt_for(
         raise DomainError(f"version {question_version} is not a question")
     floor = question_version - policy.lookback
     turns = [t for t in conversation_turns(events, before=question_version) if t.question_version > floor]
-    return build_prompt(policy, turns, question.text, count)
+    return build_prompt(with_persona(policy, persona_before(events, question_version)), turns, spoken(question), count)
+
+
+def persona_before(events: Iterable[RecordedEvent], version: int) -> str | None:
+    """The chat's own system prompt as of the event at `version` (None: the operator's default)."""
+    persona: str | None = None
+    for recorded in events:
+        if recorded.version >= version:
+            break
+        if isinstance(recorded.event, PersonaSelected):
+            persona = recorded.event.prompt
+    return persona

@@ -22,7 +22,9 @@ from domain.events import (
     ImageGenerated,
     ImageRequested,
     Mode,
+    ModelSelected,
     ModeSelected,
+    PersonaSelected,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
@@ -37,6 +39,7 @@ from domain.prompt import (
     conversation_turns,
     estimate_tokens,
     history_budget,
+    spoken,
     turn_cost,
 )
 
@@ -56,8 +59,9 @@ class _Backwards:
 class StateTail:
     """Folds a stream read newest first into its State.
 
-    Done once it knows the mode (the newest ModeSelected, or the stream's start) and the newest request since the
-    last reset. The decider restates the mode every MODE_HORIZON versions, so that is a short read.
+    Done once it knows each setting (the newest ModeSelected, PersonaSelected and ModelSelected, or the stream's
+    start) and the newest request since the last reset. The decider restates each setting every MODE_HORIZON
+    versions, so that is a short read.
     """
 
     def __init__(self) -> None:
@@ -65,6 +69,11 @@ class StateTail:
         self._version = 0
         self._mode: Mode | None = None
         self._mode_version = 0
+        self._persona: PersonaSelected | None = None
+        self._persona_version = 0
+        self._model: ModelSelected | None = None
+        self._model_version = 0
+        self._at_start = False
         self._request_known = False
         self._pending: Pending | None = None
         self._undelivered: Pending | None = None
@@ -74,7 +83,8 @@ class StateTail:
     @property
     def done(self) -> bool:
         """True once older events cannot change the state."""
-        return self._mode is not None and self._request_known
+        settings_known = self._mode is not None and self._persona is not None and self._model is not None
+        return self._request_known and (settings_known or self._at_start)
 
     def feed(self, recorded: RecordedEvent) -> None:
         """Take the next older event."""
@@ -83,11 +93,14 @@ class StateTail:
         event = recorded.event
         if self._mode is None and isinstance(event, ModeSelected):
             self._mode, self._mode_version = event.mode, recorded.version
+        if self._persona is None and isinstance(event, PersonaSelected):
+            self._persona, self._persona_version = event, recorded.version
+        if self._model is None and isinstance(event, ModelSelected):
+            self._model, self._model_version = event, recorded.version
         if not self._request_known:
             self._track_request(recorded)
         if recorded.version == 1:
-            self._mode = self._mode or "chat"
-            self._request_known = True
+            self._at_start = self._request_known = True
 
     def _track_request(self, recorded: RecordedEvent) -> None:
         """Outcomes and deliveries are newer than their request, so they are known by the time it is reached."""
@@ -116,7 +129,19 @@ class StateTail:
 
     def state(self) -> State:
         """The state; call when done or after the stream's oldest event (or none) was fed."""
-        return State(self._version, self._mode or "chat", self._mode_version, self._pending, self._undelivered)
+        persona = self._persona or PersonaSelected(name="default", prompt=None)
+        return State(
+            version=self._version,
+            mode=self._mode or "chat",
+            mode_version=self._mode_version,
+            persona_name=persona.name,
+            persona_prompt=persona.prompt,
+            persona_version=self._persona_version,
+            model=self._model.model if self._model is not None else None,
+            model_version=self._model_version,
+            pending=self._pending,
+            undelivered=self._undelivered,
+        )
 
 
 class PromptTail:
@@ -129,7 +154,7 @@ class PromptTail:
     def __init__(self, question: RecordedEvent, policy: PromptPolicy, count: TokenCounter = estimate_tokens) -> None:
         if not isinstance(question.event, QuestionAsked):
             raise DomainError(f"version {question.version} is not a question")
-        self._question = question.event.text
+        self._question = spoken(question.event)
         self._policy = policy
         self._count = count
         self._budget = history_budget(policy, self._question, count)
@@ -160,8 +185,8 @@ class PromptTail:
                 self._answers[asked] = answer
             case TurnUndone(question_version=asked):
                 self._undone.add(asked)
-            case QuestionAsked(text=text) if recorded.version in self._answers and recorded.version not in self._undone:
-                self._keep(Turn(recorded.version, text, self._answers.pop(recorded.version)))
+            case QuestionAsked() if recorded.version in self._answers and recorded.version not in self._undone:
+                self._keep(Turn(recorded.version, spoken(recorded.event), self._answers.pop(recorded.version)))
         if recorded.version == 1:
             self._done = True
 
@@ -197,6 +222,8 @@ class AskedQuestion:
     """Whether its turn is in the context: answered, and not undone."""
     undone: bool = False
     """Whether it was taken out of the context (by /undo, /redo or an edit)."""
+    sender_name: str | None = None
+    """Who asked it, as the group showed them."""
 
 
 class RecentTurns:
@@ -246,10 +273,10 @@ class RecentTurns:
                 self._answered.add(asked)
             case TurnUndone(question_version=asked):
                 self._undone.add(asked)
-            case QuestionAsked(text=text, message_id=message_id):
+            case QuestionAsked(text=text, message_id=message_id, sender_name=name):
                 undone = recorded.version in self._undone
                 answered = recorded.version in self._answered and not undone
-                question = AskedQuestion(recorded.version, text, message_id, answered, undone)
+                question = AskedQuestion(recorded.version, text, message_id, answered, undone, name)
                 self._latest = self._latest or question
                 if answered:
                     self._newest_turn = question
@@ -277,6 +304,7 @@ def recent_turns(events: Sequence[RecordedEvent], lookback: int) -> tuple[AskedQ
             recorded.event.message_id,
             answered=recorded.version in in_context,
             undone=recorded.version in undone,
+            sender_name=recorded.event.sender_name,
         )
         for recorded in since_reset
         if isinstance(recorded.event, QuestionAsked)

@@ -26,7 +26,9 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    ModelSelected,
     ModeSelected,
+    PersonaSelected,
     QuestionAsked,
     ReplyDelivered,
     TurnUndone,
@@ -233,6 +235,14 @@ def summary(event: Event) -> str:
             return f'{user_id} {handle} "{clip(first_name, SUMMARY_CHARS)}" {clip(language or "no language", 16)}'
         case ModeSelected(mode=mode, restated=restated):
             return f"{mode} (restated)" if restated else mode
+        case PersonaSelected(name=name, prompt=prompt, restated=restated):
+            chosen = clip(name, SUMMARY_CHARS) + " " + ("(the default persona)" if prompt is None else quoted(prompt))
+            return f"{chosen} (restated)" if restated else chosen
+        case ModelSelected(model=model, restated=restated):
+            chosen = "the default model" if model is None else clip(model, SUMMARY_CHARS)
+            return f"{chosen} (restated)" if restated else chosen
+        case QuestionAsked(text=text, sender_name=name) if name:
+            return f"{clip(name, SUMMARY_CHARS)}: {quoted(text)}"
         case QuestionAsked(text=text) | ImageRequested(prompt=text):
             return quoted(text)
         case AnswerGiven():

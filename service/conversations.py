@@ -186,6 +186,7 @@ class ConversationService:
                 answered=latest.answered,
                 text=latest.text,
                 message_id=latest.message_id,
+                sender_name=latest.sender_name,
             )
 
         return await self._outcome(request, command, on_text, stop)

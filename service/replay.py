@@ -21,7 +21,16 @@ from domain.conversation import INITIAL, State, evolve
 from domain.errors import DomainError
 from domain.events import AnswerGiven, QuestionAsked, RecordedEvent, TurnUndone, UndoReason, UserRegistered
 from domain.ports import EventStore
-from domain.prompt import Message, PromptPolicy, TokenCounter, Turn, assemble, message_cost
+from domain.prompt import (
+    Message,
+    PromptPolicy,
+    TokenCounter,
+    Turn,
+    assemble,
+    message_cost,
+    persona_before,
+    with_persona,
+)
 from domain.tail import PromptTail
 
 
@@ -181,7 +190,7 @@ def _prompt(
     at = bisect.bisect_left(events, asked, key=_version)
     if asked > answered or at == len(events) or events[at].version != asked:
         raise DomainError(f"version {asked} is not a question")
-    tail = PromptTail(events[at], policy, count)
+    tail = PromptTail(events[at], with_persona(policy, persona_before(events[:at], asked)), count)
     for recorded in reversed(events[:at]):
         if tail.done:
             break

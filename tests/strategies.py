@@ -27,6 +27,8 @@ from domain.commands import (
     RequestImage,
     Reset,
     SelectMode,
+    SelectModel,
+    SelectPersona,
     Sender,
     Start,
     Undo,
@@ -45,7 +47,9 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    ModelSelected,
     ModeSelected,
+    PersonaSelected,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
@@ -94,7 +98,9 @@ events: st.SearchStrategy[Event] = st.one_of(
         language_code=st.none() | st.text(),
     ),
     st.builds(ModeSelected, mode=modes, restated=st.booleans()),
-    st.builds(QuestionAsked, text=texts, message_id=st.none() | small_ints),
+    st.builds(QuestionAsked, text=texts, message_id=st.none() | small_ints, sender_name=st.none() | st.text()),
+    st.builds(PersonaSelected, name=st.text(), prompt=st.none() | texts, restated=st.booleans()),
+    st.builds(ModelSelected, model=st.none() | st.text(), restated=st.booleans()),
     st.builds(
         AnswerGiven,
         text=texts,
@@ -148,6 +154,11 @@ states = st.builds(
     version=st.integers(min_value=0, max_value=10**6),
     mode=modes,
     mode_version=st.integers(min_value=0, max_value=10**6),
+    persona_name=st.text(),
+    persona_prompt=st.none() | st.text(),
+    persona_version=st.integers(min_value=0, max_value=10**6),
+    model=st.none() | st.text(),
+    model_version=st.integers(min_value=0, max_value=10**6),
     pending=st.none() | pendings,
     undelivered=st.none() | pendings,
 )
@@ -201,6 +212,7 @@ class _Undeliverable:
     """A script step: Telegram refused the reply for the request with an undelivered outcome for good."""
 
 
+_PERSONA_NAMES = st.sampled_from(["default", "concise", "custom"])
 _DELIVERIES = st.sampled_from([(_Delivery(),), (_Delivery(),), (_Undeliverable(),), ()])
 _NO_SENDER: Any = None
 _STEPS = st.one_of(
@@ -214,6 +226,9 @@ _STEPS = st.one_of(
     st.tuples(st.builds(RequestImage, sender=st.just(_NO_SENDER), prompt=texts)),
     st.tuples(st.builds(Reset, sender=st.just(_NO_SENDER))),
     st.tuples(st.builds(SelectMode, sender=st.just(_NO_SENDER), mode=modes)),
+    st.tuples(st.builds(SelectPersona, sender=st.just(_NO_SENDER), name=_PERSONA_NAMES, prompt=st.none() | texts)),
+    st.tuples(st.builds(SelectModel, sender=st.just(_NO_SENDER), model=st.none() | st.sampled_from(["m-1", "m-2"]))),
+    st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts, sender_name=st.sampled_from(["Ann", "Bob"]))),
     st.tuples(st.builds(Start, sender=st.just(_NO_SENDER))),
     st.tuples(_OUTCOMES),
     st.tuples(st.just(_Undo())),
@@ -267,6 +282,7 @@ def _turn_control(step: _Undo | _Redo | _Edit, sender: Sender, recorded: list[Re
         answered=latest.answered,
         text=latest.text,
         message_id=latest.message_id,
+        sender_name=latest.sender_name,
     )
 
 

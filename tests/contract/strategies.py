@@ -22,7 +22,9 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    ModelSelected,
     ModeSelected,
+    PersonaSelected,
     QuestionAsked,
     ReplyDelivered,
     TurnUndone,
@@ -101,7 +103,9 @@ def event_strategies(texts: st.SearchStrategy[str]) -> dict[type[Event], st.Sear
             UserRegistered, user_id=user_ids, username=optional_texts, first_name=texts, language_code=optional_texts
         ),
         ModeSelected: st.builds(ModeSelected, mode=st.sampled_from(MODES), restated=st.booleans()),
-        QuestionAsked: st.builds(QuestionAsked, text=texts, message_id=st.none() | counts),
+        QuestionAsked: st.builds(QuestionAsked, text=texts, message_id=st.none() | counts, sender_name=optional_texts),
+        PersonaSelected: st.builds(PersonaSelected, name=texts, prompt=optional_texts, restated=st.booleans()),
+        ModelSelected: st.builds(ModelSelected, model=optional_texts, restated=st.booleans()),
         AnswerGiven: st.builds(
             AnswerGiven,
             text=texts,

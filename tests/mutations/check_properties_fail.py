@@ -14,6 +14,30 @@ import sys
 MUTATIONS = [
     (
         "domain/prompt.py",
+        "            persona = recorded.event.prompt\n",
+        "            pass\n",
+        "test_tail_read_prompt_equals_full_fold_prompt",
+    ),
+    (
+        "domain/conversation.py",
+        "persona_name=name, persona_prompt=prompt, persona_version=recorded.version",
+        "persona_name=name, persona_prompt=None, persona_version=recorded.version",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
+        "domain/tail.py",
+        "        if self._persona is None and isinstance(event, PersonaSelected):",
+        "        if False:",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
+        "domain/tail.py",
+        "        self._question = spoken(question.event)",
+        "        self._question = question.event.text",
+        "test_tail_read_prompt_equals_full_fold_prompt",
+    ),
+    (
+        "domain/prompt.py",
         "                turns = [turn for turn in turns if turn.question_version != asked]\n",
         "                pass\n",
         "test_undo_then_ask_equals_the_prompt_without_the_undone_turn",

@@ -60,7 +60,7 @@ def test_an_outcome_is_recorded_once():
     assert decide(answered, FailAnswer(question_version=2, kind="timeout", message="late")) == ()
 
 
-def test_the_mode_is_restated_so_tail_reads_stay_short():
+def test_the_settings_are_restated_so_tail_reads_stay_short():
     stream = run_script(
         [SelectMode(sender=ADA, mode="image")]
         + [RequestImage(sender=ADA, prompt=f"p{i}") for i in range(MODE_HORIZON)],
@@ -77,7 +77,7 @@ def test_the_mode_is_restated_so_tail_reads_stay_short():
         reader.feed(recorded)
         read += 1
     assert reader.state() == fold(stream)
-    assert read <= MODE_HORIZON + 2
+    assert read <= MODE_HORIZON + 4  # the mode, persona and model are restated together
 
 
 @given(streams(), senders)

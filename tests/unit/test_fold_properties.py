@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from domain.commands import Ask, Redo, Sender, Undo
 from domain.conversation import INITIAL, decide, evolve, fold, has_visible_text
 from domain.errors import QuestionTooLong
-from domain.events import ConversationReset, ImageRequested, ModeSelected, QuestionAsked, RecordedEvent, TurnUndone
+from domain.events import (
+    ConversationReset,
+    ImageRequested,
+    ModeSelected,
+    PersonaSelected,
+    QuestionAsked,
+    RecordedEvent,
+    TurnUndone,
+)
 from domain.prompt import (
     Message,
     PromptPolicy,
@@ -19,7 +27,10 @@ from domain.prompt import (
     conversation_turns,
     estimate_tokens,
     message_cost,
+    persona_before,
     prompt_for,
+    spoken,
+    with_persona,
 )
 from domain.tail import PromptTail, RecentTurns, StateTail, recent_turns
 from tests.strategies import EPOCH, policies, recorded_events, states, streams, visible_texts
@@ -30,7 +41,9 @@ def questions_in(stream: Sequence[RecordedEvent]) -> list[RecordedEvent]:
 
 
 def tail_prompt(stream: Sequence[RecordedEvent], question: RecordedEvent, policy: PromptPolicy) -> tuple[Message, ...]:
-    reader = PromptTail(question, policy)
+    """The tail reader's prompt, with the persona the bot takes from the state folded up to the question."""
+    persona = fold(stream[: question.version - 1]).persona_prompt
+    reader = PromptTail(question, with_persona(policy, persona))
     for recorded in reversed(stream[: question.version - 1]):
         if reader.done:
             break
@@ -93,9 +106,9 @@ def test_prompt_shape_is_persona_then_alternating_turns_then_question(stream, po
         prompt = prompt_or_none(stream, question.version, policy)
         if prompt is None:
             continue
-        assert prompt[0] == Message("system", policy.persona)
+        assert prompt[0] == Message("system", with_persona(policy, persona_before(stream, question.version)).persona)
         assert [m.role for m in prompt[1:]] == ["user", "assistant"] * ((len(prompt) - 2) // 2) + ["user"]
-        assert prompt[-1].content == question.event.text
+        assert prompt[-1].content == spoken(question.event)
 
 
 @given(streams(), policies)
@@ -103,7 +116,8 @@ def test_kept_turns_are_the_newest_and_fit_the_budget(stream, policy):
     for question in questions_in(stream):
         prompt = prompt_or_none(stream, question.version, policy)
         if prompt is None:
-            fixed = message_cost(policy.persona, estimate_tokens) + message_cost(question.event.text, estimate_tokens)
+            persona = with_persona(policy, persona_before(stream, question.version)).persona
+            fixed = message_cost(persona, estimate_tokens) + message_cost(spoken(question.event), estimate_tokens)
             assert fixed > policy.budget
             continue
         assert sum(message_cost(m.content, estimate_tokens) for m in prompt) <= policy.budget
@@ -162,7 +176,7 @@ def test_undo_then_ask_equals_the_prompt_without_the_undone_turn(stream, policy,
     floor = asked.version - policy.lookback
     kept = [t for t in turns if t.question_version != newest.version and t.question_version > floor]
     try:
-        expected = build_prompt(policy, kept, asked.event.text)  # the question as stored
+        expected = build_prompt(with_persona(policy, fold(stream).persona_prompt), kept, asked.event.text)
     except QuestionTooLong:
         return
     assert prompt_for(after, asked.version, policy) == expected
@@ -171,14 +185,20 @@ def test_undo_then_ask_equals_the_prompt_without_the_undone_turn(stream, policy,
 
 @given(streams(tagged=True), policies)
 def test_redo_asks_with_the_prompt_the_old_answer_had(stream, policy):
-    """Of the latest question, answered or failed; its old turn, if it had one, leaves the context. (An /undo since
-    a failed latest question changed the context on purpose: that redo sees the context as it is now.)"""
+    """Of the latest question, answered or failed; its old turn, if it had one, leaves the context. (An /undo or a
+    new persona since then changed the context on purpose: that redo sees the context as it is now.)"""
     latest, _ = recent_turns(stream, lookback=10**9)
     assume(latest is not None and not latest.undone)
     assert latest is not None
-    assume(not any(isinstance(e.event, TurnUndone) for e in stream[latest.version :]))
+    assume(not any(isinstance(e.event, TurnUndone | PersonaSelected) for e in stream[latest.version :]))
     roomy = attrs.evolve(policy, lookback=10**9)
-    redo = Redo(sender=SENDER, question_version=latest.version, answered=latest.answered, text=latest.text)
+    redo = Redo(
+        sender=SENDER,
+        question_version=latest.version,
+        answered=latest.answered,
+        text=latest.text,
+        sender_name=latest.sender_name,
+    )
     after = _record(stream, redo)
     redone = after[-1]
     assert isinstance(redone.event, QuestionAsked)
