@@ -70,7 +70,11 @@ class InstantChat:
     name = "instant"
 
     async def answer(
-        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+        self,
+        prompt: Sequence[Message],
+        on_text: TextSoFar | None = None,
+        stop: StopSignal | None = None,
+        model: str | None = None,
     ) -> Completion:
         """A fixed short answer."""
         return Completion("ok", self.name, 0, 0)

@@ -165,10 +165,15 @@ class ChatModel(Protocol):
         ...
 
     async def answer(
-        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+        self,
+        prompt: Sequence[Message],
+        on_text: TextSoFar | None = None,
+        stop: StopSignal | None = None,
+        model: str | None = None,
     ) -> Completion:
         """The model's answer; streams through `on_text` when given. Once `stop` is set, the request is dropped at
-        once and what had arrived is returned, marked `stopped`. Raises ModelFailure."""
+        once and what had arrived is returned, marked `stopped`. `model` names another model of the same server
+        than the configured one. Raises ModelFailure."""
         ...
 
     async def close(self) -> None:

@@ -39,7 +39,7 @@ async def build_service(
 async def _service(settings: ServiceSettings, env: Mapping[str, str], outbox: Outbox | None) -> ConversationService:
     store = await open_configured_store(env)
     chat, images = build_models(settings.model)
-    count = token_counter(settings.model.chat_model)
+    count = token_counter(settings.model.default_model)
     exact = count is not estimate_tokens or settings.model.base_url is None  # OpenAI's own API has no /tokenize
     return ConversationService(
         store,
@@ -79,6 +79,7 @@ async def build_bot(env: Mapping[str, str], redactor: Redactor) -> TelegramBot:
     from adapters.telegram.app import build_bot as bot_api_client
     from adapters.telegram.app import build_dispatcher
     from adapters.telegram.delivery import TelegramOutbox
+    from adapters.telegram.handlers.choices import Choices
 
     telegram = TelegramSettings.from_env(env)
     settings = ServiceSettings.from_env(env)
@@ -89,4 +90,5 @@ async def build_bot(env: Mapping[str, str], redactor: Redactor) -> TelegramBot:
     except BaseException:
         await bot.session.close()
         raise
-    return TelegramBot(bot, build_dispatcher(service, telegram), service, telegram)
+    choices = Choices(settings.personas, settings.model.models)
+    return TelegramBot(bot, build_dispatcher(service, telegram, choices), service, telegram)

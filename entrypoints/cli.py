@@ -130,7 +130,7 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
         from adapters.openai.tokens import token_counter
         from entrypoints.settings import PromptSettings
 
-        count = token_counter(ModelChoice.from_env(env).chat_model)
+        count = token_counter(ModelChoice.from_env(env).default_model)
         policy = PromptSettings.from_env(env).policy()
         try:
             result = await replay_stream(store, args.user, policy, count, at=args.at)

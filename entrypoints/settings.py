@@ -3,7 +3,7 @@
 Every setting is a field of a pydantic-settings model, one per concern (`adapters.env_settings`), except four:
 - Telegram: `TelegramSettings` in adapters/telegram/settings.py;
 - the model: `OpenAISettings` in adapters/openai/settings.py (its `ModelChoice` part for `convo replay`);
-- the prompt and recovery: `PromptSettings` and `RecoverySettings` here;
+- the prompt, personas and recovery: `PromptSettings`, `PersonaSettings` and `RecoverySettings` here;
 - Fauna's secret: `FaunaSecret` in adapters/fauna/connection.py.
 The exceptions: the store's URL and the two logging switches, read in entrypoints/config.py without pydantic so that
 the store commands start without importing it; and FAUNA_ENDPOINT, which `FaunaEventStore.from_env` reads itself.
@@ -13,12 +13,15 @@ entrypoints/bootstrap.py reads every model before it builds anything.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import attrs
 
 from adapters.env_settings import EnvSettings, Whole, setting
 from adapters.openai.settings import OpenAISettings
+from adapters.settings import ConfigError
 from domain.prompt import PromptPolicy
+from service.personas import PersonaFileError, Personas, load_personas
 
 _POLICY = PromptPolicy()
 
@@ -36,6 +39,22 @@ class PromptSettings(EnvSettings):
     def policy(self) -> PromptPolicy:
         """The prompt policy these settings describe."""
         return PromptPolicy(persona=self.persona, budget=self.budget, lookback=self.lookback)
+
+
+class PersonaSettings(EnvSettings):
+    """The personas a chat may choose (`/persona`)."""
+
+    file: Path | None = setting("CONVO_PERSONAS", default=None)
+    """A TOML file of the operator's presets: `[name]` tables with `title` and `prompt`."""
+    max_chars: Whole = setting("CONVO_PERSONA_MAX_CHARS", default=2000, ge=1, le=20_000)
+    """Longest system prompt a chat may write itself with `/persona <text>`."""
+
+    def personas(self) -> Personas:
+        """The catalogue; ConfigError names a bad file."""
+        try:
+            return load_personas(self.file, self.max_chars)
+        except PersonaFileError as error:
+            raise ConfigError(str(error)) from None
 
 
 class RecoverySettings(EnvSettings):
@@ -62,6 +81,8 @@ class ServiceSettings:
     """The prompt policy's settings."""
     recovery: RecoverySettings
     """Recovery's settings."""
+    personas: Personas
+    """The personas a chat may choose."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -70,4 +91,5 @@ class ServiceSettings:
             model=OpenAISettings.from_env(env),
             prompt=PromptSettings.from_env(env),
             recovery=RecoverySettings.from_env(env),
+            personas=PersonaSettings.from_env(env).personas(),
         )

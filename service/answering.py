@@ -29,7 +29,7 @@ from domain.events import (
     RecordedEvent,
 )
 from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, StopSignal, TextSoFar
-from domain.prompt import Message, PromptPolicy, TokenCounter, message_cost
+from domain.prompt import Message, PromptPolicy, TokenCounter, message_cost, with_persona
 from service.loading import load_prompt
 from service.outcomes import Answered, Drawn, Failed, Outcome
 from service.recording import record
@@ -79,7 +79,8 @@ class Answering:
             undelivered = state.undelivered is not None and state.undelivered.version == asked.version
             return attrs.evolve(await self.recorded_outcome(asked), delivered=not undelivered)
         if isinstance(asked.event, QuestionAsked):
-            return await self._answer(asked, on_text, stop)
+            chat = _ChatCall(with_persona(self._models.policy, state.persona_prompt), state.model, on_text, stop)
+            return await self._answer(asked, chat)
         return await self._draw(asked)
 
     async def recorded_outcome(self, asked: RecordedEvent) -> Outcome:
@@ -92,10 +93,10 @@ class Answering:
         message = "the request was closed without a result"
         return Failed(request=kind, kind="abandoned", message=message, request_version=asked.version)
 
-    async def _answer(self, asked: RecordedEvent, on_text: TextSoFar | None, stop: StopSignal | None) -> Outcome:
+    async def _answer(self, asked: RecordedEvent, call: _ChatCall) -> Outcome:
         started = time.monotonic()
         try:
-            completion = await self._complete(asked, on_text, stop)
+            completion = await self._complete(asked, call)
         except QuestionTooLong as error:
             return await self._question_failed(asked, ModelFailure("context_too_long", str(error)))
         except ModelFailure as failure:
@@ -122,37 +123,37 @@ class Answering:
         failed = attrs.evolve(_failed("question", asked, failure), reasoning=reasoning)
         return await self._record_outcome(asked, command, failed)
 
-    async def _complete(self, asked: RecordedEvent, on_text: TextSoFar | None, stop: StopSignal | None) -> Completion:
+    async def _complete(self, asked: RecordedEvent, call: _ChatCall) -> Completion:
         """The model's answer to the folded prompt. A model whose window is smaller than the budget assumes
         (`context_too_long`: a token count the estimate got wrong) is asked once more with half the budget,
         dropping the oldest turns, before the question fails."""
         models = self._models
-        prompt = await self._fitted_prompt(asked)
+        prompt = await self._fitted_prompt(asked, call.policy)
         try:
-            return await models.chat.answer(prompt, on_text, stop)
+            return await models.chat.answer(prompt, call.on_text, call.stop, call.model)
         except ModelFailure as failure:
             if failure.kind != "context_too_long":
                 raise
-            smaller = attrs.evolve(models.policy, budget=models.policy.budget // 2)
+            smaller = attrs.evolve(call.policy, budget=call.policy.budget // 2)
             try:
                 prompt = await load_prompt(self._states.store, asked, smaller, models.count)
             except QuestionTooLong:
                 raise failure from None
             log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
-            return await models.chat.answer(prompt, on_text, stop)
+            return await models.chat.answer(prompt, call.on_text, call.stop, call.model)
 
-    async def _fitted_prompt(self, asked: RecordedEvent) -> Sequence[Message]:
+    async def _fitted_prompt(self, asked: RecordedEvent, policy: PromptPolicy) -> Sequence[Message]:
         """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts
         it over the budget the estimate thought it fit."""
         models, store = self._models, self._states.store
-        prompt = await load_prompt(store, asked, models.policy, models.count)
+        prompt = await load_prompt(store, asked, policy, models.count)
         measured = await models.meter.measure(prompt) if models.meter is not None else None
-        if measured is None or measured <= models.policy.budget:
+        if measured is None or measured <= policy.budget:
             return prompt
         estimated = sum(message_cost(message.content, models.count) for message in prompt)
-        budget = models.policy.budget * estimated * 95 // (measured * 100)
-        log.info("prompt_refit", measured=measured, budget=models.policy.budget, estimate_budget=budget)
-        return await load_prompt(store, asked, attrs.evolve(models.policy, budget=budget), models.count)
+        budget = policy.budget * estimated * 95 // (measured * 100)
+        log.info("prompt_refit", measured=measured, budget=policy.budget, estimate_budget=budget)
+        return await load_prompt(store, asked, attrs.evolve(policy, budget=budget), models.count)
 
     async def _draw(self, asked: RecordedEvent) -> Outcome:
         assert isinstance(asked.event, ImageRequested)
@@ -181,6 +182,17 @@ class Answering:
         """Record an outcome once; if another worker recorded one first, that one is the outcome."""
         recorded = await record(self._states, asked.stream, command, f"{asked.causation_id}/outcome")
         return mine if recorded.wrote_decision else await self.recorded_outcome(asked)
+
+
+@attrs.frozen
+class _ChatCall:
+    """How one question is put to the chat model: the chat's policy (its persona) and model, the stream's text
+    going to, and the stop."""
+
+    policy: PromptPolicy
+    model: str | None
+    on_text: TextSoFar | None
+    stop: StopSignal | None
 
 
 def _failed(request: Literal["question", "image"], asked: RecordedEvent, failure: ModelFailure) -> Failed:

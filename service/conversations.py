@@ -26,6 +26,8 @@ from domain.commands import (
     Reset,
     Say,
     SelectMode,
+    SelectModel,
+    SelectPersona,
     Sender,
     Start,
     Undo,
@@ -58,6 +60,8 @@ class Request:
     """The Telegram user."""
     message_id: int | None = None
     """The front end's id of the user's message, if the request came with one (edits are matched by it)."""
+    sender_name: str | None = None
+    """The sender's name as a group shows it (so the model can tell speakers apart); None in a private chat."""
 
 
 class ConversationService:
@@ -122,6 +126,20 @@ class ConversationService:
         async with self._locks.hold(request.stream):
             await self._record_request(request, SelectMode(sender=request.sender, mode=mode))
 
+    async def select_persona(self, request: Request, name: str, prompt: str | None) -> None:
+        """Make a persona the system message of later prompts (`prompt` None: the operator's default)."""
+        async with self._locks.hold(request.stream):
+            await self._record_request(request, SelectPersona(sender=request.sender, name=name, prompt=prompt))
+
+    async def select_model(self, request: Request, model: str | None) -> None:
+        """Make a model answer later questions (None: the operator's default)."""
+        async with self._locks.hold(request.stream):
+            await self._record_request(request, SelectModel(sender=request.sender, model=model))
+
+    async def settings(self, stream: str) -> State:
+        """The stream's state, for its settings (mode, persona, model), read from the store."""
+        return await self._states.load(stream)
+
     async def reset(self, request: Request) -> None:
         """Start the conversation over: later prompts see nothing before this."""
         async with self._locks.hold(request.stream):
@@ -137,7 +155,7 @@ class ConversationService:
         self, request: Request, text: str, on_text: TextSoFar | None = None, stop: StopSignal | None = None
     ) -> Outcome:
         """Plain text: a question in chat mode, an image prompt in image mode (the decider reads the mode)."""
-        command = Say(sender=request.sender, text=text, message_id=request.message_id)
+        command = Say(sender=request.sender, text=text, message_id=request.message_id, sender_name=request.sender_name)
         return _made(await self._outcome(request, _given(command), on_text, stop))
 
     async def ask(
@@ -145,7 +163,7 @@ class ConversationService:
     ) -> Outcome:
         """Put a question to the chat model; `on_text` receives the answer as it grows; once `stop` is set the
         answer is what had arrived. Raises EmptyMessage."""
-        command = Ask(sender=request.sender, text=text, message_id=request.message_id)
+        command = Ask(sender=request.sender, text=text, message_id=request.message_id, sender_name=request.sender_name)
         return _made(await self._outcome(request, _given(command), on_text, stop))
 
     async def request_image(self, request: Request, prompt: str) -> Outcome:
@@ -207,6 +225,7 @@ class ConversationService:
                 answered=latest.answered,
                 text=text,
                 message_id=request.message_id,
+                sender_name=request.sender_name,
             )
 
         return await self._outcome(request, command, on_text, stop)

@@ -87,7 +87,11 @@ class FakeChatModel:
                 await self._arrived.wait()
 
     async def answer(
-        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+        self,
+        prompt: Sequence[Message],
+        on_text: TextSoFar | None = None,
+        stop: StopSignal | None = None,
+        model: str | None = None,
     ) -> Completion:
         """The scripted answer, or the echo; streamed word by word through `on_text` when given. Once `stop` is
         set (checked before each word), the words so far are the answer, marked stopped."""
@@ -110,11 +114,11 @@ class FakeChatModel:
             for end in range(1, len(pieces) + 1):
                 if stop is not None and stop.is_set():
                     said = "".join(pieces[: end - 1])
-                    return Completion(said, self.name, tokens, len(said.split()), stopped=True)
+                    return Completion(said, model or self.name, tokens, len(said.split()), stopped=True)
                 if on_text is not None:
                     await on_text("".join(pieces[:end]))
                     await asyncio.sleep(0)
-            return Completion(text, self.name, prompt_tokens=tokens, completion_tokens=len(text.split()))
+            return Completion(text, model or self.name, prompt_tokens=tokens, completion_tokens=len(text.split()))
         finally:
             self.in_flight -= 1
 

@@ -208,21 +208,26 @@ class OpenAIChatModel:
         await self._client.close()
 
     async def answer(
-        self, prompt: Sequence[Message], on_text: TextSoFar | None = None, stop: StopSignal | None = None
+        self,
+        prompt: Sequence[Message],
+        on_text: TextSoFar | None = None,
+        stop: StopSignal | None = None,
+        model: str | None = None,
     ) -> Completion:
-        """The model's answer; streamed through `on_text` when streaming is on; cut short once `stop` is set.
-        Raises ModelFailure."""
+        """The model's answer (of `model`, or the configured one); streamed through `on_text` when streaming is on;
+        cut short once `stop` is set. Raises ModelFailure."""
+        name = model or self._model
         messages = [wire_message(message) for message in prompt]
         streaming = self._stream and on_text is not None
-        latest = _Answer(model=self._model)
+        latest = _Answer(model=name)
 
         async def attempt(left: float) -> Completion:
             nonlocal latest
-            latest = _Answer(model=self._model)
+            latest = _Answer(model=name)
             if streaming and on_text is not None:
-                return await self._streamed(messages, on_text, left, latest)
+                return await self._streamed(name, messages, on_text, left, latest)
             async with asyncio.timeout(min(self._timeout, left)):
-                return await self._whole(messages)
+                return await self._whole(name, messages)
 
         call = self._retry.call(attempt, operation="chat", secrets=self._secrets())
         if stop is None:
@@ -236,12 +241,12 @@ class OpenAIChatModel:
         key = getattr(self._client, "api_key", None)
         return (key,) if isinstance(key, str) else ()
 
-    async def _whole(self, messages: list[ChatCompletionMessageParam]) -> Completion:
-        response = await self._adapting(lambda: self._create_whole(messages))
+    async def _whole(self, name: str, messages: list[ChatCompletionMessageParam]) -> Completion:
+        response = await self._adapting(lambda: self._create_whole(name, messages))
         choices = _dicts(response.get("choices")) if isinstance(response, dict) else []
         if not isinstance(response, dict) or not choices:
             raise IncompleteAnswer("the model server sent no answer")
-        answer = _Answer(model=_string(response.get("model")) or self._model, usage=_usage(response.get("usage")))
+        answer = _Answer(model=_string(response.get("model")) or name, usage=_usage(response.get("usage")))
         message = choices[0].get("message")
         if isinstance(message, dict):
             if content := _string(message.get("content")):
@@ -253,7 +258,7 @@ class OpenAIChatModel:
         return answer.completion()
 
     async def _streamed(
-        self, messages: list[ChatCompletionMessageParam], on_text: TextSoFar, left: float, answer: _Answer
+        self, name: str, messages: list[ChatCompletionMessageParam], on_text: TextSoFar, left: float, answer: _Answer
     ) -> Completion:
         loop = asyncio.get_running_loop()
         end = loop.time() + left
@@ -266,7 +271,7 @@ class OpenAIChatModel:
 
         try:
             async with asyncio.timeout_at(quiet_until()) as limit:
-                stream = await self._adapting(lambda: self._create_stream(messages))
+                stream = await self._adapting(lambda: self._create_stream(name, messages))
                 async with stream:
                     async for chunk in stream:
                         if answer.take_chunk(chunk):  # reasoning too: an empty text while it only thinks
@@ -316,9 +321,9 @@ class OpenAIChatModel:
             value = self._max_tokens if param == "max_tokens" else self._temperature
         return omit if value is None else value
 
-    def _body(self, messages: list[ChatCompletionMessageParam], stream: bool) -> dict[str, Any]:
+    def _body(self, name: str, messages: list[ChatCompletionMessageParam], stream: bool) -> dict[str, Any]:
         """The request body, with the optional parameters that are sent (and that this server takes)."""
-        body: dict[str, Any] = {"model": self._model, "messages": messages}
+        body: dict[str, Any] = {"model": name, "messages": messages}
         for param in ("max_tokens", "max_completion_tokens", "temperature") + (("stream_options",) if stream else ()):
             value = self._value(param)
             if value is not omit:
@@ -327,18 +332,21 @@ class OpenAIChatModel:
             body["stream"] = True
         return body
 
-    async def _create_whole(self, messages: list[ChatCompletionMessageParam]) -> object:
+    async def _create_whole(self, name: str, messages: list[ChatCompletionMessageParam]) -> object:
         # `client.post` is the client's own request path (auth, errors, timeouts) without the per-call rewriting
         # of typed parameters, which costs more than the rest of a call for a long prompt of plain strings.
         return await self._client.post(
-            _CHAT_PATH, cast_to=object, body=self._body(messages, stream=False), options={"timeout": self._timeout}
+            _CHAT_PATH,
+            cast_to=object,
+            body=self._body(name, messages, stream=False),
+            options={"timeout": self._timeout},
         )
 
-    async def _create_stream(self, messages: list[ChatCompletionMessageParam]) -> AsyncStream[object]:
+    async def _create_stream(self, name: str, messages: list[ChatCompletionMessageParam]) -> AsyncStream[object]:
         return await self._client.post(
             _CHAT_PATH,
             cast_to=object,
-            body=self._body(messages, stream=True),
+            body=self._body(name, messages, stream=True),
             options={"timeout": self._timeout},
             stream=True,
             stream_cls=AsyncStream[object],

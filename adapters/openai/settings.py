@@ -6,6 +6,7 @@
 |                             |                | OpenAI-compatible servers accept any non-empty value       |
 | `OPENAI_BASE_URL`           | OpenAI         | e.g. `http://localhost:11434/v1` for Ollama                |
 | `CONVO_CHAT_MODEL`          | gpt-3.5-turbo  | any name the server knows                                  |
+| `CONVO_MODELS`              | the chat model | comma-separated models a chat may pick, the default first  |
 | `CONVO_IMAGE_MODEL`         | dall-e-2       |                                                            |
 | `CONVO_IMAGE_SIZE`          | 1024x1024      | `WIDTHxHEIGHT` or `auto`                                   |
 | `CONVO_MAX_TOKENS`          | 1024           | answer limit; `none` sends no limit                        |
@@ -21,10 +22,11 @@ the key. Reading the settings imports no SDK: `convo replay` reads `ModelChoice`
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from adapters.env_settings import EnvSettings, StreamMode, setting
 
@@ -51,7 +53,29 @@ class ModelChoice(EnvSettings):
     """Which chat model answers; prompts are counted in its tokens."""
 
     chat_model: str = setting("CONVO_CHAT_MODEL", default="gpt-3.5-turbo")
-    """Model for answers."""
+    """Model for answers, unless CONVO_MODELS names others."""
+    model_list: Annotated[tuple[str, ...] | None, NoDecode] = setting("CONVO_MODELS", default=None)
+    """The chat models a chat may pick (`/model`), the default first; None for CONVO_CHAT_MODEL alone."""
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The chat models a chat may pick, the default first."""
+        return self.model_list or (self.chat_model,)
+
+    @property
+    def default_model(self) -> str:
+        """The model that answers chats that picked none."""
+        return self.models[0]
+
+    @field_validator("model_list", mode="before")
+    @classmethod
+    def _model_list(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+        if not names or any(any(char.isspace() for char in name) or len(name) > 64 for name in names):
+            raise ValueError("must be model names separated by commas, e.g. gpt-4o-mini,gpt-4o")
+        return names
 
 
 class OpenAISettings(ModelChoice):
@@ -144,7 +168,7 @@ def build_models(settings: OpenAISettings) -> tuple[OpenAIChatModel, OpenAIImage
     retry = settings.retry_policy()
     chat = OpenAIChatModel(
         client,
-        model=settings.chat_model,
+        model=settings.default_model,
         max_tokens=settings.max_tokens,
         timeout=settings.timeout,
         retry=retry,

@@ -31,7 +31,9 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from adapters.settings import ConfigError
-from adapters.telegram.handlers import commands, forget, messages, turns
+from adapters.telegram.admins import Admins
+from adapters.telegram.handlers import choices, commands, forget, messages, turns
+from adapters.telegram.handlers.choices import Choices
 from adapters.telegram.identity import causation_of, chat_of
 from adapters.telegram.intake import Intake, Sharing
 from adapters.telegram.live import LiveAnswers
@@ -64,6 +66,8 @@ COMMANDS = (
     BotCommand(command="cancel", description="Stop the answer being written"),
     BotCommand(command="redo", description="Answer my last question again"),
     BotCommand(command="undo", description="Take back my last question and its answer"),
+    BotCommand(command="persona", description="Who the assistant is in this chat"),
+    BotCommand(command="model", description="Which AI model answers in this chat"),
     BotCommand(command="reset", description="Start the conversation over"),
     BotCommand(command="help", description="What I can do"),
     BotCommand(command="forget", description="Erase everything stored about you"),
@@ -83,7 +87,9 @@ def build_bot(settings: TelegramSettings) -> Bot:
     return Bot(settings.token, session=session)
 
 
-def build_dispatcher(service: ConversationService, settings: TelegramSettings) -> Dispatcher:
+def build_dispatcher(
+    service: ConversationService, settings: TelegramSettings, options: Choices | None = None
+) -> Dispatcher:
     """Routers and middlewares; the service and settings reach handlers by keyword injection."""
     chat_locks = StreamLocks()
     limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
@@ -91,12 +97,15 @@ def build_dispatcher(service: ConversationService, settings: TelegramSettings) -
         disable_fsm=True,  # convo keeps no conversation state in aiogram: the event log is the state
         service=service,
         live=LiveAnswers(stream_style(settings)),
+        choices=options or Choices(),
+        admins=Admins(settings.admins),
         chat_locks=chat_locks,
         rate_limiter=limiter,
     )
-    for middleware in (UpdateLog(), AccessControl(settings.allowed_users), Addressing(), Flood(limiter), Requests()):
+    access = AccessControl(settings.allowed_users, settings.allowed_chats)
+    for middleware in (UpdateLog(), access, Addressing(), Flood(limiter), Requests()):
         dispatcher.update.outer_middleware(middleware)
-    dispatcher.include_routers(forget.router, turns.router, commands.router, messages.router)
+    dispatcher.include_routers(choices.router, forget.router, turns.router, commands.router, messages.router)
     return dispatcher
 
 

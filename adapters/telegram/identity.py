@@ -34,4 +34,11 @@ def causation_of(update_id: int) -> str:
 def request_for(message: Message, update_id: int) -> Request:
     """The use-case request of a user's message: this chat's stream, this update's causation, this user."""
     assert message.from_user is not None
-    return Request(stream_of(message.chat), causation_of(update_id), sender_of(message.from_user), message.message_id)
+    user = message.from_user
+    name = None if message.chat.type == "private" else display_name(user)
+    return Request(stream_of(message.chat), causation_of(update_id), sender_of(user), message.message_id, name)
+
+
+def display_name(user: User) -> str:
+    """A user's name as Telegram shows it in a group: first and last name."""
+    return " ".join(part for part in (user.first_name, user.last_name) if part) or str(user.id)

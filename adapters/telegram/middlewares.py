@@ -70,10 +70,12 @@ class UpdateLog(BaseMiddleware):
 
 
 class AccessControl(BaseMiddleware):
-    """Only allowlisted users get through (when an allowlist is set); others get one clear reply, and no events."""
+    """Only allowlisted users get through (when an allowlist is set); others get one clear reply, and no events.
+    With a group allowlist, only those groups are served, and any member of one is let in."""
 
-    def __init__(self, allowed: frozenset[int] | None) -> None:
+    def __init__(self, allowed: frozenset[int] | None, allowed_chats: frozenset[int] | None = None) -> None:
         self._allowed = allowed
+        self._allowed_chats = allowed_chats
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
@@ -85,6 +87,12 @@ class AccessControl(BaseMiddleware):
             return None
         if user is None or user.is_bot:
             structlog.contextvars.bind_contextvars(outcome="ignored_no_user" if user is None else "ignored_bot")
+            return None
+        chat: Chat | None = data.get("event_chat")
+        if chat is not None and chat.type != "private" and self._allowed_chats is not None:
+            if chat.id in self._allowed_chats:
+                return await handler(event, data)
+            structlog.contextvars.bind_contextvars(outcome="group_not_allowed")
             return None
         if self._allowed is None or user.id in self._allowed:
             return await handler(event, data)

@@ -14,6 +14,8 @@ WELCOME = (
     "/cancel – stop the answer being written\n"
     "/redo – answer your last question again\n"
     "/undo – take back your last question and its answer\n"
+    "/persona – who the assistant is here, or /persona <your own instructions>\n"
+    "/model – which AI model answers here\n"
     "/reset – start the conversation over\n"
     "/forget – erase everything I stored about you\n"
     "/help – this help"
@@ -41,6 +43,19 @@ UNDONE = (
 )
 NOTHING_TO_REDO = "There is no answer to redo since the conversation started (or since the last /reset)."
 STOPPED_MARK = "⏹ Stopped."
+PERSONAS = (
+    "Persona now: {current}. Pick one below, or send /persona followed by your own instructions for the assistant "
+    "(/persona default goes back to the default)."
+)
+PERSONA_DEFAULT_TITLE = "Default"
+PERSONA_SET = "Persona: {title}. It shapes every answer from now on (a /reset keeps it)."
+PERSONA_DEFAULT = "Back to the default persona."
+PERSONA_CUSTOM = "Done: your instructions are the assistant's persona in this chat from now on."
+PERSONA_TOO_LONG = "That persona is too long: at most {limit} characters, please."
+MODELS = "Model now: {current}. Pick one below, or send /model <name>."
+MODEL_SET = "Model: {model}. It answers from now on."
+MODEL_UNKNOWN = "I can't use the model {model}. Pick one of: {models}."
+ADMINS_ONLY = "Only this chat's admins can change that."
 THINKING = "thinking…"
 UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
 NOT_ALLOWED = "Sorry, this bot is private."

@@ -26,6 +26,10 @@ class TelegramSettings(EnvSettings):
     """A self-hosted Bot API server's base URL, or None for api.telegram.org."""
     allowed_users: Annotated[frozenset[int] | None, NoDecode] = setting("CONVO_ALLOWED_USERS", default=None)
     """Telegram user ids allowed to talk to the bot; None lets everyone in."""
+    allowed_chats: Annotated[frozenset[int] | None, NoDecode] = setting("CONVO_ALLOWED_CHATS", default=None)
+    """Group chat ids the bot serves (their members need not be in CONVO_ALLOWED_USERS); None: any group."""
+    admins: Annotated[frozenset[int], NoDecode] = setting("CONVO_ADMINS", default=frozenset())
+    """Telegram user ids of the bot's operators: admins in every chat."""
     rate_per_minute: float = setting("CONVO_RATE_LIMIT", default=30.0, ge=0.1)
     """Messages a user may send per minute on average."""
     rate_burst: Whole = setting("CONVO_RATE_BURST", default=12, ge=1)
@@ -78,14 +82,14 @@ class TelegramSettings(EnvSettings):
             raise ValueError(f"must be an http(s) URL such as http://localhost:8081, got {base!r}")
         return base.rstrip("/")
 
-    @field_validator("allowed_users", mode="before")
+    @field_validator("allowed_users", "allowed_chats", "admins", mode="before")
     @classmethod
-    def _allowed_users(cls, raw: Any) -> Any:
+    def _ids(cls, raw: Any) -> Any:
         if not isinstance(raw, str):
             return raw
         ids = [part for part in re.split(r"[,\s]+", raw) if part]
         if not ids or not all(re.fullmatch(r"-?\d+", part) for part in ids):
-            raise ValueError("must be Telegram user ids separated by commas, e.g. 12345,67890")
+            raise ValueError("must be Telegram ids separated by commas, e.g. 12345,-100987654321")
         return frozenset(int(part) for part in ids)
 
     @field_validator("webhook_listen", mode="before")

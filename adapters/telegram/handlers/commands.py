@@ -8,6 +8,7 @@ from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.telegram import replies
+from adapters.telegram.admins import Admins
 from adapters.telegram.delivery import send_outcome, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, said
 from service.conversations import ConversationService, Request
@@ -67,8 +68,12 @@ async def image(
 
 
 @router.message(Command("reset"))
-async def reset(message: Message, request: Request, service: ConversationService) -> None:
-    """Start the conversation over."""
+async def reset(message: Message, request: Request, bot: Bot, service: ConversationService, admins: Admins) -> None:
+    """Start the conversation over (in a group, for its admins)."""
+    if message.from_user is None or not await admins.may_change(bot, message.chat, message.from_user.id):
+        said("admins_only")
+        await message.answer(replies.ADMINS_ONLY)
+        return
     await service.reset(request)
     said("reset")
     await message.answer(replies.RESET_DONE)

@@ -15,6 +15,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from adapters.telegram import replies
+from adapters.telegram.admins import Admins
 from adapters.telegram.handlers.common import said
 from adapters.telegram.identity import stream_of
 from service.conversations import ConversationService
@@ -31,10 +32,14 @@ def button_data(bot: Bot, answer: str, user: int, chat: int) -> str:
 
 
 @router.message(Command("forget"))
-async def ask_to_forget(message: Message, bot: Bot) -> None:
-    """Ask for confirmation with two buttons bound to this user."""
+async def ask_to_forget(message: Message, bot: Bot, admins: Admins) -> None:
+    """Ask for confirmation with two buttons bound to this user (in a group, only an admin may ask)."""
     assert message.from_user is not None
     user, chat = message.from_user.id, message.chat.id
+    if not await admins.may_change(bot, message.chat, user):
+        said("admins_only")
+        await message.answer(replies.ADMINS_ONLY)
+        return
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
             [

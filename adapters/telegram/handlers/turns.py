@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import structlog
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.types import Message, MessageGenerationStopped, Update
 
 from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
+from adapters.telegram.admins import Admins
 from adapters.telegram.delivery import cut, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, said
 from adapters.telegram.intake import Preview
@@ -31,7 +31,7 @@ async def stop_pressed(stopped: MessageGenerationStopped, live: LiveAnswers) -> 
 
 
 @router.message(Command("cancel"))
-async def cancel(message: Message, bot: Bot, live: LiveAnswers) -> None:
+async def cancel(message: Message, bot: Bot, live: LiveAnswers, admins: Admins) -> None:
     """Stop the answer being written in this chat: the asker may, and in groups the chat's admins too."""
     running = live.generations.current(message.chat.id)
     if running is None:
@@ -39,21 +39,12 @@ async def cancel(message: Message, bot: Bot, live: LiveAnswers) -> None:
         await message.answer(replies.NOTHING_RUNNING)
         return
     user = message.from_user.id if message.from_user is not None else 0
-    if user != running.asker and not await _is_admin(bot, message.chat.id, user):
+    if user != running.asker and not await admins.may_change(bot, message.chat, user):
         said("cancel_refused")
         await message.answer(replies.CANCEL_NOT_YOURS)
         return
     running.stop.set()
     said("cancelled")
-
-
-async def _is_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
-    try:
-        member = await bot.get_chat_member(chat_id, user_id)
-    except TelegramAPIError as error:
-        log.warning("chat_member_unknown", error=error.message)
-        return False
-    return member.status in ("creator", "administrator")
 
 
 @router.message(Command("undo"))
