@@ -22,7 +22,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, Message
 
 from adapters.telegram import replies
-from adapters.telegram.identity import chat_of
+from adapters.telegram.identity import chat_of, thread_of
 from adapters.telegram.render import escape_text, markdown_to_telegram_html, split_html, split_message, utf16_len
 from service.outcomes import Answered, Drawn, Failed, Outcome, Undeliverable
 
@@ -34,11 +34,15 @@ REASONING_LIMIT = 3000
 """Most characters of a reasoning quote, so that it and the answer's start fit the first message."""
 
 
-async def _send_text(bot: Bot, chat_id: int, text: str, *, html: bool, reply_to: int | None) -> Message:
-    """Send one message (passing failures are waited out by the session's Patience middleware)."""
+async def _send_text(
+    bot: Bot, chat_id: int, text: str, *, html: bool, reply_to: int | None, thread: int | None = None
+) -> Message:
+    """Send one message, in forum topic `thread` if given (passing failures are waited out by the session's
+    Patience middleware)."""
     return await bot.send_message(
         chat_id,
         text,
+        message_thread_id=thread,
         parse_mode=ParseMode.HTML if html else None,
         reply_to_message_id=reply_to,
         allow_sending_without_reply=True,
@@ -80,6 +84,7 @@ async def send_answer(
     reply_to: int | None = None,
     reasoning: str = "",
     stopped: bool = False,
+    thread: int | None = None,
 ) -> None:
     """The final answer: HTML parts (editing message `first` into part one when given), or plain text if rejected.
     `reasoning` goes above it in an expandable quote; a `stopped` answer is marked as such."""
@@ -87,12 +92,12 @@ async def send_answer(
         markdown = f"{markdown.rstrip()}\n\n{replies.STOPPED_MARK}"
     html = reasoning_quote(reasoning) + markdown_to_telegram_html(markdown)
     try:
-        await _send_parts(bot, chat_id, split_html(html, TEXT_LIMIT), True, first, reply_to)
+        await _send_parts(bot, chat_id, split_html(html, TEXT_LIMIT), True, first, reply_to, thread)
     except TelegramBadRequest as error:
         if "can't parse entities" not in error.message and "must be non-empty" not in error.message:
             raise
         log.warning("html_rejected", reason=error.message)
-        await _send_parts(bot, chat_id, split_message(markdown, TEXT_LIMIT), False, first, reply_to)
+        await _send_parts(bot, chat_id, split_message(markdown, TEXT_LIMIT), False, first, reply_to, thread)
 
 
 def reasoning_quote(reasoning: str) -> str:
@@ -104,7 +109,13 @@ def reasoning_quote(reasoning: str) -> str:
 
 
 async def _send_parts(
-    bot: Bot, chat_id: int, parts: list[str], html: bool, first: int | None, reply_to: int | None
+    bot: Bot,
+    chat_id: int,
+    parts: list[str],
+    html: bool,
+    first: int | None,
+    reply_to: int | None,
+    thread: int | None = None,
 ) -> None:
     parts = [part for part in parts if part.strip()] or ["…"]
     if first is not None:
@@ -114,16 +125,20 @@ async def _send_parts(
         except PreviewGone:
             log.info("preview_gone", message_id=first)
     for part in parts:
-        await _send_text(bot, chat_id, part, html=html, reply_to=reply_to)
+        await _send_text(bot, chat_id, part, html=html, reply_to=reply_to, thread=thread)
 
 
-async def send_plain(bot: Bot, chat_id: int, text: str, *, reply_to: int | None = None) -> None:
+async def send_plain(
+    bot: Bot, chat_id: int, text: str, *, reply_to: int | None = None, thread: int | None = None
+) -> None:
     """A short plain-text reply (help, errors, confirmations)."""
     for part in split_message(text, TEXT_LIMIT):
-        await _send_text(bot, chat_id, part, html=False, reply_to=reply_to)
+        await _send_text(bot, chat_id, part, html=False, reply_to=reply_to, thread=thread)
 
 
-async def send_picture(bot: Bot, chat_id: int, drawn: Drawn, *, reply_to: int | None = None) -> None:
+async def send_picture(
+    bot: Bot, chat_id: int, drawn: Drawn, *, reply_to: int | None = None, thread: int | None = None
+) -> None:
     """The picture as a photo, with the prompt as caption (cut to Telegram's caption limit)."""
     caption = cut(drawn.prompt, CAPTION_LIMIT)
     if drawn.data is not None:
@@ -131,10 +146,15 @@ async def send_picture(bot: Bot, chat_id: int, drawn: Drawn, *, reply_to: int | 
     elif drawn.image_ref.startswith(("https://", "http://")):
         photo = drawn.image_ref
     else:
-        await send_plain(bot, chat_id, replies.IMAGE_SENT_EARLIER, reply_to=reply_to)
+        await send_plain(bot, chat_id, replies.IMAGE_SENT_EARLIER, reply_to=reply_to, thread=thread)
         return
     await bot.send_photo(
-        chat_id, photo, caption=caption, reply_to_message_id=reply_to, allow_sending_without_reply=True
+        chat_id,
+        photo,
+        caption=caption,
+        message_thread_id=thread,
+        reply_to_message_id=reply_to,
+        allow_sending_without_reply=True,
     )
 
 
@@ -146,20 +166,25 @@ async def send_outcome(
     reply_to: int | None = None,
     first: int | None = None,
     show_reasoning: bool = True,
+    thread: int | None = None,
 ) -> None:
     """Whatever the outcome is, as the user should see it (an answer edited into message `first`, if given)."""
     match outcome:
         case Answered(text=text, reasoning=reasoning, stopped=stopped):
             shown = reasoning if show_reasoning else ""
-            await send_answer(bot, chat_id, text, first=first, reply_to=reply_to, reasoning=shown, stopped=stopped)
+            await send_answer(
+                bot, chat_id, text, first=first, reply_to=reply_to, reasoning=shown, stopped=stopped, thread=thread
+            )
         case Drawn():
-            await send_picture(bot, chat_id, outcome, reply_to=reply_to)
+            await send_picture(bot, chat_id, outcome, reply_to=reply_to, thread=thread)
         case Failed(kind=kind, retry_after=retry_after, request=request, reasoning=reasoning):
             text = replies.failure(kind, retry_after, image=request == "image")
             if reasoning and show_reasoning:  # stopped while it only thought: what it thought, then the reply
-                await send_answer(bot, chat_id, text, first=first, reply_to=reply_to, reasoning=reasoning)
+                await send_answer(
+                    bot, chat_id, text, first=first, reply_to=reply_to, reasoning=reasoning, thread=thread
+                )
                 return
-            await send_plain(bot, chat_id, text, reply_to=reply_to)
+            await send_plain(bot, chat_id, text, reply_to=reply_to, thread=thread)
 
 
 def cut(text: str, limit: int) -> str:
@@ -193,5 +218,8 @@ class TelegramOutbox:
         chat_id = chat_of(stream)
         if chat_id is None:
             return
-        await refusals_are_final(lambda: send_outcome(self._bot, chat_id, outcome, show_reasoning=self._show_reasoning))
+        thread = thread_of(stream)
+        await refusals_are_final(
+            lambda: send_outcome(self._bot, chat_id, outcome, show_reasoning=self._show_reasoning, thread=thread)
+        )
         log.info("recovered_outcome_delivered", stream=stream, outcome=type(outcome).__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from aiogram import Bot
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.exceptions import AiogramError, TelegramAPIError
 from aiogram.types import Update
 
@@ -38,20 +39,10 @@ async def tell_store_down(update: Update, bot: Bot) -> None:
 
 
 async def _say(update: Update, bot: Bot, text: str) -> None:
-    chat = _chat_id(update)
-    if chat is None:
+    context = UserContextMiddleware.resolve_event_context(update)
+    if context.chat is None or (update.message or update.edited_message or update.callback_query) is None:
         return
     try:
-        await bot.send_message(chat, text)
+        await bot.send_message(context.chat.id, text, message_thread_id=context.thread_id)
     except AiogramError as failure:
         log.warning("error_reply_failed", error=str(failure))
-
-
-def _chat_id(update: Update) -> int | None:
-    message = update.message or update.edited_message
-    if message is not None:
-        return message.chat.id
-    query = update.callback_query
-    if query is not None and query.message is not None:
-        return query.message.chat.id
-    return None

@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeAlias
 
 import attrs
 from aiogram.types import Update
+
+Place: TypeAlias = tuple[int, int | None]
+"""A chat id and its forum topic (None outside topics): where an answer is written."""
 
 
 @attrs.frozen
 class Generation:
     """An answer being generated."""
 
-    chat_id: int
-    """The chat it is for."""
+    place: Place
+    """The chat it is for, and its forum topic (None outside topics)."""
     draft_id: int
     """Its draft id (the one a Stop press names)."""
     asker: int
@@ -32,26 +36,26 @@ class Generations:
     """The answers being generated in this process, by chat."""
 
     def __init__(self) -> None:
-        self._running: dict[int, Generation] = {}
+        self._running: dict[Place, Generation] = {}
 
     @contextmanager
-    def running(self, chat_id: int, draft_id: int, asker: int) -> Iterator[asyncio.Event]:
+    def running(self, place: Place, draft_id: int, asker: int) -> Iterator[asyncio.Event]:
         """Register an answer while the block generates it; yields the event that stops it."""
-        generation = Generation(chat_id, draft_id, asker)
-        self._running[chat_id] = generation
+        generation = Generation(place, draft_id, asker)
+        self._running[place] = generation
         try:
             yield generation.stop
         finally:
-            if self._running.get(chat_id) is generation:
-                del self._running[chat_id]
+            if self._running.get(place) is generation:
+                del self._running[place]
 
-    def current(self, chat_id: int) -> Generation | None:
-        """The answer being generated for the chat, if any."""
-        return self._running.get(chat_id)
+    def current(self, place: Place) -> Generation | None:
+        """The answer being generated for the chat (or topic), if any."""
+        return self._running.get(place)
 
-    def stop_draft(self, chat_id: int, draft_id: int) -> bool:
-        """Stop the chat's answer if it is the one with this draft; False for a finished or unknown draft."""
-        generation = self._running.get(chat_id)
+    def stop_draft(self, place: Place, draft_id: int) -> bool:
+        """Stop the answer there if it is the one with this draft; False for a finished or unknown draft."""
+        generation = self._running.get(place)
         if generation is None or generation.draft_id != draft_id:
             return False
         generation.stop.set()

@@ -8,17 +8,34 @@ from domain.commands import Sender
 from service.conversations import Request
 
 
-def stream_of(chat: Chat) -> str:
-    """One stream per chat: a private chat's id is its user's id, so users are keyed by id, never by username."""
-    return str(chat.id)
+def stream_of(chat: Chat, thread: int | None = None) -> str:
+    """One stream per chat, and one per forum topic (`<chat>:<thread>`; the General topic is the chat's own). A
+    private chat's id is its user's id, so users are keyed by id, never by username."""
+    return str(chat.id) if thread is None else f"{chat.id}:{thread}"
+
+
+def thread_of_message(message: Message) -> int | None:
+    """The forum topic a message is in (None for the General topic and for chats without topics)."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def stream_of_message(message: Message) -> str:
+    """The stream of the chat, or of the topic, a message is in."""
+    return stream_of(message.chat, thread_of_message(message))
 
 
 def chat_of(stream: str) -> int | None:
     """The Telegram chat behind a stream, or None for streams of other front ends (e.g. `cli:...`)."""
     try:
-        return int(stream)
+        return int(stream.partition(":")[0])
     except ValueError:
         return None
+
+
+def thread_of(stream: str) -> int | None:
+    """The forum topic behind a stream, if it is a topic's."""
+    _, _, thread = stream.partition(":")
+    return int(thread) if thread.isdigit() else None
 
 
 def sender_of(user: User) -> Sender:
@@ -36,7 +53,7 @@ def request_for(message: Message, update_id: int) -> Request:
     assert message.from_user is not None
     user = message.from_user
     name = None if message.chat.type == "private" else display_name(user)
-    return Request(stream_of(message.chat), causation_of(update_id), sender_of(user), message.message_id, name)
+    return Request(stream_of_message(message), causation_of(update_id), sender_of(user), message.message_id, name)
 
 
 def display_name(user: User) -> str:

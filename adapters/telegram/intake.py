@@ -258,7 +258,6 @@ class Intake:
 
 
 def _entry(raw: Any, update: Update) -> InboxEntry:
-    chat = UserContextMiddleware.resolve_event_context(update).chat
-    return InboxEntry(
-        update_id=update.update_id, chat=stream_of(chat) if chat is not None else None, payload=json.dumps(raw)
-    )
+    context = UserContextMiddleware.resolve_event_context(update)
+    stream = stream_of(context.chat, context.thread_id) if context.chat is not None else None
+    return InboxEntry(update_id=update.update_id, chat=stream, payload=json.dumps(raw))

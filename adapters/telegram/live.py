@@ -9,6 +9,7 @@ from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.telegram.generations import Generations
+from adapters.telegram.identity import thread_of_message
 from adapters.telegram.intake import Preview
 from adapters.telegram.streaming import DraftSupport, LiveReply, StreamStyle, draft_id_for, live_reply
 from domain.ports import StopSignal, TextSoFar
@@ -41,12 +42,21 @@ class LiveAnswers:
     ) -> tuple[Outcome | None, LiveReply]:
         """The outcome `generate` makes (None: it had nothing to do), and the reply that must finish it."""
         draft_id = draft_id_for(update_id)
+        thread = thread_of_message(message)
         reply = live_reply(
-            bot, message.chat, message.message_id, self.style, self.drafts, draft_id=draft_id, preview=preview
+            bot,
+            message.chat,
+            message.message_id,
+            self.style,
+            self.drafts,
+            draft_id=draft_id,
+            preview=preview,
+            thread=thread,
         )
         asker = message.from_user.id if message.from_user is not None else 0
         indicator = ChatActionSender.upload_photo if drawing else ChatActionSender.typing
-        with self.generations.running(message.chat.id, draft_id, asker) as stop:
-            async with indicator(chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER), reply.alive():
+        shown = indicator(chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER, message_thread_id=thread)
+        with self.generations.running((message.chat.id, thread), draft_id, asker) as stop:
+            async with shown, reply.alive():
                 outcome = await generate(reply.update, stop)
         return outcome, reply

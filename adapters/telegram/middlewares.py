@@ -17,7 +17,7 @@ from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
 from adapters.telegram.errors import reply_to_failure, tell_store_down
 from adapters.telegram.generations import interrupts
-from adapters.telegram.identity import request_for
+from adapters.telegram.identity import request_for, thread_of_message
 from adapters.telegram.ratelimit import RateLimiter
 from domain.ports import StoreUnavailable
 
@@ -169,7 +169,7 @@ async def _refuse(update: Update, bot: Bot, text: str, *, private_only: bool = F
     message: Message | None = update.message
     if message is None or (private_only and message.chat.type != "private"):
         return
-    await bot.send_message(message.chat.id, text)
+    await bot.send_message(message.chat.id, text, message_thread_id=thread_of_message(message))
 
 
 def _since(started: float) -> int:

@@ -111,15 +111,17 @@ def live_reply(
     *,
     draft_id: int,
     preview: Preview | None = None,
+    thread: int | None = None,
 ) -> LiveReply:
-    """The way this chat is shown an answer as it grows, by the style and what the Bot API allowed so far."""
+    """The way this chat (or its forum topic `thread`) is shown an answer as it grows, by the style and what the
+    Bot API allowed so far."""
     group = chat.type != "private"
     interval = math.inf if style.mode == "off" else style.edit_interval
     if group:
         interval = max(interval, style.group_interval)
-    edits = EditedReply(bot, chat.id, reply_to, interval, preview, style.show_reasoning)
+    edits = EditedReply(bot, chat.id, reply_to, interval, preview, style.show_reasoning, thread)
     if style.mode == "drafts" and not group and drafts.allowed(chat.id):
-        return DraftReply(bot, chat.id, reply_to, style, drafts, draft_id, edits)
+        return DraftReply(bot, chat.id, reply_to, style, drafts, draft_id, edits, thread)
     return edits
 
 
@@ -146,8 +148,10 @@ class DraftReply:
         drafts: DraftSupport,
         draft_id: int,
         edits: EditedReply,
+        thread: int | None = None,
     ) -> None:
         self._bot = bot
+        self._thread = thread
         self._chat_id = chat_id
         self._reply_to = reply_to
         self._style = style
@@ -202,6 +206,7 @@ class DraftReply:
                 await self._bot.send_message_draft(
                     self._chat_id,
                     self._draft_id,
+                    message_thread_id=self._thread,
                     text=draft,
                     parse_mode=None,
                     can_stop=True,
@@ -222,7 +227,12 @@ class DraftReply:
             await self._edits.finish(outcome)
             return
         await send_outcome(
-            self._bot, self._chat_id, outcome, reply_to=self._reply_to, show_reasoning=self._style.show_reasoning
+            self._bot,
+            self._chat_id,
+            outcome,
+            reply_to=self._reply_to,
+            show_reasoning=self._style.show_reasoning,
+            thread=self._thread,
         )
 
 
@@ -243,8 +253,10 @@ class EditedReply:
         interval: float,
         preview: Preview | None = None,
         show_reasoning: bool = True,
+        thread: int | None = None,
     ) -> None:
         self._bot = bot
+        self._thread = thread
         self._chat_id = chat_id
         self._reply_to = reply_to
         self._interval = interval
@@ -277,7 +289,11 @@ class EditedReply:
             with best_effort():
                 if self._message_id is None:
                     sent = await self._bot.send_message(
-                        self._chat_id, preview, reply_to_message_id=self._reply_to, allow_sending_without_reply=True
+                        self._chat_id,
+                        preview,
+                        message_thread_id=self._thread,
+                        reply_to_message_id=self._reply_to,
+                        allow_sending_without_reply=True,
                     )
                     self._message_id = sent.message_id
                     if self._preview is not None:
@@ -307,7 +323,7 @@ class EditedReply:
                 return
             except PreviewGone:
                 pass
-            await send_outcome(self._bot, self._chat_id, outcome, reply_to=self._reply_to)
+            await send_outcome(self._bot, self._chat_id, outcome, reply_to=self._reply_to, thread=self._thread)
             return
         await send_outcome(
             self._bot,
@@ -316,4 +332,5 @@ class EditedReply:
             reply_to=self._reply_to,
             first=self._message_id,
             show_reasoning=self._show_reasoning,
+            thread=self._thread,
         )

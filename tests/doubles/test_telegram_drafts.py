@@ -64,14 +64,15 @@ async def test_a_draft_is_recorded_and_creates_no_message(bot: Bot, tg: FakeTele
 
 
 async def test_draft_options_and_the_thinking_placeholder(bot: Bot, tg: FakeTelegram, alice: User) -> None:
+    topic = tg.create_topic(alice.private_chat, "Questions", creator=tg.bot_user)
     assert await bot.send_message_draft(alice.id, draft_id=-3)  # no text: a "Thinking…" placeholder
-    assert await bot.send_message_draft(alice.id, draft_id=-3, text="  ", keep_on_stop=True, message_thread_id=5)
+    assert await bot.send_message_draft(alice.id, draft_id=-3, text="  ", keep_on_stop=True, message_thread_id=topic)
     entities = [MessageEntity(type="italic", offset=0, length=4)]
     assert await bot.send_message_draft(alice.id, draft_id=9, text="slow", entities=entities, can_stop=True)
     assert await bot.send_message_draft(alice.id, draft_id=9, text="x" * 4096)
     assert await bot.send_message_draft(alice.id, draft_id=9, text="<b>" + "x" * 4096 + "</b>", parse_mode="HTML")
     placeholder, blank, italic, *_ = tg.drafts(alice)
-    assert (placeholder.text, blank.text, blank.keep_on_stop, blank.message_thread_id) == ("", "", True, 5)
+    assert (placeholder.text, blank.text, blank.keep_on_stop, blank.message_thread_id) == ("", "", True, topic)
     assert italic.entities == ({"type": "italic", "offset": 0, "length": 4},)
     assert [record.draft_id for record in tg.drafts(draft_id=9)] == [9, 9, 9]
     assert tg.drafts(424242) == []
@@ -172,12 +173,13 @@ async def test_removing_a_method_affects_one_server_only(tg: FakeTelegram, alice
 
 
 async def test_stop_generation_queues_an_update_aiogram_parses(bot: Bot, tg: FakeTelegram, alice: User) -> None:
-    await bot.send_message_draft(alice.id, draft_id=7, text="thinking", can_stop=True, message_thread_id=3)
+    topic = tg.create_topic(alice.private_chat, "Questions", creator=tg.bot_user)  # the bot's own: no update
+    await bot.send_message_draft(alice.id, draft_id=7, text="thinking", can_stop=True, message_thread_id=topic)
     queued = tg.stop_generation(alice, 7)
     assert queued["stopped_message_generation"] == {
         "chat": alice.private_chat.to_api(),
         "draft_id": 7,
-        "message_thread_id": 3,
+        "message_thread_id": topic,
     }
     [update] = await bot.get_updates(timeout=0)
     assert update.event_type == "stopped_message_generation"
@@ -187,7 +189,7 @@ async def test_stop_generation_queues_an_update_aiogram_parses(bot: Bot, tg: Fak
         alice.id,
         "private",
         7,
-        3,
+        topic,
     )
     assert tg.stop_generation(alice.id, 7, message_thread_id=4)["stopped_message_generation"]["message_thread_id"] == 4
 

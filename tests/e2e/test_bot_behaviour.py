@@ -177,23 +177,23 @@ async def test_groups_answer_only_when_addressed_and_share_one_stream(tg, ai, tm
         tg.send_text(bob, "yes, not for the bot", group)
         tg.send_sticker(bob, chat=group)
         tg.mention_bot(alice, group, "what is a fox?")
-        await wait_for_text(tg, group.id, "echo: what is a fox?")
-        answer = next(m for m in tg.bot_messages(group.id) if "echo: what is a fox?" in (m.text or ""))
+        await wait_for_text(tg, group.id, "echo: Alice: what is a fox?")
+        answer = next(m for m in tg.bot_messages(group.id) if "echo: Alice: what is a fox?" in (m.text or ""))
         tg.send_text(bob, "still not for the bot", group)
         tg.reply(bob, answer, "and a wolf?")
-        await wait_for_text(tg, group.id, "echo: and a wolf?")
+        await wait_for_text(tg, group.id, "echo: Bob: and a wolf?")
         await tg.wait_until_consumed(timeout=10)
         assert_log_clean(bot)
-    assert [r.messages[-1]["content"] for r in ai.chat_requests] == ["what is a fox?", "and a wolf?"]
+    assert [r.messages[-1]["content"] for r in ai.chat_requests] == ["Alice: what is a fox?", "Bob: and a wolf?"]
     assert len(tg.bot_messages(group.id)) == 2
     assert tg.bot_messages(alice.id) == [] and tg.bot_messages(bob.id) == []
     assert await replay_list(env, tmp_path) == [str(group.id)]
     types = await event_types(env, tmp_path, str(group.id))
     assert types.count("QuestionAsked") == 2 and types.count("AnswerGiven") == 2
     assert ai.chat_requests[1].messages[1:] == [
-        {"role": "user", "content": "what is a fox?"},
-        {"role": "assistant", "content": "echo: what is a fox?"},
-        {"role": "user", "content": "and a wolf?"},
+        {"role": "user", "content": "Alice: what is a fox?"},
+        {"role": "assistant", "content": "echo: Alice: what is a fox?"},
+        {"role": "user", "content": "Bob: and a wolf?"},
     ]
 
 

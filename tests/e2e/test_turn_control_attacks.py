@@ -143,25 +143,31 @@ async def test_in_a_group_an_edit_of_the_latest_mention_is_asked_again_once_and_
     group = tg.new_group("Den")
     async with running_bot(env, tmp_path) as bot:
         older = tg.mention_bot(asker, group, "what is 1+1")
-        await wait_for_text(tg, group.id, "echo: what is 1+1")
+        await wait_for_text(tg, group.id, "echo: Asker: what is 1+1")
         latest = tg.mention_bot(asker, group, "what is 2+2")
-        await wait_for_text(tg, group.id, "echo: what is 2+2")
+        await wait_for_text(tg, group.id, "echo: Asker: what is 2+2")
         tg.edit_message(asker, latest, f"@{tg.bot_user.username} what is 3+3")
-        await wait_for_text(tg, group.id, "echo: what is 3+3")
+        await wait_for_text(tg, group.id, "echo: Asker: what is 3+3")
         tg.edit_message(asker, older, f"@{tg.bot_user.username} what is 9+9")
         tg.mention_bot(asker, group, "and 4+4")
-        await wait_for_text(tg, group.id, "echo: and 4+4")
+        await wait_for_text(tg, group.id, "echo: Asker: and 4+4")
         await tg.wait_until_consumed(timeout=10)
         assert_log_clean(bot)
-    assert [last_user_text(r) for r in ai.chat_requests] == ["what is 1+1", "what is 2+2", "what is 3+3", "and 4+4"]
+    asked = ["what is 1+1", "what is 2+2", "what is 3+3", "and 4+4"]
+    assert [last_user_text(r) for r in ai.chat_requests] == [f"Asker: {question}" for question in asked]
     assert chat_messages(ai.chat_requests[3])[1:] == [
-        ("user", "what is 1+1"),
-        ("assistant", "echo: what is 1+1"),
-        ("user", "what is 3+3"),
-        ("assistant", "echo: what is 3+3"),
-        ("user", "and 4+4"),
+        ("user", "Asker: what is 1+1"),
+        ("assistant", "echo: Asker: what is 1+1"),
+        ("user", "Asker: what is 3+3"),
+        ("assistant", "echo: Asker: what is 3+3"),
+        ("user", "Asker: and 4+4"),
     ]
-    assert texts(tg, group.id) == ["echo: what is 1+1", "echo: what is 2+2", "echo: what is 3+3", "echo: and 4+4"]
+    assert texts(tg, group.id) == [
+        "echo: Asker: what is 1+1",
+        "echo: Asker: what is 2+2",
+        "echo: Asker: what is 3+3",
+        "echo: Asker: and 4+4",
+    ]
 
 
 async def test_a_long_reasoning_full_of_markup_characters_is_shown_quoted_and_accepted(tg, ai, tmp_path):

@@ -84,7 +84,7 @@ async def test_the_allowlist_holds_for_every_update_kind_and_denied_users_leave_
         await tg.wait_until_consumed(timeout=10)
 
         tg.mention_bot(alice, group, "and a wolf?")
-        await wait_for_text(tg, group.id, "echo: and a wolf?")
+        await wait_for_text(tg, group.id, "echo: Alice: and a wolf?")
         tg.send_text(alice, "hello")
         await wait_for_text(tg, alice.id, "echo: hello")
         await tg.wait_until_consumed(timeout=10)
@@ -93,8 +93,8 @@ async def test_the_allowlist_holds_for_every_update_kind_and_denied_users_leave_
         assert len(_denied_lines(bot, bob)) == 8  # text, /start, /image, sticker, button, edit, mention, command
     assert texts(tg, bob.id) == [replies.NOT_ALLOWED] * 4  # one per private message; edits are not answered
     assert denied_answer.show_alert and denied_answer.text == replies.NOT_ALLOWED
-    assert texts(tg, group.id) == ["echo: and a wolf?"]  # nothing said to the group about Bob
-    assert [r.messages[-1]["content"] for r in ai.chat_requests] == ["and a wolf?", "hello"]
+    assert texts(tg, group.id) == ["echo: Alice: and a wolf?"]  # nothing said to the group about Bob
+    assert [r.messages[-1]["content"] for r in ai.chat_requests] == ["Alice: and a wolf?", "hello"]
     assert ai.image_requests == []
     assert sorted(await replay_list(env, tmp_path)) == sorted([str(alice.id), str(group.id)])
     group_log = await replay_json(env, tmp_path, str(group.id))

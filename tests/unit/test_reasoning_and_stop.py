@@ -140,9 +140,9 @@ def test_stop_and_cancel_interrupt_other_updates_wait_their_turn():
     )
 
 
-async def test_a_stop_reaches_only_the_answer_with_that_draft():
+async def test_a_stop_reaches_only_the_answer_with_that_draft_in_that_topic():
     generations = Generations()
-    with generations.running(chat_id=5, draft_id=9, asker=5) as stop:
-        assert not generations.stop_draft(5, 8) and not stop.is_set()
-        assert generations.stop_draft(5, 9) and stop.is_set()
-    assert generations.current(5) is None and not generations.stop_draft(5, 9)
+    with generations.running((5, None), draft_id=9, asker=5) as stop, generations.running((5, 7), 9, 5) as topic:
+        assert not generations.stop_draft((5, None), 8) and not stop.is_set()
+        assert generations.stop_draft((5, None), 9) and stop.is_set() and not topic.is_set()
+    assert generations.current((5, None)) is None and not generations.stop_draft((5, None), 9)

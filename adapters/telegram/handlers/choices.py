@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Chat, InlineKeyboardButton, InlineKeybo
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
 from adapters.telegram.handlers.common import said
-from adapters.telegram.identity import sender_of, stream_of
+from adapters.telegram.identity import sender_of, stream_of_message
 from service.conversations import ConversationService, Request
 from service.personas import CUSTOM, DEFAULT, NAME, Personas
 
@@ -114,7 +114,7 @@ async def picked(
     if not await _may_change(message.chat, query.from_user, bot, admins):
         await query.answer(replies.ADMINS_ONLY, show_alert=True)
         return
-    request = Request(stream_of(message.chat), f"tg:cb:{query.id}", sender_of(query.from_user))
+    request = Request(stream_of_message(message), f"tg:cb:{query.id}", sender_of(query.from_user))
     if data.startswith(PERSONA):
         name = data.removeprefix(PERSONA)
         preset = choices.personas.find(name)

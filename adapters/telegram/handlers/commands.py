@@ -11,6 +11,7 @@ from adapters.telegram import replies
 from adapters.telegram.admins import Admins
 from adapters.telegram.delivery import send_outcome, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, said
+from adapters.telegram.identity import thread_of_message
 from service.conversations import ConversationService, Request
 
 router = Router(name=__name__)
@@ -56,14 +57,15 @@ async def image(
         said("mode_image")
         await message.answer(replies.IMAGE_MODE)
         return
-    async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot):
+    thread = thread_of_message(message)
+    async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot, message_thread_id=thread):
         outcome = await service.request_image(request, prompt)
     log_outcome(outcome)
     await deliver(
         service,
         request.stream,
         outcome,
-        lambda: send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id),
+        lambda: send_outcome(bot, message.chat.id, outcome, reply_to=message.message_id, thread=thread),
     )
 
 
@@ -89,4 +91,6 @@ async def unknown_command(message: Message, bot: Bot) -> None:
         said("ignored_other_bot")
         return
     said("unknown_command")
-    await send_plain(bot, message.chat.id, replies.UNKNOWN_COMMAND.format(command=name[:64]))
+    await send_plain(
+        bot, message.chat.id, replies.UNKNOWN_COMMAND.format(command=name[:64]), thread=thread_of_message(message)
+    )

@@ -17,7 +17,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
 from adapters.telegram.handlers.common import said
-from adapters.telegram.identity import stream_of
+from adapters.telegram.identity import stream_of_message
 from service.conversations import ConversationService
 
 router = Router(name=__name__)
@@ -75,7 +75,7 @@ async def confirm_forget(query: CallbackQuery, bot: Bot, service: ConversationSe
         await query.answer(replies.STALE_BUTTON, show_alert=True)
         return
     if answer == "yes":
-        await service.forget(stream_of(message.chat))
+        await service.forget(stream_of_message(message))
     said("forgotten" if answer == "yes" else "forget_cancelled")
     await query.answer()
     await message.edit_text(replies.FORGET_DONE if answer == "yes" else replies.FORGET_CANCELLED)

@@ -8,6 +8,7 @@ from aiogram.types import Message, Update
 from adapters.telegram import replies
 from adapters.telegram.delivery import send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, said
+from adapters.telegram.identity import thread_of_message
 from adapters.telegram.intake import Preview
 from adapters.telegram.live import LiveAnswers
 from domain.conversation import has_visible_text
@@ -31,7 +32,7 @@ async def text(
     content = addressed_text if addressed_text is not None else message.text or ""
     if not has_visible_text(content):
         said("empty")
-        await send_plain(bot, message.chat.id, replies.EMPTY)
+        await send_plain(bot, message.chat.id, replies.EMPTY, thread=thread_of_message(message))
         return
     # The service decides by the mode it reads under the chat's turn; the mode it last saw only picks the
     # indicator shown meanwhile (read only for a chat it has not seen: a stale guess costs just the indicator).
@@ -53,4 +54,4 @@ async def text(
 async def not_text(message: Message, bot: Bot) -> None:
     """Stickers, photos, voice, documents, locations, contacts, polls...: say what the bot understands."""
     said("not_text")
-    await send_plain(bot, message.chat.id, replies.NOT_TEXT)
+    await send_plain(bot, message.chat.id, replies.NOT_TEXT, thread=thread_of_message(message))

@@ -12,6 +12,7 @@ from adapters.telegram.addressing import addressed_text
 from adapters.telegram.admins import Admins
 from adapters.telegram.delivery import cut, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, said
+from adapters.telegram.identity import thread_of_message
 from adapters.telegram.intake import Preview
 from adapters.telegram.live import Generate, LiveAnswers
 from domain.conversation import has_visible_text
@@ -27,13 +28,14 @@ QUOTED_CHARS = 200
 @router.stopped_message_generation()
 async def stop_pressed(stopped: MessageGenerationStopped, live: LiveAnswers) -> None:
     """The user pressed Stop on a draft: stop that answer (a finished or unknown one is ignored quietly)."""
-    said("stopped" if live.generations.stop_draft(stopped.chat.id, stopped.draft_id) else "stop_ignored")
+    place = (stopped.chat.id, stopped.message_thread_id)
+    said("stopped" if live.generations.stop_draft(place, stopped.draft_id) else "stop_ignored")
 
 
 @router.message(Command("cancel"))
 async def cancel(message: Message, bot: Bot, live: LiveAnswers, admins: Admins) -> None:
     """Stop the answer being written in this chat: the asker may, and in groups the chat's admins too."""
-    running = live.generations.current(message.chat.id)
+    running = live.generations.current((message.chat.id, thread_of_message(message)))
     if running is None:
         said("cancel_nothing")
         await message.answer(replies.NOTHING_RUNNING)
@@ -119,7 +121,7 @@ async def edited_other(message: Message, bot: Bot) -> None:
     """Edits of captions and media are not answered again; private chats are told to send a new message."""
     said("edited_ignored")
     if message.chat.type == "private":
-        await send_plain(bot, message.chat.id, replies.EDITED)
+        await send_plain(bot, message.chat.id, replies.EDITED, thread=thread_of_message(message))
 
 
 async def _answer(
@@ -138,7 +140,7 @@ async def _answer(
     if outcome is None:
         said("nothing_to_answer")
         if nothing is not None:
-            await send_plain(bot, message.chat.id, nothing)
+            await send_plain(bot, message.chat.id, nothing, thread=thread_of_message(message))
         return
     log_outcome(outcome)
     await deliver(service, request.stream, outcome, lambda: reply.finish(outcome))

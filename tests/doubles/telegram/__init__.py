@@ -6,9 +6,10 @@ Quick reference (all waits are ``async``; everything else is synchronous)::
         tg.api_base                      # give to the bot as TELEGRAM_API_BASE
         alice = tg.new_user("Alice", username="alice")   # not yet known to the bot
         tg.register_user(alice) / tg.register_chat(chat) / tg.new_group() / tg.new_channel()
-        tg.send_text(alice, "hi", chat=None) -> StoredMessage     # queues an update
-        tg.send_command(alice, "start", "args") / tg.reply(alice, bot_msg, "text")
-        tg.mention_bot(alice, group, "text") / tg.post_to_channel(channel, "text")
+        forum = tg.new_group(forum=True); t = tg.create_topic(forum, "Ideas", creator=None)  # -> message_thread_id
+        tg.send_text(alice, "hi", chat=None, thread=None) -> StoredMessage     # queues an update
+        tg.send_command(alice, "start", "args") / tg.reply(alice, bot_msg, "text")     # reply: in bot_msg's topic
+        tg.mention_bot(alice, group, "text", thread=t) / tg.post_to_channel(channel, "text")
         tg.send_sticker / send_photo / send_voice / send_document / send_location
         tg.send_contact / send_poll / send_content(alice, {...}) / edit_message(alice, msg, "new")
         tg.send_text(None, "anonymous", group)      # an update without "from"
@@ -18,7 +19,9 @@ Quick reference (all waits are ``async``; everything else is synchronous)::
         tg.make_admin(group, alice, creator=False, **rights) / remove_admin(group, alice)  # getChatMember
         tg.remove_method("sendMessageDraft") / restore_method(...) / removed_method_calls(...)  # older server
         tg.push_update({...}) -> the queued update (update_id assigned)
-        tg.calls / calls_to("sendMessage") / messages(chat_id) / bot_messages(chat_id)
+        tg.calls / calls_to("sendMessage") / messages(chat_id) / bot_messages(chat_id, thread=t)
+        #   thread=: None = the whole chat, an id = that topic, GENERAL_TOPIC = outside every topic
+        tg.topics(chat) -> [ForumTopic] / message.thread (topic id or None) / message.message_thread_id
         tg.message(chat_id, id).history / chat_actions() / photos() / commands()
         tg.callback_answers / callback_query(id) / updates / pending_updates / webhook
         await tg.wait_for(lambda: ..., timeout=5) / wait_for_messages(chat_id, count, timeout)
@@ -36,6 +39,7 @@ from .errors import ApiError
 from .flood import FloodLimits
 from .formatting import FormattedText, parse_html, utf16_len
 from .models import (
+    GENERAL_TOPIC,
     ApiCall,
     CallbackAnswer,
     CallbackQueryRecord,
@@ -43,6 +47,7 @@ from .models import (
     ChatActionRecord,
     ChatAdmin,
     DraftRecord,
+    ForumTopic,
     MessageVersion,
     StoredMessage,
     UploadedFile,
@@ -54,6 +59,7 @@ from .webhook import SECRET_HEADER
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "GENERAL_TOPIC",
     "SECRET_HEADER",
     "ApiCall",
     "ApiError",
@@ -66,6 +72,7 @@ __all__ = [
     "FakeTelegram",
     "FloodLimits",
     "FormattedText",
+    "ForumTopic",
     "MessageVersion",
     "ServerConfig",
     "StoredMessage",

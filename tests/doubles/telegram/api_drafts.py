@@ -3,8 +3,10 @@
 A draft is no message: it gets no ``message_id`` and never enters the chat
 history; the fake only records it (``FakeTelegram.drafts``).  Checks run in the
 order of ``sendMessage``: text and markup first, then the chat, then tdlib's
-length limit, then the server's own refusals (peer type, draft id), then flood
-control (which counts drafts only with ``FloodLimits(count_drafts=True)``).
+length limit, then the server's own refusals (peer type, topic, draft id), then
+flood control (which counts drafts only with ``FloodLimits(count_drafts=True)``).
+``message_thread_id`` must name a topic of the private chat
+(``FakeTelegram.create_topic``), else ``message thread not found``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ async def send_message_draft(state: BotState, params: Params) -> Any:
     final = draft_text(state, formatted)
     if chat.type != "private":
         raise bad_request(PEER_INVALID)
+    topic = state.requested_topic(chat, params)
     draft_id = params.integer("draft_id")
     if draft_id == 0:
         raise bad_request(DRAFT_ID_INVALID)
@@ -55,7 +58,7 @@ async def send_message_draft(state: BotState, params: Params) -> Any:
             keep_on_stop=params.flag("keep_on_stop"),
             time=time.monotonic(),
             entities=final.entities,
-            message_thread_id=params.integer("message_thread_id") or None,
+            message_thread_id=topic.message_thread_id if topic is not None else None,
         )
     )
     state.notify()

@@ -1,8 +1,15 @@
 """Message methods: send, edit, delete, chat actions and photos.
 
 Checks run in the order the real server applies them: text and markup are
-parsed first, then the chat is looked up, then tdlib's local limits (empty /
-too long), then server-side flood control.
+parsed first, then the chat is looked up, then ``message_thread_id``, then
+tdlib's local limits (empty / too long), then server-side flood control.
+
+Forum topics: ``message_thread_id`` puts a message in a topic of a forum
+supergroup (or of a private chat); an unknown topic, or the General topic's id
+1, is refused with ``message thread not found``, and in chats without topics
+the parameter is ignored, as the server does.  A reply without
+``message_thread_id`` lands in the topic of the message it answers; a reply to
+a message of another topic becomes an ``external_reply``.
 """
 
 from __future__ import annotations
@@ -132,12 +139,17 @@ async def send_message(state: BotState, params: Params) -> Any:
     formatted = formatted_input(params, "text", "entities")
     markup = parse_reply_markup(params)
     chat = state.resolve_chat(params)
+    topic = state.requested_topic(chat, params)
     state.check_can_send(chat)
     target = reply_target(state, chat, params)
     final = final_text(state, formatted)
     state.flood.check(chat)
     message = state.new_bot_message(
-        chat, text=final.text, entities=final.entities, reply_markup=markup, reply_to=target
+        chat,
+        text=final.text,
+        entities=final.entities,
+        reply_markup=markup,
+        **state.placement(chat, topic, target, explicit=topic is not None),
     )
     state.notify()
     return message.to_api()
@@ -206,6 +218,8 @@ async def delete_message(state: BotState, params: Params) -> Any:
     message = state.find_message(chat.id, params.integer("message_id"))
     if message is None:
         raise bad_request("message to delete not found")
+    if "forum_topic_created" in message.content:
+        raise bad_request("message can't be deleted")
     message.deleted = True
     state.notify()
     return True
@@ -218,8 +232,12 @@ async def send_chat_action(state: BotState, params: Params) -> Any:
     if action not in CHAT_ACTIONS:
         raise bad_request("wrong parameter action in request")
     chat = state.resolve_chat(params)
+    topic = state.requested_topic(chat, params)
     state.check_can_send(chat)
-    state.chat_actions.append(ChatActionRecord(chat_id=chat.id, action=action, time=time.monotonic()))
+    thread = topic.message_thread_id if topic is not None else None
+    state.chat_actions.append(
+        ChatActionRecord(chat_id=chat.id, action=action, time=time.monotonic(), message_thread_id=thread)
+    )
     state.notify()
     return True
 
@@ -263,6 +281,7 @@ async def send_photo(state: BotState, params: Params) -> Any:
     formatted = formatted_input(params, "caption", "caption_entities")
     markup = parse_reply_markup(params)
     chat = state.resolve_chat(params)
+    topic = state.requested_topic(chat, params)
     state.check_can_send(chat)
     target = reply_target(state, chat, params)
     caption = final_caption(state, formatted)
@@ -274,8 +293,8 @@ async def send_photo(state: BotState, params: Params) -> Any:
         caption_entities=caption.entities,
         content={"photo": sizes},
         reply_markup=markup,
-        reply_to=target,
         upload=upload,
+        **state.placement(chat, topic, target, explicit=topic is not None),
     )
     state.notify()
     return message.to_api()

@@ -7,8 +7,11 @@ import time
 from typing import Any, Protocol
 
 from .formatting import detect_entities
-from .models import CallbackQueryRecord, Chat, ChatAdmin, StoredMessage, User
-from .state import BotState
+from .models import CallbackQueryRecord, Chat, ChatAdmin, ForumTopic, StoredMessage, User
+from .state import GENERAL_FORUM_TOPIC_ID, BotState
+
+TOPIC_ICON_COLORS = frozenset({0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F})
+"""The ``icon_color`` values Telegram allows for a new topic."""
 
 
 class _AiogramLikeChat(Protocol):
@@ -68,8 +71,14 @@ class UpdateInjector:
         supergroup: bool = True,
         username: str | None = None,
         chat_id: int | None = None,
+        forum: bool = False,
     ) -> Chat:
-        """A group (supergroup by default) the bot is a member of; registered at once."""
+        """A group (supergroup by default) the bot is a member of; registered at once.
+
+        ``forum=True`` makes a supergroup with topics (``is_forum: true``); add topics with :meth:`create_topic`.
+        """
+        if forum and not supergroup:
+            raise ValueError("only a supergroup can be a forum")
         number = next(self._group_ids)
         default_id = -1_001_000_000_000 - number if supergroup else -100_000 - number
         chat = Chat(
@@ -77,9 +86,54 @@ class UpdateInjector:
             type="supergroup" if supergroup else "group",
             title=title,
             username=username,
+            is_forum=True if forum else None,
         )
         self.register_chat(chat)
         return chat
+
+    def create_topic(self, chat: Chat, name: str, *, creator: User | None = None, icon_color: int = 0x6FB9F0) -> int:
+        """A forum topic ``name`` is created in ``chat``; returns its ``message_thread_id``.
+
+        The id is that of the topic's ``forum_topic_created`` service message, so ids grow with the chat's
+        messages (never 1 in a supergroup: that is the General topic).  ``chat`` is a forum supergroup or a private
+        chat (topics in the chat with a bot, Bot API 9.3).  The creator is ``creator``, by default an anonymous
+        administrator of a group (no ``from``) or the user of a private chat; its service message is queued as a
+        ``message`` update, unless ``creator`` is the bot itself (``tg.bot_user``, as after ``createForumTopic``).
+        """
+        if not chat.has_topics:
+            raise ValueError(f"chat {chat.id} ({chat.type}) has no topics; make a forum with new_group(forum=True)")
+        if not 1 <= len(name) <= 128:
+            raise ValueError("a topic name has 1-128 characters")
+        if icon_color not in TOPIC_ICON_COLORS:
+            raise ValueError(f"icon_color must be one of {sorted(TOPIC_ICON_COLORS)}")
+        if creator is None and chat.type == "private":
+            creator = self.state.users.get(chat.id) or User(
+                id=chat.id, first_name=chat.first_name or "User", username=chat.username, last_name=chat.last_name
+            )
+        by_bot = creator is not None and creator.id == self.state.bot_user.id
+        if creator is not None and not by_bot:
+            self.state.remember_user(creator, private_chat=chat.type == "private")
+        self.state.remember_chat(chat)
+        thread = self.state.next_message_id(chat.id)
+        if thread == GENERAL_FORUM_TOPIC_ID and chat.type == "supergroup":
+            thread = self.state.next_message_id(chat.id)
+        topic = ForumTopic(chat=chat, message_thread_id=thread, name=name, icon_color=icon_color, creator=creator)
+        topic.root = StoredMessage(
+            chat=chat,
+            message_id=thread,
+            date=int(time.time()),
+            sender=creator,
+            sender_chat=chat if creator is None else None,
+            content={"forum_topic_created": {"name": name, "icon_color": icon_color}},
+            topic=topic,
+        )
+        self.state.topics.setdefault(chat.id, {})[thread] = topic
+        self.state.store(topic.root)
+        if by_bot:
+            self.state.notify()
+        else:
+            self._queue_message("message", topic.root)
+        return thread
 
     def new_channel(
         self, title: str = "Test channel", *, username: str | None = None, chat_id: int | None = None
@@ -159,7 +213,7 @@ class UpdateInjector:
         message = payload.get("message", payload)
         chat = message.get("chat") if isinstance(message, dict) else None
         if isinstance(chat, dict) and "id" in chat and "type" in chat:
-            known = {key: chat.get(key) for key in ("title", "username", "first_name", "last_name")}
+            known = {key: chat.get(key) for key in ("title", "username", "first_name", "last_name", "is_forum")}
             self.state.remember_chat(Chat(id=chat["id"], type=chat["type"], **known))
         sender = payload.get("from")
         if isinstance(sender, dict) and {"id", "first_name"} <= sender.keys():
@@ -179,12 +233,22 @@ class UpdateInjector:
         self.state.notify()
         return message
 
-    def _incoming(self, user: User | None, chat: Chat | None, kind: str = "message", **fields: Any) -> StoredMessage:
-        """Store a message written by ``user`` (or anonymously by ``chat``) and queue its update."""
+    def _incoming(
+        self,
+        user: User | None,
+        chat: Chat | None,
+        kind: str = "message",
+        *,
+        thread: int | None = None,
+        reply_to: StoredMessage | None = None,
+        **fields: Any,
+    ) -> StoredMessage:
+        """Store a message written by ``user`` (or anonymously by ``chat``) in topic ``thread`` and queue its update."""
         if chat is None:
             if user is None:
                 raise ValueError("a message needs a user or a chat")
             chat = user.private_chat
+        fields.update(self._placement(chat, thread, reply_to))
         if user is not None:
             self.state.remember_user(user, private_chat=chat.type == "private")
         self.state.remember_chat(chat)
@@ -199,6 +263,24 @@ class UpdateInjector:
         self.state.store(message)
         return self._queue_message(kind, message)
 
+    def _placement(self, chat: Chat, thread: int | None, reply_to: StoredMessage | None) -> dict[str, Any]:
+        """Topic and reply fields of a user's message; a reply goes to the topic of the message it answers."""
+        topic: ForumTopic | None = None
+        if thread is not None:
+            if not chat.has_topics:
+                raise ValueError(f"chat {chat.id} ({chat.type}) has no topics; make a forum with new_group(forum=True)")
+            topic = self.state.find_topic(chat, thread)
+            if topic is None:
+                raise ValueError(
+                    f"chat {chat.id} has no topic {thread}; topics: {sorted(self.state.topics.get(chat.id, {}))}"
+                )
+            if reply_to is not None and reply_to.chat_id == chat.id and reply_to.topic is not topic:
+                raise ValueError(
+                    f"message {reply_to.message_id} is in topic {reply_to.thread}, not {thread}: a reply lands in the "
+                    "topic of the message it answers"
+                )
+        return self.state.placement(chat, topic, reply_to, explicit=topic is not None)
+
     # ------------------------------------------------------------------ text
     def send_text(
         self,
@@ -208,28 +290,38 @@ class UpdateInjector:
         *,
         entities: list[dict[str, Any]] | None = None,
         reply_to: StoredMessage | None = None,
+        thread: int | None = None,
     ) -> StoredMessage:
         """``user`` writes ``text`` (in their private chat unless ``chat`` is given).
 
         ``user=None`` writes anonymously on behalf of ``chat`` (no ``from``).
         Commands, mentions, hashtags and URLs get entities like in real clients.
+        ``thread`` is a topic of ``chat`` (:meth:`create_topic`; None: the General topic); a reply goes to the
+        topic of the message it answers.  A topic a chat does not have raises ValueError.
         """
         found = entities if entities is not None else detect_entities(text)
-        return self._incoming(user, chat, text=text, entities=tuple(found), reply_to=reply_to)
+        return self._incoming(user, chat, text=text, entities=tuple(found), reply_to=reply_to, thread=thread)
 
     def send_command(
-        self, user: User, command: str, args: str = "", chat: Chat | None = None, *, mention_bot: bool = False
+        self,
+        user: User,
+        command: str,
+        args: str = "",
+        chat: Chat | None = None,
+        *,
+        mention_bot: bool = False,
+        thread: int | None = None,
     ) -> StoredMessage:
-        """``user`` sends ``/command args`` (``/command@bot`` with ``mention_bot``)."""
+        """``user`` sends ``/command args`` (``/command@bot`` with ``mention_bot``), in forum topic ``thread``."""
         text = "/" + command.lstrip("/")
         if mention_bot:
             text += f"@{self.state.bot_user.username}"
         if args:
             text += f" {args}"
-        return self.send_text(user, text, chat)
+        return self.send_text(user, text, chat, thread=thread)
 
     def reply(self, user: User, to: MessageRef, text: str) -> StoredMessage:
-        """``user`` replies with ``text`` to message ``to`` (usually one of the bot's)."""
+        """``user`` replies with ``text`` to message ``to`` (usually one of the bot's), in the topic of ``to``."""
         target = self.resolve_message(to, user)
         return self.send_text(user, text, target.chat, reply_to=target)
 
@@ -248,16 +340,19 @@ class UpdateInjector:
             raise LookupError(f"no message {message_id} in chat {chat_id}")
         return found
 
-    def mention_bot(self, user: User, chat: Chat, text: str) -> StoredMessage:
-        """``user`` writes ``@bot_username text`` in a group."""
-        return self.send_text(user, f"@{self.state.bot_user.username} {text}", chat)
+    def mention_bot(self, user: User, chat: Chat, text: str, *, thread: int | None = None) -> StoredMessage:
+        """``user`` writes ``@bot_username text`` in a group (in forum topic ``thread``)."""
+        return self.send_text(user, f"@{self.state.bot_user.username} {text}", chat, thread=thread)
 
     def post_to_channel(self, channel: Chat, text: str) -> StoredMessage:
         """A ``channel_post`` (no ``from``, ``sender_chat`` = the channel)."""
         return self._incoming(None, channel, "channel_post", text=text, entities=tuple(detect_entities(text)))
 
     def edit_message(self, user: User | None, message: MessageRef, text: str) -> StoredMessage:
-        """The author edits ``message``: queues ``edited_message`` (or ``edited_channel_post``)."""
+        """The author edits ``message``: queues ``edited_message`` (or ``edited_channel_post``).
+
+        The message keeps its topic (``message_thread_id``), as in Telegram.
+        """
         message = self.resolve_message(message, user)
         if message.sender != user and not (user is None and message.sender is None):
             raise ValueError("only the author can edit a message")
@@ -352,12 +447,15 @@ class UpdateInjector:
         chat: Chat | None = None,
         *,
         caption: str | None = None,
+        thread: int | None = None,
     ) -> StoredMessage:
-        """A non-text message with arbitrary Bot API ``content`` fields."""
+        """A non-text message with arbitrary Bot API ``content`` fields (in forum topic ``thread``)."""
         entities = tuple(detect_entities(caption)) if caption else ()
-        return self._incoming(user, chat, content=content, caption=caption, caption_entities=entities)
+        return self._incoming(user, chat, content=content, caption=caption, caption_entities=entities, thread=thread)
 
-    def send_sticker(self, user: User, emoji: str = "👍", chat: Chat | None = None) -> StoredMessage:
+    def send_sticker(
+        self, user: User, emoji: str = "👍", chat: Chat | None = None, *, thread: int | None = None
+    ) -> StoredMessage:
         """A static 512x512 sticker."""
         stored = self.state.files.add("sticker", size=24_000, width=512, height=512)
         sticker = {
@@ -372,7 +470,7 @@ class UpdateInjector:
             "set_name": "FakeStickers",
             "file_size": stored.size,
         }
-        return self.send_content(user, {"sticker": sticker}, chat)
+        return self.send_content(user, {"sticker": sticker}, chat, thread=thread)
 
     def send_photo(
         self,
@@ -382,14 +480,17 @@ class UpdateInjector:
         *,
         width: int = 1280,
         height: int = 960,
+        thread: int | None = None,
     ) -> StoredMessage:
         """A photo (several ``PhotoSize`` entries) with an optional caption."""
         sizes = self.state.files.photo(width, height, size=width * height // 8)
         for size in sizes:
             self.state.photo_sets[size["file_id"]] = sizes
-        return self.send_content(user, {"photo": sizes}, chat, caption=caption)
+        return self.send_content(user, {"photo": sizes}, chat, caption=caption, thread=thread)
 
-    def send_voice(self, user: User, duration: int = 3, chat: Chat | None = None) -> StoredMessage:
+    def send_voice(
+        self, user: User, duration: int = 3, chat: Chat | None = None, *, thread: int | None = None
+    ) -> StoredMessage:
         """An OGG/Opus voice note."""
         stored = self.state.files.add("voice", size=duration * 4_000)
         voice = {
@@ -399,7 +500,7 @@ class UpdateInjector:
             "mime_type": "audio/ogg",
             "file_size": stored.size,
         }
-        return self.send_content(user, {"voice": voice}, chat)
+        return self.send_content(user, {"voice": voice}, chat, thread=thread)
 
     def send_document(
         self,
@@ -408,6 +509,8 @@ class UpdateInjector:
         mime_type: str = "application/pdf",
         caption: str | None = None,
         chat: Chat | None = None,
+        *,
+        thread: int | None = None,
     ) -> StoredMessage:
         """A document (file) with an optional caption."""
         stored = self.state.files.add("document", size=48_000)
@@ -418,19 +521,33 @@ class UpdateInjector:
             "mime_type": mime_type,
             "file_size": stored.size,
         }
-        return self.send_content(user, {"document": document}, chat, caption=caption)
+        return self.send_content(user, {"document": document}, chat, caption=caption, thread=thread)
 
     def send_location(
-        self, user: User, latitude: float = 52.52, longitude: float = 13.405, chat: Chat | None = None
+        self,
+        user: User,
+        latitude: float = 52.52,
+        longitude: float = 13.405,
+        chat: Chat | None = None,
+        *,
+        thread: int | None = None,
     ) -> StoredMessage:
         """A shared location."""
-        return self.send_content(user, {"location": {"latitude": latitude, "longitude": longitude}}, chat)
+        location = {"latitude": latitude, "longitude": longitude}
+        return self.send_content(user, {"location": location}, chat, thread=thread)
 
     def send_contact(
-        self, user: User, phone_number: str = "+15550100", first_name: str = "Bob", chat: Chat | None = None
+        self,
+        user: User,
+        phone_number: str = "+15550100",
+        first_name: str = "Bob",
+        chat: Chat | None = None,
+        *,
+        thread: int | None = None,
     ) -> StoredMessage:
         """A shared contact."""
-        return self.send_content(user, {"contact": {"phone_number": phone_number, "first_name": first_name}}, chat)
+        contact = {"phone_number": phone_number, "first_name": first_name}
+        return self.send_content(user, {"contact": contact}, chat, thread=thread)
 
     def send_poll(
         self,
@@ -438,6 +555,8 @@ class UpdateInjector:
         question: str = "Tea or coffee?",
         options: tuple[str, ...] = ("Tea", "Coffee"),
         chat: Chat | None = None,
+        *,
+        thread: int | None = None,
     ) -> StoredMessage:
         """A regular anonymous poll."""
         poll = {
@@ -454,4 +573,4 @@ class UpdateInjector:
             "allows_revoting": False,
             "members_only": False,
         }
-        return self.send_content(user, {"poll": poll}, chat)
+        return self.send_content(user, {"poll": poll}, chat, thread=thread)

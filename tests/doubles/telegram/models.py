@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import time
-from typing import Any
+from typing import Any, Final, Literal
 
 import attrs
 
 Entity = dict[str, Any]
 JsonDict = dict[str, Any]
+
+
+class _GeneralTopic(enum.Enum):
+    GENERAL = "general"
+
+
+GENERAL_TOPIC: Final = _GeneralTopic.GENERAL
+"""A ``thread=`` filter meaning "outside every forum topic": the General topic of a forum (or a chat without
+topics), whose messages carry no ``message_thread_id``.  ``thread=None`` means the whole chat."""
+
+ThreadFilter = int | Literal[_GeneralTopic.GENERAL] | None
+
+
+def in_thread(thread: int | None, wanted: ThreadFilter) -> bool:
+    """True if a record in forum topic ``thread`` (None: General) passes the ``thread=`` filter ``wanted``."""
+    if wanted is None:
+        return True
+    if wanted is GENERAL_TOPIC:
+        return thread is None
+    return thread == wanted
+
+
+_EXTERNAL_REPLY_CONTENT = frozenset(
+    {"animation", "audio", "document", "photo", "sticker", "video", "video_note", "voice", "contact", "location"}
+    | {"venue", "poll", "dice", "game", "invoice", "story", "giveaway", "giveaway_winners", "paid_media", "checklist"}
+)
+"""Content fields ``ExternalReplyInfo`` repeats (the text of a message is only ever quoted)."""
 
 
 def _drop_none(data: JsonDict) -> JsonDict:
@@ -59,6 +87,7 @@ class Chat:
     first_name: str | None = None
     last_name: str | None = None
     is_forum: bool | None = None
+    """True for a supergroup with topics (``FakeTelegram.new_group(forum=True)``)."""
 
     @classmethod
     def private(cls, user: User) -> Chat:
@@ -75,6 +104,12 @@ class Chat:
     def is_group(self) -> bool:
         """True for basic groups and supergroups."""
         return self.type in {"group", "supergroup"}
+
+    @property
+    def has_topics(self) -> bool:
+        """True where forum topics may exist: a forum supergroup, or a private chat (topics in the chat with a bot,
+        Bot API 9.3)."""
+        return self.type == "private" or (self.type == "supergroup" and bool(self.is_forum))
 
     def to_api(self) -> JsonDict:
         """The Bot API ``Chat`` object."""
@@ -135,6 +170,11 @@ class StoredMessage:
     content: JsonDict = attrs.field(factory=dict)
     reply_markup: JsonDict | None = None
     reply_to: StoredMessage | None = None
+    topic: ForumTopic | None = None
+    """The forum topic the message is in; None in the General topic and in chats without topics."""
+    reply_thread: int | None = None
+    """In a supergroup without topics: the first message of the reply chain, which Telegram reports as
+    ``message_thread_id`` (without ``is_topic_message``)."""
     edit_date: int | None = None
     deleted: bool = False
     from_bot: bool = False
@@ -151,6 +191,16 @@ class StoredMessage:
     def chat_id(self) -> int:
         """Id of the chat the message belongs to."""
         return self.chat.id
+
+    @property
+    def thread(self) -> int | None:
+        """Id of the forum topic the message is in (None: General, or a chat without topics)."""
+        return self.topic.message_thread_id if self.topic is not None else None
+
+    @property
+    def message_thread_id(self) -> int | None:
+        """``message_thread_id`` as the Bot API shows it: the topic, or a reply thread of a plain supergroup."""
+        return self.thread if self.topic is not None else self.reply_thread
 
     @property
     def is_edited(self) -> bool:
@@ -200,8 +250,11 @@ class StoredMessage:
         data["date"] = self.date
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
-        if with_reply and self.reply_to is not None:
-            data["reply_to_message"] = self.reply_to.to_api(with_reply=False)
+        if self.message_thread_id is not None:
+            data["message_thread_id"] = self.message_thread_id
+        replied = self.reply_to if self.reply_to is not None else self._implicit_reply()
+        if with_reply and replied is not None:
+            data["reply_to_message"] = replied.to_api(with_reply=False)
         data.update(self.extra)
         if self.text is not None:
             data["text"] = self.text
@@ -214,7 +267,45 @@ class StoredMessage:
                 data["caption_entities"] = [dict(entity) for entity in self.caption_entities]
         if self.inline_keyboard:
             data["reply_markup"] = {"inline_keyboard": self.inline_keyboard}
+        if self.topic is not None:
+            data["is_topic_message"] = True
         return data
+
+    def as_external_reply(self) -> JsonDict:
+        """The ``ExternalReplyInfo`` a reply from another topic shows about this message."""
+        origin: JsonDict = {"type": "user", "date": self.date}
+        if self.sender is not None:
+            origin["sender_user"] = self.sender.to_api()
+        else:
+            origin = {"type": "chat", "date": self.date, "sender_chat": (self.sender_chat or self.chat).to_api()}
+        info: JsonDict = {"origin": origin, "chat": self.chat.to_api(), "message_id": self.message_id}
+        info.update({key: value for key, value in self.content.items() if key in _EXTERNAL_REPLY_CONTENT})
+        return info
+
+    def _implicit_reply(self) -> StoredMessage | None:
+        """In a forum supergroup, a message of a topic that answers nothing "replies" to the topic's creation."""
+        if self.topic is None or self.chat.type != "supergroup":
+            return None
+        root = self.topic.root
+        return root if root is not None and root.message_id < self.message_id else None
+
+
+@attrs.define(eq=False)
+class ForumTopic:
+    """A forum topic made by ``FakeTelegram.create_topic``; its id is the id of its creation service message."""
+
+    chat: Chat
+    message_thread_id: int
+    name: str
+    icon_color: int
+    creator: User | None
+    """None when an anonymous administrator created it (the service message has no ``from``)."""
+    root: StoredMessage | None = None
+    """The ``forum_topic_created`` service message (``root.message_id == message_thread_id``)."""
+
+    def to_api(self) -> JsonDict:
+        """The Bot API ``ForumTopic`` object."""
+        return {"message_thread_id": self.message_thread_id, "name": self.name, "icon_color": self.icon_color}
 
 
 @attrs.define
@@ -276,6 +367,8 @@ class ChatActionRecord:
     chat_id: int
     action: str
     time: float
+    message_thread_id: int | None = None
+    """The forum topic of the action (None: General, or a chat without topics)."""
 
 
 @attrs.define

@@ -37,8 +37,11 @@ from .models import (
     Chat,
     ChatActionRecord,
     DraftRecord,
+    ForumTopic,
     StoredMessage,
+    ThreadFilter,
     User,
+    in_thread,
 )
 from .params import Params, read_params
 from .registry import METHODS, UNEMULATED, Handler, Reply
@@ -283,6 +286,9 @@ class FakeTelegram(UpdateInjector):
         return self.state.removed_methods[key]
 
     # ------------------------------------------------------------------ readers
+    # ``thread=`` filters by forum topic: None (default) keeps the whole chat, an id keeps that topic, and
+    # ``GENERAL_TOPIC`` keeps what is in no topic (the General topic of a forum; everything of a chat without
+    # topics).  Reply threads of a supergroup without topics are no topics.
     @property
     def calls(self) -> list[ApiCall]:
         """Every API request, in arrival order."""
@@ -292,41 +298,57 @@ class FakeTelegram(UpdateInjector):
         """Requests to ``method`` (case-insensitive)."""
         return [call for call in self.state.calls if call.method.lower() == method.lower()]
 
-    def messages(self, chat_id: int) -> list[StoredMessage]:
-        """Every message of a chat (users' and bot's, deleted ones included) by id."""
-        return self.state.chat_messages(chat_id)
+    def messages(self, chat_id: int, *, thread: ThreadFilter = None) -> list[StoredMessage]:
+        """Every message of a chat (users' and bot's, service and deleted ones included) by id."""
+        return [m for m in self.state.chat_messages(chat_id) if in_thread(m.thread, thread)]
 
     def message(self, chat_id: int, message_id: int) -> StoredMessage | None:
         """One message (even if deleted)."""
         return self.state.messages.get(chat_id, {}).get(message_id)
 
-    def bot_messages(self, chat_id: int | None = None, *, include_deleted: bool = False) -> list[StoredMessage]:
-        """Messages the bot sent (in one chat or everywhere), oldest first."""
+    def bot_messages(
+        self, chat_id: int | None = None, *, include_deleted: bool = False, thread: ThreadFilter = None
+    ) -> list[StoredMessage]:
+        """Messages the bot sent (in one chat or everywhere; in one forum topic), oldest first."""
         chat_ids = [chat_id] if chat_id is not None else list(self.state.messages)
         found = [m for cid in chat_ids for m in self.state.chat_messages(cid) if m.from_bot]
-        return [m for m in found if include_deleted or not m.deleted]
+        return [m for m in found if (include_deleted or not m.deleted) and in_thread(m.thread, thread)]
 
-    def last_bot_message(self, chat_id: int) -> StoredMessage | None:
-        """The bot's latest live message in a chat."""
-        sent = self.bot_messages(chat_id)
+    def last_bot_message(self, chat_id: int, *, thread: ThreadFilter = None) -> StoredMessage | None:
+        """The bot's latest live message in a chat (in one forum topic)."""
+        sent = self.bot_messages(chat_id, thread=thread)
         return sent[-1] if sent else None
 
-    def photos(self, chat_id: int | None = None) -> list[StoredMessage]:
+    def photos(self, chat_id: int | None = None, *, thread: ThreadFilter = None) -> list[StoredMessage]:
         """Photo messages the bot sent."""
-        return [message for message in self.bot_messages(chat_id, include_deleted=True) if "photo" in message.content]
+        sent = self.bot_messages(chat_id, include_deleted=True, thread=thread)
+        return [message for message in sent if "photo" in message.content]
 
-    def drafts(self, chat: int | Chat | User | None = None, *, draft_id: int | None = None) -> list[DraftRecord]:
-        """``sendMessageDraft`` calls that succeeded (in one chat, of one draft id), oldest first."""
+    def topics(self, chat: int | Chat) -> list[ForumTopic]:
+        """The forum topics of a chat (:meth:`create_topic`), oldest first."""
+        chat_id = chat if isinstance(chat, int) else chat.id
+        return list(self.state.topics.get(chat_id, {}).values())
+
+    def drafts(
+        self, chat: int | Chat | User | None = None, *, draft_id: int | None = None, thread: ThreadFilter = None
+    ) -> list[DraftRecord]:
+        """``sendMessageDraft`` calls that succeeded (in one chat, of one draft id, in one topic), oldest first."""
         chat_id = chat if chat is None or isinstance(chat, int) else chat.id
         return [
             record
             for record in self.state.drafts
-            if (chat_id is None or record.chat_id == chat_id) and (draft_id is None or record.draft_id == draft_id)
+            if (chat_id is None or record.chat_id == chat_id)
+            and (draft_id is None or record.draft_id == draft_id)
+            and in_thread(record.message_thread_id, thread)
         ]
 
-    def chat_actions(self, chat_id: int | None = None) -> list[ChatActionRecord]:
-        """``sendChatAction`` calls that succeeded."""
-        return [record for record in self.state.chat_actions if chat_id is None or record.chat_id == chat_id]
+    def chat_actions(self, chat_id: int | None = None, *, thread: ThreadFilter = None) -> list[ChatActionRecord]:
+        """``sendChatAction`` calls that succeeded (in one chat, in one forum topic)."""
+        return [
+            record
+            for record in self.state.chat_actions
+            if (chat_id is None or record.chat_id == chat_id) and in_thread(record.message_thread_id, thread)
+        ]
 
     def commands(self, scope: dict[str, Any] | None = None, language_code: str = "") -> list[dict[str, str]]:
         """The command list set for a scope (default scope if None) and language."""
@@ -385,11 +407,13 @@ class FakeTelegram(UpdateInjector):
         chat_id: int,
         count: int = 1,
         timeout: float = 5.0,  # noqa: ASYNC109
+        *,
+        thread: ThreadFilter = None,
     ) -> list[StoredMessage]:
-        """Wait until the bot has at least ``count`` live messages in the chat; return them all."""
+        """Wait until the bot has at least ``count`` live messages in the chat (in one topic); return them all."""
 
         def enough() -> list[StoredMessage] | None:
-            sent = self.bot_messages(chat_id)
+            sent = self.bot_messages(chat_id, thread=thread)
             return sent if sent and len(sent) >= count else None
 
         return await self.wait_for(enough, timeout)

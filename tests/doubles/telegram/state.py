@@ -19,6 +19,7 @@ from .models import (
     ChatActionRecord,
     ChatAdmin,
     DraftRecord,
+    ForumTopic,
     StoredMessage,
     User,
 )
@@ -26,6 +27,9 @@ from .params import Params
 from .updates import DEFAULT_ALLOWED_UPDATES, UpdateQueue
 
 DEFAULT_TOKEN = "123456789:AAFakeTelegramTokenForConvoTests_0123"
+THREAD_NOT_FOUND = "message thread not found"
+GENERAL_FORUM_TOPIC_ID = 1
+"""tdlib's id of the General topic: the Bot API never shows it, and refuses it as ``message_thread_id``."""
 
 
 @attrs.define
@@ -101,6 +105,8 @@ class BotState:
         self.chats: dict[int, Chat] = {}
         self.blocked: set[int] = set()
         self.messages: dict[int, dict[int, StoredMessage]] = {}
+        self.topics: dict[int, dict[int, ForumTopic]] = {}
+        """chat id -> message_thread_id -> forum topic (made with ``FakeTelegram.create_topic``)."""
         self._last_message_id: dict[int, int] = {}
         self.queue = UpdateQueue(config.first_update_id)
         self.files = FileStore()
@@ -170,6 +176,46 @@ class BotState:
             raise forbidden("bot can't send messages to bots")
         if chat.id in self.blocked:
             raise forbidden("bot was blocked by the user")
+
+    # -- forum topics
+    def find_topic(self, chat: Chat, thread: int) -> ForumTopic | None:
+        """The forum topic ``thread`` of ``chat``, or None."""
+        return self.topics.get(chat.id, {}).get(thread)
+
+    def requested_topic(self, chat: Chat, params: Params) -> ForumTopic | None:
+        """The topic named by ``message_thread_id``, checked like the server's ``check_message_topic``.
+
+        Absent, zero or negative means none.  In a forum supergroup or a private chat the topic must exist (the
+        General topic, id 1, cannot be named); elsewhere the parameter is ignored, as the server does.
+        """
+        thread = params.integer("message_thread_id")
+        if thread <= 0 or not chat.has_topics:
+            return None
+        topic = self.find_topic(chat, thread) if thread != GENERAL_FORUM_TOPIC_ID or chat.type == "private" else None
+        if topic is None:
+            raise bad_request(THREAD_NOT_FOUND)
+        return topic
+
+    def placement(
+        self, chat: Chat, topic: ForumTopic | None, reply_to: StoredMessage | None, *, explicit: bool
+    ) -> dict[str, Any]:
+        """``topic``, ``reply_thread`` and reply fields of a new message in ``chat`` answering ``reply_to``.
+
+        A reply lands in the topic of the message it answers unless a topic is ``explicit``: a reply to a message of
+        another topic is then an ``external_reply`` (and the message, in a forum, implicitly answers its topic's
+        creation).  In a supergroup without topics a reply belongs to the thread of its reply chain's first message.
+        """
+        fields: dict[str, Any] = {"topic": topic, "reply_to": reply_to}
+        if reply_to is None or reply_to.chat_id != chat.id:
+            return fields
+        if not explicit:
+            fields["topic"] = reply_to.topic
+        elif reply_to.topic is not topic:
+            fields["reply_to"] = None
+            fields["extra"] = {"external_reply": reply_to.as_external_reply()}
+        if chat.type == "supergroup" and not chat.is_forum:
+            fields["reply_thread"] = reply_to.reply_thread or reply_to.message_id
+        return fields
 
     # -- messages
     def next_message_id(self, chat_id: int) -> int:
