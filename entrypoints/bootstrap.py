@@ -49,6 +49,7 @@ async def _service(settings: ServiceSettings, env: Mapping[str, str], outbox: Ou
         count,
         outbox=outbox,
         meter=None if exact else chat.server_tokenizer(),
+        counters={model: token_counter(model) for model in settings.model.models[1:]},
         takeover_after=settings.recovery.takeover_after(store_url(env)),
     )
 

@@ -9,7 +9,7 @@ answered twice in the log.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -52,6 +52,12 @@ class Models:
     """Counts a text's tokens for the budget."""
     meter: PromptMeter | None = None
     """The model server's own count of a whole prompt, where it has one."""
+    counters: Mapping[str, TokenCounter] = attrs.field(factory=dict)
+    """Counters of the models a chat may pick, by name (`count` counts for any other)."""
+
+    def count_for(self, model: str | None) -> TokenCounter:
+        """How a prompt for this model (None: the default) is counted against the budget."""
+        return self.counters.get(model, self.count) if model is not None else self.count
 
 
 class Answering:
@@ -128,7 +134,7 @@ class Answering:
         (`context_too_long`: a token count the estimate got wrong) is asked once more with half the budget,
         dropping the oldest turns, before the question fails."""
         models = self._models
-        prompt = await self._fitted_prompt(asked, call.policy)
+        prompt = await self._fitted_prompt(asked, call)
         try:
             return await models.chat.answer(prompt, call.on_text, call.stop, call.model)
         except ModelFailure as failure:
@@ -136,24 +142,25 @@ class Answering:
                 raise
             smaller = attrs.evolve(call.policy, budget=call.policy.budget // 2)
             try:
-                prompt = await load_prompt(self._states.store, asked, smaller, models.count)
+                prompt = await load_prompt(self._states.store, asked, smaller, models.count_for(call.model))
             except QuestionTooLong:
                 raise failure from None
             log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
             return await models.chat.answer(prompt, call.on_text, call.stop, call.model)
 
-    async def _fitted_prompt(self, asked: RecordedEvent, policy: PromptPolicy) -> Sequence[Message]:
+    async def _fitted_prompt(self, asked: RecordedEvent, call: _ChatCall) -> Sequence[Message]:
         """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts
         it over the budget the estimate thought it fit."""
         models, store = self._models, self._states.store
-        prompt = await load_prompt(store, asked, policy, models.count)
+        policy, count = call.policy, models.count_for(call.model)
+        prompt = await load_prompt(store, asked, policy, count)
         measured = await models.meter.measure(prompt) if models.meter is not None else None
         if measured is None or measured <= policy.budget:
             return prompt
-        estimated = sum(message_cost(message.content, models.count) for message in prompt)
+        estimated = sum(message_cost(message.content, count) for message in prompt)
         budget = policy.budget * estimated * 95 // (measured * 100)
         log.info("prompt_refit", measured=measured, budget=policy.budget, estimate_budget=budget)
-        return await load_prompt(store, asked, attrs.evolve(policy, budget=budget), models.count)
+        return await load_prompt(store, asked, attrs.evolve(policy, budget=budget), count)
 
     async def _draw(self, asked: RecordedEvent) -> Outcome:
         assert isinstance(asked.event, ImageRequested)

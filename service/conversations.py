@@ -10,7 +10,7 @@ owed and recording it), `takeover` (what another worker left unfinished), `queri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,12 +77,15 @@ class ConversationService:
         *,
         outbox: Outbox | None = None,
         meter: PromptMeter | None = None,
+        counters: Mapping[str, TokenCounter] | None = None,
         takeover_after: float = 0.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
-        self._models = Models(chat=chat, images=images, policy=policy, count=count, meter=meter)
+        self._models = Models(
+            chat=chat, images=images, policy=policy, count=count, meter=meter, counters=dict(counters or {})
+        )
         self._locks = StreamLocks()
         self._states = StateCache(store)
         self._answering = Answering(self._states, self._models)
