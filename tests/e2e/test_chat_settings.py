@@ -132,3 +132,45 @@ async def test_only_allowed_groups_are_served_and_their_members_need_no_user_all
         assert_log_clean(bot)
     assert texts(tg, other.id) == []
     assert await replay_list(env, tmp_path) == [str(served.id)]
+
+
+async def test_two_topics_are_two_streams_and_each_reply_carries_its_topic(tg, ai, tmp_path):
+    env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db")
+    ann = tg.new_user("Ann")
+    forum = tg.new_group("Forum", forum=True)
+    tg.make_admin(forum, ann)
+    cooking, travel = tg.create_topic(forum, "Cooking", creator=ann), tg.create_topic(forum, "Travel", creator=ann)
+    async with running_bot(env, tmp_path) as bot:
+        tg.mention_bot(ann, forum, "pasta tips?", thread=cooking)
+        await wait_for_text(tg, forum.id, "echo: Ann: pasta tips?")
+        tg.mention_bot(ann, forum, "where to go?", thread=travel)
+        await wait_for_text(tg, forum.id, "echo: Ann: where to go?")
+        tg.send_command(ann, "persona", "concise", forum, thread=travel)
+        await wait_for_text(tg, forum.id, replies.PERSONA_SET.format(title=CONCISE.title))
+        tg.mention_bot(ann, forum, "and in winter?", thread=travel)
+        await wait_for_text(tg, forum.id, "echo: Ann: and in winter?")
+        tg.mention_bot(ann, forum, "and sauces?", thread=cooking)
+        await wait_for_text(tg, forum.id, "echo: Ann: and sauces?")
+        await tg.wait_until_consumed(timeout=10)
+        assert_log_clean(bot)
+    assert [m.text for m in tg.bot_messages(forum.id, thread=cooking)] == [
+        "echo: Ann: pasta tips?",
+        "echo: Ann: and sauces?",
+    ]
+    assert texts_in(tg, forum.id, travel) == [
+        "echo: Ann: where to go?",
+        replies.PERSONA_SET.format(title=CONCISE.title),
+        "echo: Ann: and in winter?",
+    ]
+    assert sorted(await replay_list(env, tmp_path)) == sorted([f"{forum.id}:{cooking}", f"{forum.id}:{travel}"])
+    sauces, winter = ai.chat_requests[3], ai.chat_requests[2]
+    assert [m["content"] for m in sauces.messages[1:]] == [
+        "Ann: pasta tips?",
+        "echo: Ann: pasta tips?",
+        "Ann: and sauces?",
+    ]
+    assert system_of(winter) == CONCISE.prompt and system_of(sauces) == DEFAULT_PERSONA  # each topic its own
+
+
+def texts_in(tg, chat_id: int, thread: int) -> list[str]:
+    return [m.text or "" for m in tg.bot_messages(chat_id, thread=thread)]

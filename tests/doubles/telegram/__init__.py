@@ -7,7 +7,7 @@ Quick reference (all waits are ``async``; everything else is synchronous)::
         alice = tg.new_user("Alice", username="alice")   # not yet known to the bot
         tg.register_user(alice) / tg.register_chat(chat) / tg.new_group() / tg.new_channel()
         forum = tg.new_group(forum=True); t = tg.create_topic(forum, "Ideas", creator=None)  # -> message_thread_id
-        tg.send_text(alice, "hi", chat=None, thread=None) -> StoredMessage     # queues an update
+        tg.send_text(alice, "hi", chat=None, thread=None) -> StoredMessage  # queues an update; send_* take thread=
         tg.send_command(alice, "start", "args") / tg.reply(alice, bot_msg, "text")     # reply: in bot_msg's topic
         tg.mention_bot(alice, group, "text", thread=t) / tg.post_to_channel(channel, "text")
         tg.send_sticker / send_photo / send_voice / send_document / send_location
@@ -20,7 +20,8 @@ Quick reference (all waits are ``async``; everything else is synchronous)::
         tg.remove_method("sendMessageDraft") / restore_method(...) / removed_method_calls(...)  # older server
         tg.push_update({...}) -> the queued update (update_id assigned)
         tg.calls / calls_to("sendMessage") / messages(chat_id) / bot_messages(chat_id, thread=t)
-        #   thread=: None = the whole chat, an id = that topic, GENERAL_TOPIC = outside every topic
+        #   thread= (messages, bot_messages, last_bot_message, photos, wait_for_messages, chat_actions, drafts):
+        #   None = the whole chat, an id = that topic, GENERAL_TOPIC = in no topic (a forum's General topic)
         tg.topics(chat) -> [ForumTopic] / message.thread (topic id or None) / message.message_thread_id
         tg.message(chat_id, id).history / chat_actions() / photos() / commands()
         tg.callback_answers / callback_query(id) / updates / pending_updates / webhook

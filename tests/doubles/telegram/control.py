@@ -3,7 +3,7 @@
 Only for manual tries and out-of-process benchmarks; in-process tests use the
 ``FakeTelegram`` methods directly.
 
-* ``POST /_fake/send_text`` ``{"user_id": 1, "first_name": "Al", "text": "hi", "chat_id": null}``
+* ``POST /_fake/send_text`` ``{"user_id": 1, "first_name": "Al", "text": "hi", "chat_id": null, "thread": null}``
 * ``POST /_fake/update`` with a raw update object
 * ``GET /_fake/calls`` - every recorded API call
 * ``GET /_fake/messages?chat_id=1`` - messages of a chat with their text history
@@ -33,7 +33,8 @@ def add_control_routes(app: web.Application, tg: FakeTelegram) -> None:
             language_code=body.get("language_code", "en"),
         )
         chat = tg.state.chats.get(int(body["chat_id"])) if body.get("chat_id") is not None else None
-        message = tg.send_text(user, str(body["text"]), chat)
+        thread = int(body["thread"]) if body.get("thread") is not None else None
+        message = tg.send_text(user, str(body["text"]), chat, thread=thread)
         return web.json_response({"message_id": message.message_id, "update_id": message.update_id})
 
     async def push_update(request: web.Request) -> web.Response:

@@ -77,6 +77,19 @@ UNEMULATED = frozenset(
         "answerPreCheckoutQuery",
         "answerShippingQuery",
         "sendGame",
+        "createForumTopic",
+        "editForumTopic",
+        "closeForumTopic",
+        "reopenForumTopic",
+        "deleteForumTopic",
+        "unpinAllForumTopicMessages",
+        "getForumTopicIconStickers",
+        "editGeneralForumTopic",
+        "closeGeneralForumTopic",
+        "reopenGeneralForumTopic",
+        "hideGeneralForumTopic",
+        "unhideGeneralForumTopic",
+        "unpinAllGeneralForumTopicMessages",
     )
 )
 
