@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -205,6 +206,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     base_updates = min(args.updates, BASELINE_THROUGHPUT_UPDATES)
     rates, cpus, base_rates, p50s, p99s, base_p50s, base_p99s = [], [], [], [], [], [], []
     queued_p50s, queued_p99s, base_queued_p99s = [], [], []
+    load_before = os.getloadavg()[0]
     for _ in range(args.runs):
         rate, cpu = await convo_throughput(args.updates, args.store)
         rates.append(rate)
@@ -241,6 +243,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "queued_p99_ms": statistics.median(queued_p99s),
         "queued_p99s_ms": queued_p99s,
         "baseline_queued_p99_ms": statistics.median(base_queued_p99s),
+        "load_1min": (load_before, os.getloadavg()[0]),
+        "cpus": os.cpu_count(),
         "throughput_target_met": rate >= TARGET_RATE,
         "latency_target_met": p99 < TARGET_P99_MS,
     }
@@ -252,6 +256,8 @@ def report(result: dict[str, Any]) -> None:
         f"overhead: instant model, store {result['store']}, medians of {result['runs']} run(s); "
         "Telegram flood control disabled"
     )
+    before, after = result["load_1min"]
+    print(f"machine: {result['cpus']} CPUs, 1-minute load {before:.2f} before and {after:.2f} after the runs")
     print(fmt_row("measure", "value"))
     print(fmt_row("-" * 52, "-" * 22))
     print(fmt_row(f"convo throughput, {result['updates']} updates (upd/s)", f"{result['throughput']:.0f}"))
