@@ -320,7 +320,9 @@ CORPUS: tuple[BadInput, ...] = (
     BadInput("group /start@otherbot", _in_group("/start@otherbot hi"), silent=OTHER_BOT),
     BadInput("group reply to another user", _reply_to_someone_else, silent=NOT_ADDRESSED),
     BadInput("group mention with nothing else", _mention("   "), reply=replies.EMPTY),
-    BadInput("group mention with a question", _mention("a fox?"), reply=ANSWERED + "a fox?", records=True),
+    BadInput(
+        "group mention with a question", _mention("a fox?"), reply=ANSWERED + "Alice: a fox?", records=True
+    ),  # a group question is put to the model with its asker's name
     # --- the model says no, and floods
     BadInput(
         "image prompt the model refuses",
