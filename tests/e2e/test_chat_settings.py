@@ -81,7 +81,14 @@ async def test_in_a_group_only_admins_reset_forget_or_change_the_persona(tg, ai,
             await tg.wait_for(lambda c=count: len(tg.bot_messages(group.id)) > c)
             assert texts(tg, group.id)[-1] == replies.ADMINS_ONLY
         tg.send_command(member, "persona", chat=group)  # anyone may list them
-        await wait_for_text(tg, group.id, "Persona now: default")
+        listing = await wait_for_text(tg, group.id, "Persona now: default")
+        menu = next(m for m in tg.bot_messages(group.id) if m.text == listing)
+        query = tg.press_button(member, menu, "persona:concise")  # ...but not pick one
+        refusal = await tg.wait_for(
+            lambda: next((a for a in tg.callback_answers if a.callback_query_id == query), None)
+        )
+        assert refusal.text == replies.ADMINS_ONLY
+        await tg.wait_until_consumed(timeout=10)
         assert await event_types(env, tmp_path, str(group.id)) == before  # nothing was recorded
         tg.send_command(admin, "forget", chat=group)
         await wait_for_text(tg, group.id, replies.FORGET_CONFIRM)
