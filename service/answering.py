@@ -193,8 +193,8 @@ class Answering:
 
 @attrs.frozen
 class _ChatCall:
-    """How one question is put to the chat model: the chat's policy (its persona) and model, the stream's text
-    going to, and the stop."""
+    """How one question is put to the chat model: the chat's policy (with its persona), its model, where the
+    growing answer goes, and the stop."""
 
     policy: PromptPolicy
     model: str | None

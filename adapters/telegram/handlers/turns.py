@@ -71,7 +71,7 @@ async def redo(
     live: LiveAnswers,
     preview: Preview | None = None,
 ) -> None:
-    """Answer the newest turn's question again; the new answer takes the old one's place."""
+    """Answer the latest question again (a failed one too); the new answer takes the old one's place."""
     await _answer(
         message,
         event_update,
