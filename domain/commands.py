@@ -111,6 +111,16 @@ class SelectModel:
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class SelectLanguage:
+    """Make the bot speak a language in this chat (its own texts; the model's answers are not translated)."""
+
+    sender: Sender
+    """Who chose it."""
+    language: str | None
+    """The language code; None to follow each user's Telegram language."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class GiveAnswer:
     """Record the chat model's answer to the pending question."""
 
@@ -237,7 +247,18 @@ class EditQuestion:
 
 
 UserCommand: TypeAlias = (
-    Start | Say | Ask | RequestImage | Reset | SelectMode | SelectPersona | SelectModel | Undo | Redo | EditQuestion
+    Start
+    | Say
+    | Ask
+    | RequestImage
+    | Reset
+    | SelectMode
+    | SelectPersona
+    | SelectModel
+    | SelectLanguage
+    | Undo
+    | Redo
+    | EditQuestion
 )
 OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered | FailDelivery
 Command: TypeAlias = UserCommand | OutcomeCommand

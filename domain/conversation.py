@@ -28,6 +28,7 @@ from domain.commands import (
     RequestImage,
     Reset,
     Say,
+    SelectLanguage,
     SelectMode,
     SelectModel,
     SelectPersona,
@@ -45,6 +46,7 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    LanguageSelected,
     Mode,
     ModelSelected,
     ModeSelected,
@@ -97,6 +99,10 @@ class State:
     """The chat's model; None for the operator's default."""
     model_version: int = 0
     """Version of the event that last stated the model; 0 while it was never stated."""
+    language: str | None = None
+    """The language of the bot's own texts here; None to follow each user's Telegram language."""
+    language_version: int = 0
+    """Version of the event that last stated the language; 0 while it was never stated."""
     pending: Pending | None = None
     """The newest request since the last reset, while it has no outcome."""
     undelivered: Pending | None = None
@@ -121,6 +127,8 @@ def evolve(state: State, recorded: RecordedEvent) -> State:
             return attrs.evolve(state, persona_name=name, persona_prompt=prompt, persona_version=recorded.version)
         case ModelSelected(model=model):
             return attrs.evolve(state, model=model, model_version=recorded.version)
+        case LanguageSelected(language=language):
+            return attrs.evolve(state, language=language, language_version=recorded.version)
         case QuestionAsked(text=text):
             return attrs.evolve(state, pending=pending_from("question", recorded, text), undelivered=None)
         case ImageRequested(prompt=prompt):
@@ -190,6 +198,10 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
             if state.registered and model == state.model:
                 return ()
             return (*_register(state, sender), ModelSelected(model=model))
+        case SelectLanguage(sender=sender, language=language):
+            if state.registered and language == state.language:
+                return ()
+            return (*_register(state, sender), LanguageSelected(language=language))
         case _:
             return _decide_outcome(state, command)
 
@@ -276,6 +288,8 @@ def _preamble(state: State, sender: Sender) -> tuple[Event, ...]:
         restated.append(PersonaSelected(name=state.persona_name, prompt=state.persona_prompt, restated=True))
     if state.model_version <= far:
         restated.append(ModelSelected(model=state.model, restated=True))
+    if state.language_version <= far:
+        restated.append(LanguageSelected(language=state.language, restated=True))
     return tuple(restated)
 
 

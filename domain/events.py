@@ -84,6 +84,16 @@ class ModelSelected:
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class LanguageSelected:
+    """Which language the bot's own texts take in this chat from now on (the model's answers are not translated)."""
+
+    language: str | None
+    """A language code the bot ships texts in (e.g. `de`); None to follow each user's Telegram language again."""
+    restated: bool = False
+    """True when the decider repeated the current language so that tail reads never look far back for it."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class QuestionAsked:
     """A user's message for the chat model."""
 
@@ -206,6 +216,7 @@ Event: TypeAlias = (
     | ModeSelected
     | PersonaSelected
     | ModelSelected
+    | LanguageSelected
     | QuestionAsked
     | AnswerGiven
     | AnswerFailed
@@ -222,6 +233,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ModeSelected,
     PersonaSelected,
     ModelSelected,
+    LanguageSelected,
     QuestionAsked,
     AnswerGiven,
     AnswerFailed,

@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, TypeAlias
 
 import attrs
 
 from domain.errors import DomainError, QuestionTooLong
-from domain.events import AnswerGiven, ConversationReset, PersonaSelected, QuestionAsked, RecordedEvent, TurnUndone
+from domain.events import (
+    AnswerGiven,
+    ConversationReset,
+    PersonaSelected,
+    QuestionAsked,
+    RecordedEvent,
+    TurnUndone,
+)
 
 Role: TypeAlias = Literal["system", "user", "assistant"]
 TokenCounter: TypeAlias = Callable[[str], int]
@@ -210,3 +217,29 @@ def persona_before(events: Iterable[RecordedEvent], version: int) -> str | None:
         if isinstance(recorded.event, PersonaSelected):
             persona = recorded.event.prompt
     return persona
+
+
+@attrs.frozen
+class ModelPrompts:
+    """How a prompt is folded for each chat model a chat may pick: the budget and the token count follow the model.
+
+    The default model (None) folds with `policy` and `count`; another model with its own budget and counter where
+    it has them, else the default's."""
+
+    policy: PromptPolicy
+    """Persona, budget and lookback of prompts to the default model."""
+    count: TokenCounter = estimate_tokens
+    """Counts tokens of prompts to the default model."""
+    budgets: Mapping[str, int] = attrs.field(factory=dict)
+    """The prompt budgets of the other models that have their own, by name."""
+    counters: Mapping[str, TokenCounter] = attrs.field(factory=dict)
+    """The token counters of the other models, by name."""
+
+    def policy_for(self, model: str | None) -> PromptPolicy:
+        """The policy of prompts to `model` (None: the default)."""
+        budget = self.budgets.get(model) if model is not None else None
+        return self.policy if budget is None else attrs.evolve(self.policy, budget=budget)
+
+    def count_for(self, model: str | None) -> TokenCounter:
+        """How a prompt to `model` (None: the default) is counted against its budget."""
+        return self.counters.get(model, self.count) if model is not None else self.count

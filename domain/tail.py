@@ -21,6 +21,7 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    LanguageSelected,
     Mode,
     ModelSelected,
     ModeSelected,
@@ -59,9 +60,9 @@ class _Backwards:
 class StateTail:
     """Folds a stream read newest first into its State.
 
-    Done once it knows each setting (the newest ModeSelected, PersonaSelected and ModelSelected, or the stream's
-    start) and the newest request since the last reset. The decider restates each setting every MODE_HORIZON
-    versions, so that is a short read.
+    Done once it knows each setting (the newest ModeSelected, PersonaSelected, ModelSelected and LanguageSelected,
+    or the stream's start) and the newest request since the last reset. The decider restates each setting every
+    MODE_HORIZON versions, so that is a short read.
     """
 
     def __init__(self) -> None:
@@ -73,6 +74,8 @@ class StateTail:
         self._persona_version = 0
         self._model: ModelSelected | None = None
         self._model_version = 0
+        self._language: LanguageSelected | None = None
+        self._language_version = 0
         self._at_start = False
         self._request_known = False
         self._pending: Pending | None = None
@@ -83,7 +86,8 @@ class StateTail:
     @property
     def done(self) -> bool:
         """True once older events cannot change the state."""
-        settings_known = self._mode is not None and self._persona is not None and self._model is not None
+        settings = (self._mode, self._persona, self._model, self._language)
+        settings_known = all(setting is not None for setting in settings)
         return self._request_known and (settings_known or self._at_start)
 
     def feed(self, recorded: RecordedEvent) -> None:
@@ -97,6 +101,8 @@ class StateTail:
             self._persona, self._persona_version = event, recorded.version
         if self._model is None and isinstance(event, ModelSelected):
             self._model, self._model_version = event, recorded.version
+        if self._language is None and isinstance(event, LanguageSelected):
+            self._language, self._language_version = event, recorded.version
         if not self._request_known:
             self._track_request(recorded)
         if recorded.version == 1:
@@ -139,6 +145,8 @@ class StateTail:
             persona_version=self._persona_version,
             model=self._model.model if self._model is not None else None,
             model_version=self._model_version,
+            language=self._language.language if self._language is not None else None,
+            language_version=self._language_version,
             pending=self._pending,
             undelivered=self._undelivered,
         )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from adapters.openai.settings import build_models
-from adapters.openai.tokens import token_counter
+from adapters.openai.tokens import model_prompts
 from adapters.telegram.settings import TelegramSettings
 from domain.prompt import estimate_tokens
 from entrypoints.config import store_url
@@ -39,17 +39,18 @@ async def build_service(
 async def _service(settings: ServiceSettings, env: Mapping[str, str], outbox: Outbox | None) -> ConversationService:
     store = await open_configured_store(env)
     chat, images = build_models(settings.model)
-    count = token_counter(settings.model.default_model)
-    exact = count is not estimate_tokens or settings.model.base_url is None  # OpenAI's own API has no /tokenize
+    prompts = model_prompts(settings.model, settings.prompt.policy())
+    exact = prompts.count is not estimate_tokens or settings.model.base_url is None  # OpenAI's own API: no /tokenize
     return ConversationService(
         store,
         chat,
         images,
-        settings.prompt.policy(),
-        count,
+        prompts.policy,
+        prompts.count,
         outbox=outbox,
         meter=None if exact else chat.server_tokenizer(),
-        counters={model: token_counter(model) for model in settings.model.models[1:]},
+        counters=prompts.counters,
+        budgets=prompts.budgets,
         takeover_after=settings.recovery.takeover_after(store_url(env)),
     )
 

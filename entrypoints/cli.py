@@ -127,13 +127,12 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
                 replay.render_stream_list(summaries, console)
             return 0
         from adapters.openai.settings import ModelChoice
-        from adapters.openai.tokens import token_counter
+        from adapters.openai.tokens import model_prompts
         from entrypoints.settings import PromptSettings
 
-        count = token_counter(ModelChoice.from_env(env).default_model)
-        policy = PromptSettings.from_env(env).policy()
+        prompts = model_prompts(ModelChoice.from_env(env), PromptSettings.from_env(env).policy())
         try:
-            result = await replay_stream(store, args.user, policy, count, at=args.at)
+            result = await replay_stream(store, args.user, prompts, at=args.at)
         except StreamNotFound as missing:
             print(f"convo: {missing.args[0] if missing.args else missing}", file=sys.stderr)
             return 1

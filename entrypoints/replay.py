@@ -26,6 +26,7 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    LanguageSelected,
     ModelSelected,
     ModeSelected,
     PersonaSelected,
@@ -34,7 +35,7 @@ from domain.events import (
     TurnUndone,
     UserRegistered,
 )
-from domain.prompt import Message, PromptPolicy
+from domain.prompt import Message
 from service.replay import PromptRecord, Replay, Step, StreamSummary
 
 SUMMARY_CHARS = 32
@@ -106,6 +107,7 @@ def _prompt_json(record: PromptRecord) -> dict[str, Any]:
         "added": _messages_json(record.added),
         "dropped": _messages_json(record.dropped),
         "tokens": record.tokens,
+        "budget": record.budget,
         "error": record.error,
     }
 
@@ -129,7 +131,7 @@ def render_table(replay: Replay, console: Console, *, full: bool = False) -> Non
         rows.append(step)
         if step.prompt is not None:
             console.print(_event_table(rows, replay))
-            console.print(_prompt_panel(step.prompt, replay.policy, full))
+            console.print(_prompt_panel(step.prompt, full))
             rows = []
     if rows:
         console.print(_event_table(rows, replay))
@@ -163,13 +165,13 @@ def _event_table(steps: Sequence[Step], replay: Replay) -> Table:
     return table
 
 
-def _prompt_panel(record: PromptRecord, policy: PromptPolicy, full: bool) -> Panel:
+def _prompt_panel(record: PromptRecord, full: bool) -> Panel:
     """The prompt sent for one question, message by message, then its diff to the previous prompt."""
     title = f"prompt for v{record.question_version} (answered at v{record.answer_version})"
     if record.error is not None:
         body = Text(f"not built: {safe(record.error)}", style="red")
         return Panel(body, title=title, title_align="left", box=box.ROUNDED, border_style="red")
-    subtitle = f"{len(record.messages)} messages · {record.tokens}/{policy.budget} tokens"
+    subtitle = f"{len(record.messages)} messages · {record.tokens}/{record.budget} tokens"
     body = _messages_text(record.messages, full) + _diff_text(record, full)
     return Panel(body, title=title, subtitle=subtitle, title_align="left", subtitle_align="left")
 
@@ -240,6 +242,9 @@ def summary(event: Event) -> str:
             return f"{chosen} (restated)" if restated else chosen
         case ModelSelected(model=model, restated=restated):
             chosen = "the default model" if model is None else clip(model, SUMMARY_CHARS)
+            return f"{chosen} (restated)" if restated else chosen
+        case LanguageSelected(language=language, restated=restated):
+            chosen = "each user's own language" if language is None else clip(language, 16)
             return f"{chosen} (restated)" if restated else chosen
         case QuestionAsked(text=text, sender_name=name) if name:
             return f"{clip(name, SUMMARY_CHARS)}: {quoted(text)}"

@@ -9,7 +9,7 @@ answered twice in the log.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import attrs
@@ -29,7 +29,7 @@ from domain.events import (
     RecordedEvent,
 )
 from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, StopSignal, TextSoFar
-from domain.prompt import Message, PromptPolicy, TokenCounter, message_cost, with_persona
+from domain.prompt import Message, ModelPrompts, PromptPolicy, message_cost, with_persona
 from service.loading import load_prompt
 from service.outcomes import Answered, Drawn, Failed, Outcome
 from service.recording import record
@@ -46,18 +46,10 @@ class Models:
     """Answers questions."""
     images: ImageModel
     """Draws pictures."""
-    policy: PromptPolicy
-    """Persona, token budget and lookback of every prompt."""
-    count: TokenCounter
-    """Counts a text's tokens for the budget."""
+    prompts: ModelPrompts
+    """Persona, budget, lookback and token count of prompts to each chat model."""
     meter: PromptMeter | None = None
     """The model server's own count of a whole prompt, where it has one."""
-    counters: Mapping[str, TokenCounter] = attrs.field(factory=dict)
-    """Counters of the models a chat may pick, by name (`count` counts for any other)."""
-
-    def count_for(self, model: str | None) -> TokenCounter:
-        """How a prompt for this model (None: the default) is counted against the budget."""
-        return self.counters.get(model, self.count) if model is not None else self.count
 
 
 class Answering:
@@ -85,7 +77,8 @@ class Answering:
             undelivered = state.undelivered is not None and state.undelivered.version == asked.version
             return attrs.evolve(await self.recorded_outcome(asked), delivered=not undelivered)
         if isinstance(asked.event, QuestionAsked):
-            chat = _ChatCall(with_persona(self._models.policy, state.persona_prompt), state.model, on_text, stop)
+            policy = with_persona(self._models.prompts.policy_for(state.model), state.persona_prompt)
+            chat = _ChatCall(policy, state.model, on_text, stop)
             return await self._answer(asked, chat)
         return await self._draw(asked)
 
@@ -142,7 +135,7 @@ class Answering:
                 raise
             smaller = attrs.evolve(call.policy, budget=call.policy.budget // 2)
             try:
-                prompt = await load_prompt(self._states.store, asked, smaller, models.count_for(call.model))
+                prompt = await load_prompt(self._states.store, asked, smaller, models.prompts.count_for(call.model))
             except QuestionTooLong:
                 raise failure from None
             log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
@@ -152,7 +145,7 @@ class Answering:
         """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts
         it over the budget the estimate thought it fit."""
         models, store = self._models, self._states.store
-        policy, count = call.policy, models.count_for(call.model)
+        policy, count = call.policy, models.prompts.count_for(call.model)
         prompt = await load_prompt(store, asked, policy, count)
         measured = await models.meter.measure(prompt) if models.meter is not None else None
         if measured is None or measured <= policy.budget:

@@ -25,6 +25,7 @@ from domain.commands import (
     RequestImage,
     Reset,
     Say,
+    SelectLanguage,
     SelectMode,
     SelectModel,
     SelectPersona,
@@ -35,7 +36,7 @@ from domain.commands import (
 from domain.conversation import Pending, State
 from domain.events import ImageRequested, Mode, QuestionAsked, RecordedEvent, TurnUndone
 from domain.ports import ChatModel, EventStore, ImageModel, PromptMeter, StopSignal, TextSoFar
-from domain.prompt import PromptPolicy, TokenCounter, Turn, estimate_tokens
+from domain.prompt import ModelPrompts, PromptPolicy, TokenCounter, Turn, estimate_tokens
 from domain.tail import AskedQuestion, RecentTurns
 from service import queries
 from service.answering import Answering, Models
@@ -78,14 +79,14 @@ class ConversationService:
         outbox: Outbox | None = None,
         meter: PromptMeter | None = None,
         counters: Mapping[str, TokenCounter] | None = None,
+        budgets: Mapping[str, int] | None = None,
         takeover_after: float = 0.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
-        self._models = Models(
-            chat=chat, images=images, policy=policy, count=count, meter=meter, counters=dict(counters or {})
-        )
+        prompts = ModelPrompts(policy, count, budgets=dict(budgets or {}), counters=dict(counters or {}))
+        self._models = Models(chat=chat, images=images, prompts=prompts, meter=meter)
         self._locks = StreamLocks()
         self._states = StateCache(store)
         self._answering = Answering(self._states, self._models)
@@ -139,8 +140,13 @@ class ConversationService:
         async with self._locks.hold(request.stream):
             await self._record_request(request, SelectModel(sender=request.sender, model=model))
 
+    async def select_language(self, request: Request, language: str | None) -> None:
+        """Make the bot's own texts take a language here (None: each user's Telegram language)."""
+        async with self._locks.hold(request.stream):
+            await self._record_request(request, SelectLanguage(sender=request.sender, language=language))
+
     async def settings(self, stream: str) -> State:
-        """The stream's state, for its settings (mode, persona, model), read from the store."""
+        """The stream's state, for its settings (mode, persona, model, language), read from the store."""
         return await self._states.load(stream)
 
     async def reset(self, request: Request) -> None:
@@ -260,6 +266,10 @@ class ConversationService:
         known = self._states.last_known(stream)
         return None if known is None else known.mode
 
+    def last_known_settings(self, stream: str) -> State | None:
+        """The state this process last saw the stream in, without reading the store (a hint, not the truth)."""
+        return self._states.last_known(stream)
+
     async def history(self, stream: str, limit: int = 10) -> list[Turn]:
         """The newest answered turns since the last reset, oldest first (for /history)."""
         return await queries.history(self.store, stream, limit)
@@ -277,7 +287,7 @@ class ConversationService:
         return None
 
     async def _recent(self, stream: str) -> RecentTurns:
-        return await load_recent(self.store, stream, self._models.policy.lookback)
+        return await load_recent(self.store, stream, self._models.prompts.policy.lookback)
 
     async def _outcome(
         self,

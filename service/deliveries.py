@@ -32,8 +32,12 @@ class Deliveries:
     async def send_through_outbox(self, stream: str, outcome: Outcome) -> None:
         """`send` through the outbox, for an outcome no handler is waiting to show."""
         outbox = self._outbox
+        known = self._states.last_known(stream)
+        language = known.language if known is not None else None
         await self.send(
-            stream, outcome, lambda: outbox.deliver(stream, outcome) if outbox is not None else _shown_by_caller()
+            stream,
+            outcome,
+            lambda: outbox.deliver(stream, outcome, language) if outbox is not None else _shown_by_caller(),
         )
 
     async def record(self, stream: str, command: MarkDelivered | FailDelivery) -> None:

@@ -97,5 +97,6 @@ class Undeliverable(Exception):
 class Outbox(Protocol):
     """Delivers results that finish after their update's handler is gone (crash recovery)."""
 
-    async def deliver(self, stream: str, outcome: Outcome) -> None:
-        """Send the outcome to the chat behind the stream; Undeliverable if it never can be."""
+    async def deliver(self, stream: str, outcome: Outcome, language: str | None = None) -> None:
+        """Send the outcome to the chat behind the stream, any text of the front end's own in the chat's `language`
+        (None: the front end's default); Undeliverable if it never can be."""

@@ -23,6 +23,7 @@ from domain.events import AnswerGiven, QuestionAsked, RecordedEvent, TurnUndone,
 from domain.ports import EventStore
 from domain.prompt import (
     Message,
+    ModelPrompts,
     PromptPolicy,
     TokenCounter,
     Turn,
@@ -58,6 +59,8 @@ class PromptRecord:
     """Messages of the previous prompt that this one no longer holds, in their old order."""
     tokens: int
     """Tokens the prompt takes, counted as the budget counts them."""
+    budget: int = 0
+    """The budget it was folded to: that of the model the chat had picked when the question was asked."""
     error: str | None = None
     """Why no prompt could be built (the question alone overflows the budget, or the stream is malformed)."""
 
@@ -92,8 +95,8 @@ class Replay:
     """Every event read, oldest first."""
     newest_version: int
     """The stream's current version (more than the last step's when the replay stopped at `at`)."""
-    policy: PromptPolicy
-    """The policy the prompts were folded with."""
+    folding: ModelPrompts
+    """How the prompts were folded, for each model."""
 
     @property
     def prompts(self) -> tuple[PromptRecord, ...]:
@@ -119,9 +122,7 @@ class StreamSummary:
     """When the newest event was recorded (UTC)."""
 
 
-async def replay_stream(
-    store: EventStore, stream: str, policy: PromptPolicy, count: TokenCounter, at: int | None = None
-) -> Replay:
+async def replay_stream(store: EventStore, stream: str, prompts: ModelPrompts, at: int | None = None) -> Replay:
     """The stream up to version `at` (all of it when None or beyond the end); raises StreamNotFound, ValueError."""
     if at is not None and at < 1:
         raise ValueError(f"--at must be a version of 1 or more, got {at}")
@@ -129,19 +130,24 @@ async def replay_stream(
     if not events:
         raise StreamNotFound(stream)
     newest = await store.current_version(stream)
-    return Replay(stream, tuple(_steps(events, policy, count)), max(newest, events[-1].version), policy)
+    return Replay(stream, tuple(_steps(events, prompts)), max(newest, events[-1].version), prompts)
 
 
-def _steps(events: Sequence[RecordedEvent], policy: PromptPolicy, count: TokenCounter) -> Iterable[Step]:
+def _steps(events: Sequence[RecordedEvent], prompts: ModelPrompts) -> Iterable[Step]:
     """Each event with the state after it and, for answers, the prompt diffed against the previous one."""
     state = INITIAL
     previous: _KeyedPrompt = ()
     undone = {e.event.question_version: e.event.reason for e in events if isinstance(e.event, TurnUndone)}
+    asked_of: dict[int, str | None] = {}
+    """The chat's model when each question was asked."""
     for recorded in events:
         state = evolve(state, recorded)
         record = None
+        if isinstance(recorded.event, QuestionAsked):
+            asked_of[recorded.version] = state.model
         if isinstance(recorded.event, AnswerGiven):
-            record, previous = _prompt_record(events, recorded.version, recorded.event, policy, count, previous)
+            model = asked_of.get(recorded.event.question_version)
+            record, previous = _prompt_record(events, recorded.version, recorded.event, prompts, model, previous)
         yield Step(recorded, state, record, undone.get(_turn_of(recorded)))
 
 
@@ -164,21 +170,23 @@ def _prompt_record(
     events: Sequence[RecordedEvent],
     answer_version: int,
     answer: AnswerGiven,
-    policy: PromptPolicy,
-    count: TokenCounter,
+    prompts: ModelPrompts,
+    model: str | None,
     previous: _KeyedPrompt,
 ) -> tuple[PromptRecord, _KeyedPrompt]:
     """The prompt an answer's question was sent, diffed against the previous built prompt; with the prompt the
-    next one is diffed against (still the previous one when this prompt cannot be built)."""
+    next one is diffed against (still the previous one when this prompt cannot be built). It is folded as the bot
+    folded it: with the budget and the token count of the model the chat had picked when the question was asked."""
     asked = answer.question_version
+    policy, count = prompts.policy_for(model), prompts.count_for(model)
     try:
         messages, turns = _prompt(events, answer_version, asked, policy, count)
     except DomainError as error:
-        return PromptRecord(asked, answer_version, (), (), (), 0, str(error)), previous
+        return PromptRecord(asked, answer_version, (), (), (), 0, policy.budget, str(error)), previous
     keyed = _keyed(messages, turns, asked)
     added, dropped = _diff(previous, keyed)
     tokens = sum(message_cost(message.content, count) for message in messages)
-    return PromptRecord(asked, answer_version, messages, added, dropped, tokens), keyed
+    return PromptRecord(asked, answer_version, messages, added, dropped, tokens, policy.budget), keyed
 
 
 def _prompt(

@@ -26,6 +26,7 @@ from domain.commands import (
     Redo,
     RequestImage,
     Reset,
+    SelectLanguage,
     SelectMode,
     SelectModel,
     SelectPersona,
@@ -47,6 +48,7 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    LanguageSelected,
     ModelSelected,
     ModeSelected,
     PersonaSelected,
@@ -57,7 +59,7 @@ from domain.events import (
     UserRegistered,
 )
 from domain.prompt import PromptPolicy
-from domain.tail import recent_turns
+from domain.tail import StateTail, recent_turns
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -101,6 +103,7 @@ events: st.SearchStrategy[Event] = st.one_of(
     st.builds(QuestionAsked, text=texts, message_id=st.none() | small_ints, sender_name=st.none() | st.text()),
     st.builds(PersonaSelected, name=st.text(), prompt=st.none() | texts, restated=st.booleans()),
     st.builds(ModelSelected, model=st.none() | st.text(), restated=st.booleans()),
+    st.builds(LanguageSelected, language=st.none() | st.sampled_from(["de", "uk"]), restated=st.booleans()),
     st.builds(
         AnswerGiven,
         text=texts,
@@ -228,6 +231,9 @@ _STEPS = st.one_of(
     st.tuples(st.builds(SelectMode, sender=st.just(_NO_SENDER), mode=modes)),
     st.tuples(st.builds(SelectPersona, sender=st.just(_NO_SENDER), name=_PERSONA_NAMES, prompt=st.none() | texts)),
     st.tuples(st.builds(SelectModel, sender=st.just(_NO_SENDER), model=st.none() | st.sampled_from(["m-1", "m-2"]))),
+    st.tuples(
+        st.builds(SelectLanguage, sender=st.just(_NO_SENDER), language=st.none() | st.sampled_from(["de", "tr"]))
+    ),
     st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts, sender_name=st.sampled_from(["Ann", "Bob"]))),
     st.tuples(st.builds(Start, sender=st.just(_NO_SENDER))),
     st.tuples(_OUTCOMES),
@@ -351,3 +357,15 @@ def streams(max_steps: int = 60, tagged: bool = False) -> st.SearchStrategy[list
     sizes = st.integers(min_value=1, max_value=max_steps)
     scripts = sizes.flatmap(lambda n: st.lists(_STEPS, min_size=n, max_size=n)).map(lambda groups: sum(groups, ()))
     return st.builds(lambda steps, sender: run_script(steps, sender, tag=tag), scripts, senders)
+
+
+def tail_read(stream: Sequence[RecordedEvent]) -> tuple[State, int]:
+    """The state a tail reader folds from the stream's newest events, and how many it read."""
+    reader = StateTail()
+    read = 0
+    for recorded in reversed(stream):
+        if reader.done:
+            break
+        reader.feed(recorded)
+        read += 1
+    return reader.state(), read

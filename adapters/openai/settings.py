@@ -54,13 +54,19 @@ class ModelChoice(EnvSettings):
 
     chat_model: str = setting("CONVO_CHAT_MODEL", default="gpt-3.5-turbo")
     """Model for answers, unless CONVO_MODELS names others."""
-    model_list: Annotated[tuple[str, ...] | None, NoDecode] = setting("CONVO_MODELS", default=None)
-    """The chat models a chat may pick (`/model`), the default first; None for CONVO_CHAT_MODEL alone."""
+    model_list: Annotated[tuple[tuple[str, int | None], ...] | None, NoDecode] = setting("CONVO_MODELS", default=None)
+    """The chat models a chat may pick (`/model`), the default first, each with its own prompt budget if it was
+    given one (`name=tokens`); None for CONVO_CHAT_MODEL alone."""
 
     @property
     def models(self) -> tuple[str, ...]:
         """The chat models a chat may pick, the default first."""
-        return self.model_list or (self.chat_model,)
+        return tuple(name for name, _ in self.model_list) if self.model_list else (self.chat_model,)
+
+    @property
+    def budgets(self) -> dict[str, int]:
+        """The prompt budgets the models were given in CONVO_MODELS (the others use CONVO_PROMPT_BUDGET)."""
+        return {name: budget for name, budget in self.model_list or () if budget is not None}
 
     @property
     def default_model(self) -> str:
@@ -72,10 +78,25 @@ class ModelChoice(EnvSettings):
     def _model_list(cls, raw: Any) -> Any:
         if not isinstance(raw, str):
             return raw
-        names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
-        if not names or any(any(char.isspace() for char in name) or len(name) > 64 for name in names):
-            raise ValueError("must be model names separated by commas, e.g. gpt-4o-mini,gpt-4o")
-        return names
+        entries = [_model_entry(entry.strip()) for entry in raw.split(",") if entry.strip()]
+        if not entries or any(entry is None for entry in entries):
+            raise ValueError(
+                "must be model names separated by commas, each optionally with its prompt budget in tokens "
+                "(at least 64), e.g. gpt-4o-mini,gpt-4o=30000"
+            )
+        return tuple({entry[0]: entry for entry in entries if entry is not None}.values())
+
+
+def _model_entry(entry: str) -> tuple[str, int | None] | None:
+    """`name` or `name=budget` from CONVO_MODELS; None when it is neither."""
+    name, sep, budget = entry.partition("=")
+    name = name.strip()
+    if not name or len(name) > 64 or any(char.isspace() for char in name):
+        return None
+    if not sep:
+        return name, None
+    budget = budget.strip()
+    return (name, int(budget)) if budget.isdigit() and int(budget) >= 64 else None
 
 
 class OpenAISettings(ModelChoice):

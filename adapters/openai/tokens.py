@@ -20,9 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import structlog
 
-from domain.prompt import TokenCounter, estimate_tokens
+from adapters.openai.settings import ModelChoice
+from domain.prompt import ModelPrompts, PromptPolicy, TokenCounter, estimate_tokens
 
 log = structlog.get_logger(__name__)
 
@@ -118,3 +120,16 @@ def _offline_encoding(model: str) -> Any:
 
 def _fallback(model: str, reason: str, **fields: str) -> None:
     log.debug("token_counter_estimates", model=model, reason=reason, **fields)
+
+
+def model_prompts(choice: ModelChoice, policy: PromptPolicy) -> ModelPrompts:
+    """How prompts are folded for each model of CONVO_MODELS: its own budget where it was given one, else
+    CONVO_PROMPT_BUDGET (`policy`'s), and its tokenizer. A model no longer listed folds as the default does."""
+    default, others = choice.default_model, choice.models[1:]
+    own = choice.budgets
+    return ModelPrompts(
+        attrs.evolve(policy, budget=own.get(default, policy.budget)),
+        token_counter(default),
+        budgets={name: own.get(name, policy.budget) for name in others},
+        counters={name: token_counter(name) for name in others},
+    )

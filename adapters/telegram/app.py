@@ -31,17 +31,21 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from adapters.settings import ConfigError
+from adapters.telegram import replies
 from adapters.telegram.admins import Admins
-from adapters.telegram.handlers import choices, commands, forget, messages, turns
+from adapters.telegram.handlers import choices, commands, forget, language, messages, turns
 from adapters.telegram.handlers.choices import Choices
+from adapters.telegram.i18n import ENGLISH, LANGUAGES, translated
 from adapters.telegram.identity import causation_of, chat_of
 from adapters.telegram.intake import Intake, Sharing
 from adapters.telegram.live import LiveAnswers
 from adapters.telegram.middlewares import (
     AccessControl,
     Addressing,
+    ChatsLanguage,
     Flood,
     Requests,
+    SendersLanguage,
     UpdateLog,
     flood_wait_on_arrival,
 )
@@ -59,19 +63,6 @@ from service.recovery import recover_pending
 
 log = structlog.get_logger(__name__)
 
-COMMANDS = (
-    BotCommand(command="start", description="Start and see how to use the bot"),
-    BotCommand(command="chat", description="Chat mode: your messages are questions"),
-    BotCommand(command="image", description="Image mode, or /image <prompt> for one picture"),
-    BotCommand(command="cancel", description="Stop the answer being written"),
-    BotCommand(command="redo", description="Answer my last question again"),
-    BotCommand(command="undo", description="Take back my last question and its answer"),
-    BotCommand(command="persona", description="Who the assistant is in this chat"),
-    BotCommand(command="model", description="Which AI model answers in this chat"),
-    BotCommand(command="reset", description="Start the conversation over"),
-    BotCommand(command="help", description="What I can do"),
-    BotCommand(command="forget", description="Erase everything stored about you"),
-)
 CLAIM_STALE_AFTER = 20.0
 """Seconds after which a webhook worker's unrenewed claim on an update is taken to be a dead worker's."""
 DRAIN_SECONDS = 20.0
@@ -103,9 +94,19 @@ def build_dispatcher(
         rate_limiter=limiter,
     )
     access = AccessControl(settings.allowed_users, settings.allowed_chats)
-    for middleware in (UpdateLog(), access, Addressing(), Flood(limiter), Requests()):
+    middlewares = (
+        SendersLanguage(),
+        UpdateLog(),
+        access,
+        Addressing(),
+        Flood(limiter),
+        Requests(),
+        ChatsLanguage(service),
+    )
+    for middleware in middlewares:
         dispatcher.update.outer_middleware(middleware)
-    dispatcher.include_routers(choices.router, forget.router, turns.router, commands.router, messages.router)
+    routers = (choices.router, language.router, forget.router, turns.router, commands.router, messages.router)
+    dispatcher.include_routers(*routers)
     return dispatcher
 
 
@@ -144,7 +145,7 @@ async def run_bot(
     """Serve until SIGINT or SIGTERM: take up what the inbox and the log hold unfinished, then poll or serve the
     webhook. A second poller of the same bot on the same store is refused with one line."""
     username = await check_bot(bot, settings)
-    await _set_commands(bot)
+    menu = asyncio.create_task(_set_commands(bot))  # one call per language: serving need not wait for them
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,23 +154,26 @@ async def run_bot(
     inbox = service.store.inbox(str(bot.id))
     arrival = flood_wait_on_arrival(dispatcher["rate_limiter"])
     allowed = dispatcher.resolve_used_update_types()
-    if webhook_url:
-        sharing = Sharing(worker_name(), timedelta(seconds=max(CLAIM_STALE_AFTER, service.takeover_after)))
-        intake = Intake(bot, dispatcher, inbox, chat_locks, arrival, sharing)
-        webhook = _serve_webhook(bot, intake, settings, webhook_url, allowed, stop)
-        await _serve(intake, service, chat_locks, username, "webhook", webhook)
-        return
-    intake = Intake(bot, dispatcher, inbox, chat_locks, arrival)
-    polling = _serve_polling(bot, intake, allowed, stop)
     try:
-        async with service.store.poller_lease(str(bot.id)):
-            await _serve(intake, service, chat_locks, username, "polling", polling)
-    except LeaseTaken:
-        polling.close()
-        raise ConfigError(
-            f"another convo bot is already polling for @{username} on this store: stop it first "
-            "(one poller per bot; several workers need --webhook-url)"
-        ) from None
+        if webhook_url:
+            sharing = Sharing(worker_name(), timedelta(seconds=max(CLAIM_STALE_AFTER, service.takeover_after)))
+            intake = Intake(bot, dispatcher, inbox, chat_locks, arrival, sharing)
+            webhook = _serve_webhook(bot, intake, settings, webhook_url, allowed, stop)
+            await _serve(intake, service, chat_locks, username, "webhook", webhook)
+            return
+        intake = Intake(bot, dispatcher, inbox, chat_locks, arrival)
+        polling = _serve_polling(bot, intake, allowed, stop)
+        try:
+            async with service.store.poller_lease(str(bot.id)):
+                await _serve(intake, service, chat_locks, username, "polling", polling)
+        except LeaseTaken:
+            polling.close()
+            raise ConfigError(
+                f"another convo bot is already polling for @{username} on this store: stop it first "
+                "(one poller per bot; several workers need --webhook-url)"
+            ) from None
+    finally:
+        menu.cancel()
 
 
 async def _serve(
@@ -205,14 +209,25 @@ async def _serve(
         log.info("bot_stopped")
 
 
+def commands_in(language: str) -> list[BotCommand]:
+    """The command menu with its descriptions in `language`."""
+    return [
+        BotCommand(command=command, description=translated(description, language))
+        for command, description in replies.COMMANDS
+    ]
+
+
 async def _set_commands(bot: Bot) -> None:
-    """The command menu; a failure is a warning (the bot works without a menu)."""
-    try:
-        await bot.set_my_commands(list(COMMANDS))
-    except TelegramUnauthorizedError:
-        raise
-    except AiogramError as error:
-        log.warning("set_my_commands_failed", error=str(error).splitlines()[0][:300])
+    """The command menu: English for every client, and each other language for clients set to it (Telegram shows a
+    user the list of their `language_code`). A failure is one warning, and the rest is not tried: the bot works
+    without a menu."""
+    for spoken in LANGUAGES:
+        try:
+            code = None if spoken == ENGLISH else spoken
+            await bot.set_my_commands(commands_in(spoken), language_code=code)
+        except AiogramError as error:
+            log.warning("set_my_commands_failed", language=spoken, error=str(error).splitlines()[0][:300])
+            return
 
 
 def worker_name() -> str:

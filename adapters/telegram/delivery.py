@@ -22,6 +22,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, Message
 
 from adapters.telegram import replies
+from adapters.telegram.i18n import speaking, translated
 from adapters.telegram.identity import chat_of, thread_of
 from adapters.telegram.render import escape_text, markdown_to_telegram_html, split_html, split_message, utf16_len
 from service.outcomes import Answered, Drawn, Failed, Outcome, Undeliverable
@@ -89,7 +90,7 @@ async def send_answer(
     """The final answer: HTML parts (editing message `first` into part one when given), or plain text if rejected.
     `reasoning` goes above it in an expandable quote; a `stopped` answer is marked as such."""
     if stopped:
-        markdown = f"{markdown.rstrip()}\n\n{replies.STOPPED_MARK}"
+        markdown = f"{markdown.rstrip()}\n\n{translated(replies.STOPPED_MARK)}"
     html = reasoning_quote(reasoning) + markdown_to_telegram_html(markdown)
     try:
         await _send_parts(bot, chat_id, split_html(html, TEXT_LIMIT), True, first, reply_to, thread)
@@ -146,7 +147,7 @@ async def send_picture(
     elif drawn.image_ref.startswith(("https://", "http://")):
         photo = drawn.image_ref
     else:
-        await send_plain(bot, chat_id, replies.IMAGE_SENT_EARLIER, reply_to=reply_to, thread=thread)
+        await send_plain(bot, chat_id, translated(replies.IMAGE_SENT_EARLIER), reply_to=reply_to, thread=thread)
         return
     await bot.send_photo(
         chat_id,
@@ -213,13 +214,15 @@ class TelegramOutbox:
         self._bot = bot
         self._show_reasoning = show_reasoning
 
-    async def deliver(self, stream: str, outcome: Outcome) -> None:
-        """Send the outcome to the chat behind the stream (streams of other front ends are skipped)."""
+    async def deliver(self, stream: str, outcome: Outcome, language: str | None = None) -> None:
+        """Send the outcome to the chat behind the stream (streams of other front ends are skipped), its own texts
+        in the chat's chosen language (English when it chose none: whoever asked is not known here)."""
         chat_id = chat_of(stream)
         if chat_id is None:
             return
         thread = thread_of(stream)
-        await refusals_are_final(
-            lambda: send_outcome(self._bot, chat_id, outcome, show_reasoning=self._show_reasoning, thread=thread)
-        )
+        with speaking(language):
+            await refusals_are_final(
+                lambda: send_outcome(self._bot, chat_id, outcome, show_reasoning=self._show_reasoning, thread=thread)
+            )
         log.info("recovered_outcome_delivered", stream=stream, outcome=type(outcome).__name__)

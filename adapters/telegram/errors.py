@@ -9,6 +9,7 @@ from aiogram.exceptions import AiogramError, TelegramAPIError
 from aiogram.types import Update
 
 from adapters.telegram import replies
+from adapters.telegram.i18n import translated
 from domain.errors import EmptyMessage
 from domain.ports import StoreUnavailable
 
@@ -28,14 +29,14 @@ async def reply_to_failure(update: Update, bot: Bot, error: Exception) -> str:
         return "telegram_error"
     else:
         text, outcome = replies.INTERNAL, "internal_error"
-    await _say(update, bot, text)
+    await _say(update, bot, translated(text))
     return outcome
 
 
 async def tell_store_down(update: Update, bot: Bot) -> None:
     """The update is kept and will be answered once the store is back: say so (messages only)."""
     if update.message is not None:
-        await _say(update, bot, replies.STORE_DOWN)
+        await _say(update, bot, translated(replies.STORE_DOWN))
 
 
 async def _say(update: Update, bot: Bot, text: str) -> None:

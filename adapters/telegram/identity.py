@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram.types import Chat, Message, User
+from aiogram.types import CallbackQuery, Chat, Message, User
 
 from domain.commands import Sender
 from service.conversations import Request
@@ -54,6 +54,11 @@ def request_for(message: Message, update_id: int) -> Request:
     user = message.from_user
     name = None if message.chat.type == "private" else display_name(user)
     return Request(stream_of_message(message), causation_of(update_id), sender_of(user), message.message_id, name)
+
+
+def request_for_button(query: CallbackQuery, message: Message) -> Request:
+    """The use-case request of a button press on one of the bot's messages: that message's stream, the presser."""
+    return Request(stream_of_message(message), f"tg:cb:{query.id}", sender_of(query.from_user))
 
 
 def display_name(user: User) -> str:

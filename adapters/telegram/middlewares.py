@@ -1,5 +1,5 @@
-"""Outer middlewares, in the order they run: log context and the canonical line, access, addressing, flood,
-and the use-case request each message handler is given.
+"""Outer middlewares, in the order they run: the sender's language, log context and the canonical line, access,
+addressing, flood, the use-case request each message handler is given, and the chat's own language choice.
 Each may end an update early; only a store outage reaches the intake (which tries the update again)."""
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
 from adapters.telegram.errors import reply_to_failure, tell_store_down
 from adapters.telegram.generations import interrupts
-from adapters.telegram.identity import request_for, thread_of_message
+from adapters.telegram.i18n import speaking, translated
+from adapters.telegram.identity import request_for, stream_of_message, thread_of_message
 from adapters.telegram.ratelimit import RateLimiter
-from domain.ports import StoreUnavailable
+from domain.ports import StoreError, StoreUnavailable
+from service.conversations import ConversationService
 
 log = structlog.get_logger("convo.updates")
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -28,6 +30,16 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 def update_kind(update: Update) -> str:
     """What kind of update this is, for the log line."""
     return update.event_type
+
+
+class SendersLanguage(BaseMiddleware):
+    """Whatever the bot says about an update is in its sender's Telegram language (English if it has none of ours),
+    until the chat's own choice is known (`ChatsLanguage`)."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        with speaking(user.language_code if user is not None else None):
+            return await handler(event, data)
 
 
 class UpdateLog(BaseMiddleware):
@@ -97,7 +109,7 @@ class AccessControl(BaseMiddleware):
         if self._allowed is None or user.id in self._allowed:
             return await handler(event, data)
         structlog.contextvars.bind_contextvars(outcome="denied")
-        await _refuse(event, data["bot"], replies.NOT_ALLOWED, private_only=True)
+        await _refuse(event, data["bot"], translated(replies.NOT_ALLOWED), private_only=True)
         return None
 
 
@@ -137,7 +149,7 @@ class Flood(BaseMiddleware):
             return await handler(event, data)
         structlog.contextvars.bind_contextvars(outcome="throttled")
         if self._limiter.first_refusal(user.id):
-            await _refuse(event, data["bot"], replies.TOO_FAST.format(seconds=max(1, round(wait))))
+            await _refuse(event, data["bot"], translated(replies.TOO_FAST, seconds=max(1, round(wait))))
         return None
 
 
@@ -150,6 +162,38 @@ class Requests(BaseMiddleware):
         if message is not None and message.from_user is not None:
             data["request"] = request_for(message, event.update_id)
         return await handler(event, data)
+
+
+class ChatsLanguage(BaseMiddleware):
+    """A chat's /language choice, once the update is let in, outranks the sender's language.
+
+    Read from the state this process last saw (one read for a chat it has not seen yet): a choice another worker
+    recorded a moment ago is seen at this chat's next request. A store outage keeps the sender's language."""
+
+    def __init__(self, service: ConversationService) -> None:
+        self._service = service
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        stream = _stream_of_update(event)
+        language = None
+        if stream is not None:
+            try:
+                known = self._service.last_known_settings(stream) or await self._service.settings(stream)
+                language = known.language
+            except StoreError as error:
+                log.warning("chat_language_unread", error=str(error))
+        if language is None:
+            return await handler(event, data)
+        with speaking(language):
+            return await handler(event, data)
+
+
+def _stream_of_update(update: Update) -> str | None:
+    message = update.message or update.edited_message
+    if message is None and update.callback_query is not None and isinstance(update.callback_query.message, Message):
+        message = update.callback_query.message
+    return None if message is None else stream_of_message(message)
 
 
 def flood_wait_on_arrival(limiter: RateLimiter) -> Callable[[Update], dict[str, Any]]:

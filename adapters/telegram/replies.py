@@ -1,13 +1,19 @@
-"""Every text the bot says, in one place: short, human, and saying what to do next."""
+"""Every text the bot says, in one place: short, human, and saying what to do next.
+
+Each text is an English gettext message id, marked with `N_` so `pybabel extract -k N_` finds it; `i18n.translated`
+says it in the language of the update being handled. Placeholders are `str.format` names, the same in every
+language.
+"""
 
 from __future__ import annotations
 
 import math
 
+from adapters.telegram.i18n import N_, translated
 from domain.events import FailureKind, Mode
 
-WELCOME = (
-    "Hello{name}! I'm a chat bot backed by an AI model.\n\n"
+WELCOME = N_("Hello{name}! I'm a chat bot backed by an AI model.")
+HELP = N_(
     "Just send me a message and I'll answer. Commands:\n"
     "/chat – chat mode (the default): your messages are questions\n"
     "/image – image mode: your messages are picture prompts; or /image <prompt> for one picture\n"
@@ -16,81 +22,115 @@ WELCOME = (
     "/undo – take back your last question and its answer\n"
     "/persona – who the assistant is here, or /persona <your own instructions>\n"
     "/model – which AI model answers here\n"
+    "/language – the language of my messages here\n"
     "/reset – start the conversation over\n"
     "/forget – erase everything I stored about you\n"
     "/help – this help"
 )
-WELCOME_BACK = "Welcome back{name}! You're in {mode} mode. Send a message, or /help for the commands."
-HELP = WELCOME.split("\n\n", 1)[1]
-CHAT_MODE = "Chat mode: send me a question."
-IMAGE_MODE = "Image mode: describe the picture you want, e.g. “a red fox in the snow, watercolor”."
-RESET_DONE = "Done — the conversation starts over. Earlier messages won't be used as context."
-FORGET_CONFIRM = "Erase everything I stored about this chat? This cannot be undone."
-FORGET_DONE = "Erased. Everything I stored about this chat is gone."
-FORGET_CANCELLED = "Nothing was erased."
-FORGET_BUTTON_YES = "Yes, erase it"
-FORGET_BUTTON_NO = "Cancel"
-STALE_BUTTON = "This button is no longer valid."
-EMPTY = "Send me some text — for example a question, or /image a red fox in the snow."
-NOT_TEXT = "I can only read text. Send your question as a text message, or /image <prompt> for a picture."
-EDITED = "I only re-answer an edit of your latest question — send the corrected text as a new message."
-NOTHING_RUNNING = "Nothing is being answered right now."
-CANCEL_NOT_YOURS = "Only the person who asked, or an admin of this chat, can stop this answer."
-NOTHING_TO_UNDO = "There is nothing to undo since the conversation started (or since the last /reset)."
-UNDONE = (
+WELCOME_BACK = N_("Welcome back{name}! You're in {mode} mode. Send a message, or /help for the commands.")
+CHAT_MODE = N_("Chat mode: send me a question.")
+IMAGE_MODE = N_("Image mode: describe the picture you want, e.g. “a red fox in the snow, watercolor”.")
+RESET_DONE = N_("Done — the conversation starts over. Earlier messages won't be used as context.")
+FORGET_CONFIRM = N_("Erase everything I stored about this chat? This cannot be undone.")
+FORGET_DONE = N_("Erased. Everything I stored about this chat is gone.")
+FORGET_CANCELLED = N_("Nothing was erased.")
+FORGET_BUTTON_YES = N_("Yes, erase it")
+FORGET_BUTTON_NO = N_("Cancel")
+STALE_BUTTON = N_("This button is no longer valid.")
+EMPTY = N_("Send me some text — for example a question, or /image a red fox in the snow.")
+NOT_TEXT = N_("I can only read text. Send your question as a text message, or /image <prompt> for a picture.")
+EDITED = N_("I only re-answer an edit of your latest question — send the corrected text as a new message.")
+NOTHING_RUNNING = N_("Nothing is being answered right now.")
+CANCEL_NOT_YOURS = N_("Only the person who asked, or an admin of this chat, can stop this answer.")
+NOTHING_TO_UNDO = N_("There is nothing to undo since the conversation started (or since the last /reset).")
+UNDONE = N_(
     "Removed your question “{question}” and its answer: I won't use them as context. "
     "/undo again removes the one before."
 )
-NOTHING_TO_REDO = "There is no answer to redo since the conversation started (or since the last /reset)."
-STOPPED_MARK = "⏹ Stopped."
-PERSONAS = (
+NOTHING_TO_REDO = N_("There is no answer to redo since the conversation started (or since the last /reset).")
+STOPPED_MARK = N_("⏹ Stopped.")
+PERSONAS = N_(
     "Persona now: {current}. Pick one below, or send /persona followed by your own instructions for the assistant "
     "(/persona default goes back to the default)."
 )
-PERSONA_DEFAULT_TITLE = "Default"
-PERSONA_SET = "Persona: {title}. It shapes every answer from now on (a /reset keeps it)."
-PERSONA_DEFAULT = "Back to the default persona."
-PERSONA_CUSTOM = "Done: your instructions are the assistant's persona in this chat from now on."
-PERSONA_TOO_LONG = "That persona is too long: at most {limit} characters, please."
-MODELS = "Model now: {current}. Pick one below, or send /model <name>."
-MODEL_SET = "Model: {model}. It answers from now on."
-MODEL_UNKNOWN = "I can't use the model {model}. Pick one of: {models}."
-ADMINS_ONLY = "Only this chat's admins can change that."
-THINKING = "thinking…"
-UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
-NOT_ALLOWED = "Sorry, this bot is private."
-TOO_FAST = "You're sending messages too fast. Please wait {seconds} s and try again."
-STORE_DOWN = (
+PERSONA_DEFAULT_TITLE = N_("Default")
+PRESET_TITLES = (N_("Assistant"), N_("Concise"), N_("Translator"), N_("Tutor"), N_("Coder"))
+"""The built-in personas' titles (service.personas), so the buttons show them translated."""
+PERSONA_SET = N_("Persona: {title}. It shapes every answer from now on (a /reset keeps it).")
+PERSONA_DEFAULT = N_("Back to the default persona.")
+PERSONA_CUSTOM = N_("Done: your instructions are the assistant's persona in this chat from now on.")
+PERSONA_TOO_LONG = N_("That persona is too long: at most {limit} characters, please.")
+MODELS = N_("Model now: {current}. Pick one below, or send /model <name>.")
+MODEL_SET = N_("Model: {model}. It answers from now on.")
+MODEL_UNKNOWN = N_("I can't use the model {model}. Pick one of: {models}.")
+LANGUAGES = N_(
+    "Language now: {current}. Pick one below, or send /language <code> "
+    "(/language auto follows each person's Telegram language). My texts change; the AI's answers do not."
+)
+LANGUAGE_AUTO_TITLE = N_("Automatic")
+LANGUAGE_SET = N_("Done: my messages here are in {language} from now on.")
+LANGUAGE_AUTO = N_("Done: I follow each person's Telegram language again.")
+LANGUAGE_UNKNOWN = N_("I don't have texts in {code}. Pick one of: {codes}.")
+ADMINS_ONLY = N_("Only this chat's admins can change that.")
+THINKING = N_("thinking…")
+UNKNOWN_COMMAND = N_("I don't know the command {command}. Send /help to see what I can do.")
+NOT_ALLOWED = N_("Sorry, this bot is private.")
+TOO_FAST = N_("You're sending messages too fast. Please wait {seconds} s and try again.")
+STORE_DOWN = N_(
     "I got your message, but my storage is unavailable right now. I'll answer it as soon as it's back — "
     "no need to send it again."
 )
-INTERNAL = "Something went wrong on my side. Please try again."
-IMAGE_SENT_EARLIER = "I already sent that picture earlier."
+INTERNAL = N_("Something went wrong on my side. Please try again.")
+IMAGE_SENT_EARLIER = N_("I already sent that picture earlier.")
+IMAGE_REFUSED = N_("The image model refused this prompt under its content policy. Try describing it differently.")
 
 _FAILURES: dict[FailureKind, str] = {
-    "rate_limited": "The AI model is busy right now (rate limited). Please try again in {seconds} s.",
-    "timeout": "The AI model took too long to answer. Please try again.",
-    "content_refused": "The AI model refused this request under its content policy. Try rephrasing it.",
-    "context_too_long": "That message is too long for me to handle. Please send a shorter one (or /reset).",
-    "auth": "The bot can't reach its AI model: its access is misconfigured. The operator has to fix it.",
-    "upstream": "The AI model is unreachable right now. Please try again in a minute.",
-    "unsupported": "The bot's AI server doesn't offer this (it has no such endpoint). The operator has to set it up.",
-    "abandoned": "That request was interrupted before it finished. Please send it again.",
-    "stopped": "⏹ Stopped before the answer began.",
+    "rate_limited": N_("The AI model is busy right now (rate limited). Please try again in {seconds} s."),
+    "timeout": N_("The AI model took too long to answer. Please try again."),
+    "content_refused": N_("The AI model refused this request under its content policy. Try rephrasing it."),
+    "context_too_long": N_("That message is too long for me to handle. Please send a shorter one (or /reset)."),
+    "auth": N_("The bot can't reach its AI model: its access is misconfigured. The operator has to fix it."),
+    "upstream": N_("The AI model is unreachable right now. Please try again in a minute."),
+    "unsupported": N_(
+        "The bot's AI server doesn't offer this (it has no such endpoint). The operator has to set it up."
+    ),
+    "abandoned": N_("That request was interrupted before it finished. Please send it again."),
+    "stopped": N_("⏹ Stopped before the answer began."),
 }
+_MODES: dict[Mode, str] = {"chat": N_("chat"), "image": N_("image")}
+
+COMMANDS = (
+    ("start", N_("Start and see how to use the bot")),
+    ("chat", N_("Chat mode: your messages are questions")),
+    ("image", N_("Image mode, or /image <prompt> for one picture")),
+    ("cancel", N_("Stop the answer being written")),
+    ("redo", N_("Answer my last question again")),
+    ("undo", N_("Take back my last question and its answer")),
+    ("persona", N_("Who the assistant is in this chat")),
+    ("model", N_("Which AI model answers in this chat")),
+    ("language", N_("The language of the bot's messages here")),
+    ("reset", N_("Start the conversation over")),
+    ("help", N_("What I can do")),
+    ("forget", N_("Erase everything stored about you")),
+)
+"""The command menu: each command and its description (registered per language with setMyCommands)."""
 
 
 def failure(kind: FailureKind, retry_after: float | None = None, *, image: bool = False) -> str:
-    """The reply for a failed request."""
-    text = _FAILURES[kind].format(seconds=math.ceil(retry_after or 20))
+    """The reply for a failed request, in the current language."""
     if image and kind == "content_refused":
-        return "The image model refused this prompt under its content policy. Try describing it differently."
-    return text
+        return translated(IMAGE_REFUSED)
+    return translated(_FAILURES[kind], seconds=math.ceil(retry_after or 20))
 
 
-def mode_name(mode: Mode) -> str:
-    """The mode as users read it."""
-    return {"chat": "chat", "image": "image"}[mode]
+def welcome(first_name: str | None) -> str:
+    """The first greeting, with the commands, in the current language."""
+    return translated(WELCOME, name=greeting_name(first_name)) + "\n\n" + translated(HELP)
+
+
+def welcome_back(first_name: str | None, mode: Mode) -> str:
+    """The greeting for a user who started before, in the current language."""
+    return translated(WELCOME_BACK, name=greeting_name(first_name), mode=translated(_MODES[mode]))
 
 
 def greeting_name(first_name: str | None) -> str:

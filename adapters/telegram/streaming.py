@@ -29,6 +29,7 @@ from aiogram.types import Chat
 
 from adapters.telegram import replies
 from adapters.telegram.delivery import TEXT_LIMIT, PreviewGone, cut, edit_text, send_outcome
+from adapters.telegram.i18n import translated
 from adapters.telegram.intake import Preview
 from adapters.telegram.patience import best_effort
 from adapters.telegram.render import utf16_len
@@ -127,7 +128,7 @@ def live_reply(
 
 def _preview_text(text_so_far: str, cursor: str = "") -> str:
     if not text_so_far.strip():
-        return replies.THINKING
+        return translated(replies.THINKING)
     return cut(text_so_far, TEXT_LIMIT - utf16_len(cursor)) + cursor
 
 
@@ -316,7 +317,8 @@ class EditedReply:
         if self._message_id is not None and isinstance(outcome, Failed) and not thoughts:
             text = replies.failure(outcome.kind, outcome.retry_after)
             seen = self._shown.removesuffix(CURSOR).rstrip()
-            if seen and seen != replies.THINKING:  # what the user watched grow stays on screen, marked as cut short
+            # what the user watched grow stays on screen, marked as cut short
+            if seen and seen != translated(replies.THINKING):
                 text = cut(seen, TEXT_LIMIT - utf16_len(text) - 8) + "\n\n⚠️ " + text
             try:
                 await edit_text(self._bot, self._chat_id, self._message_id, text, html=False)

@@ -22,6 +22,7 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    LanguageSelected,
     ModelSelected,
     ModeSelected,
     PersonaSelected,
@@ -106,6 +107,7 @@ def event_strategies(texts: st.SearchStrategy[str]) -> dict[type[Event], st.Sear
         QuestionAsked: st.builds(QuestionAsked, text=texts, message_id=st.none() | counts, sender_name=optional_texts),
         PersonaSelected: st.builds(PersonaSelected, name=texts, prompt=optional_texts, restated=st.booleans()),
         ModelSelected: st.builds(ModelSelected, model=optional_texts, restated=st.booleans()),
+        LanguageSelected: st.builds(LanguageSelected, language=optional_texts, restated=st.booleans()),
         AnswerGiven: st.builds(
             AnswerGiven,
             text=texts,

@@ -19,6 +19,7 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    LanguageSelected,
     ModelSelected,
     ModeSelected,
     PersonaSelected,
@@ -42,6 +43,8 @@ SAMPLES: tuple[Event, ...] = (
     PersonaSelected(name="default", prompt=None, restated=True),
     ModelSelected(model="gpt-4o-mini"),
     ModelSelected(model=None, restated=True),
+    LanguageSelected(language="de"),
+    LanguageSelected(language=None, restated=True),
     AnswerGiven(text="**4**", model="m-1", prompt_tokens=10, completion_tokens=1, latency_ms=250, question_version=5),
     AnswerGiven(
         text="4",

@@ -32,6 +32,18 @@ MUTATIONS = [
     ),
     (
         "domain/tail.py",
+        "        if self._language is None and isinstance(event, LanguageSelected):",
+        "        if False:",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
+        "domain/conversation.py",
+        "    if state.language_version <= far:",
+        "    if False:",
+        "test_a_setting_far_back_is_restated_and_found_by_a_short_tail_read",
+    ),
+    (
+        "domain/tail.py",
         "        self._question = spoken(question.event)",
         "        self._question = question.event.text",
         "test_tail_read_prompt_equals_full_fold_prompt",

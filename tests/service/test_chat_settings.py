@@ -41,3 +41,20 @@ async def test_the_chats_persona_and_model_reach_the_model_and_its_counter_fits_
     assert sum(heavy(m.content) + 4 for m in chat.prompts[-1]) <= POLICY.budget
     settings = await service.settings("7")
     assert (settings.persona_name, settings.model) == ("custom", "fine-grained")
+
+
+async def test_the_chats_model_brings_its_own_prompt_budget(store):
+    chat = FakeChatModel()
+    service = ConversationService(store, chat, FakeImageModel(), POLICY, budgets={"small": 40, "large": 400})
+    for update in range(1, 8):
+        await service.ask(req(update), f"question number {update} about foxes and wolves")
+    defaults = await service.ask(req(8), "how many turns fit by default?")
+    await service.select_model(req(9), "large")
+    large = await service.ask(req(10), "and with the large model?")
+    await service.select_model(req(11), "small")
+    small = await service.ask(req(12), "and with the small one?")
+    assert all(isinstance(outcome, Answered) for outcome in (defaults, large, small))
+    by_default, with_large, with_small = (len(prompt) for prompt in chat.prompts[-3:])
+    assert with_small < by_default < with_large
+    assert sum(estimate_tokens(m.content) + 4 for m in chat.prompts[-1]) <= 40
+    assert sum(estimate_tokens(m.content) + 4 for m in chat.prompts[-2]) <= 400

@@ -37,7 +37,7 @@ class RecordingOutbox:
     def __init__(self) -> None:
         self.delivered: list[tuple[str, Outcome]] = []
 
-    async def deliver(self, stream: str, outcome: Outcome) -> None:
+    async def deliver(self, stream: str, outcome: Outcome, language: str | None = None) -> None:
         self.delivered.append((stream, outcome))
 
 

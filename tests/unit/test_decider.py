@@ -9,8 +9,7 @@ from domain.commands import Ask, FailAnswer, GiveAnswer, RequestImage, Reset, Sa
 from domain.conversation import INITIAL, MODE_HORIZON, decide, fold
 from domain.errors import EmptyMessage
 from domain.events import AnswerFailed, ConversationReset, ImageRequested, ModeSelected, QuestionAsked, UserRegistered
-from domain.tail import StateTail
-from tests.strategies import run_script, senders, streams, texts
+from tests.strategies import run_script, senders, streams, tail_read, texts
 
 ADA = Sender(user_id=7, username=None, first_name="Ada", language_code="en")
 
@@ -69,15 +68,9 @@ def test_the_settings_are_restated_so_tail_reads_stay_short():
     restated = [e for e in stream if isinstance(e.event, ModeSelected) and e.event.restated]
     assert restated
     assert restated[0].event.mode == "image"
-    reader = StateTail()
-    read = 0
-    for recorded in reversed(stream):
-        if reader.done:
-            break
-        reader.feed(recorded)
-        read += 1
-    assert reader.state() == fold(stream)
-    assert read <= MODE_HORIZON + 4  # the mode, persona and model are restated together
+    tail_state, read = tail_read(stream)
+    assert tail_state == fold(stream)
+    assert read <= MODE_HORIZON + 5  # the mode, persona, model and language are restated together
 
 
 @given(streams(), senders)

@@ -5,11 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import attrs
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from domain.commands import Ask, Redo, Sender, Undo
-from domain.conversation import INITIAL, decide, evolve, fold, has_visible_text
+from domain.commands import (
+    Ask,
+    Redo,
+    RequestImage,
+    SelectLanguage,
+    SelectMode,
+    SelectModel,
+    SelectPersona,
+    Sender,
+    Undo,
+)
+from domain.conversation import INITIAL, MODE_HORIZON, decide, evolve, fold, has_visible_text
 from domain.errors import QuestionTooLong
 from domain.events import (
     ConversationReset,
@@ -33,7 +43,7 @@ from domain.prompt import (
     with_persona,
 )
 from domain.tail import PromptTail, RecentTurns, StateTail, recent_turns
-from tests.strategies import EPOCH, policies, recorded_events, states, streams, visible_texts
+from tests.strategies import EPOCH, policies, recorded_events, states, streams, tail_read, visible_texts
 
 
 def questions_in(stream: Sequence[RecordedEvent]) -> list[RecordedEvent]:
@@ -150,6 +160,33 @@ def test_tail_read_state_equals_full_fold_state(stream):
                 break
             reader.feed(recorded)
         assert reader.state() == state
+
+
+_SOMEONE = Sender(user_id=7)
+_SETTINGS = st.sampled_from(
+    [
+        SelectMode(sender=_SOMEONE, mode="image"),
+        SelectPersona(sender=_SOMEONE, name="custom", prompt="Speak like a sailor."),
+        SelectModel(sender=_SOMEONE, model="m-far"),
+        SelectLanguage(sender=_SOMEONE, language="uk"),
+    ]
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(streams(max_steps=20), _SETTINGS, st.integers(min_value=0, max_value=30))
+def test_a_setting_far_back_is_restated_and_found_by_a_short_tail_read(stream, setting, beyond):
+    """A setting stated once and then buried under more than MODE_HORIZON events is still known to a tail read
+    that stops within the horizon (the decider restates every setting), and the read equals the full fold."""
+    requests = [RequestImage(sender=_SOMEONE, prompt=f"p{i}") for i in range(MODE_HORIZON + beyond)]
+    recorded = _record(stream, setting, *requests)
+    state = fold(recorded)
+    tail_state, read = tail_read(recorded)
+    assert tail_state == state
+    assert read <= MODE_HORIZON + 5  # four settings restated together, and the request they precede
+    known = {"mode": state.mode, "prompt": state.persona_prompt, "model": state.model, "language": state.language}
+    field = next(name for name in known if hasattr(setting, name))
+    assert known[field] == getattr(setting, field)
 
 
 @given(streams(max_steps=80), st.integers(min_value=1, max_value=400))

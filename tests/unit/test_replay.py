@@ -19,11 +19,11 @@ from rich.console import Console
 
 from adapters.memory.store import MemoryEventStore
 from domain.codec import SCHEMA_VERSIONS, event_from_document, event_to_document, parse_utc
-from domain.commands import Ask, Command, GiveAnswer, RequestImage, Reset, SelectMode, Sender, Start
+from domain.commands import Ask, Command, GiveAnswer, RequestImage, Reset, SelectMode, SelectModel, Sender, Start
 from domain.conversation import State, decide, fold
 from domain.errors import DomainError
 from domain.events import AnswerGiven, ConversationReset, QuestionAsked, RecordedEvent, TurnUndone
-from domain.prompt import Message, PromptPolicy, estimate_tokens, prompt_for
+from domain.prompt import Message, ModelPrompts, PromptPolicy, estimate_tokens, prompt_for
 from entrypoints.replay import json_text, render_stream_list, render_table, replay_json, streams_json
 from service.replay import PromptRecord, Replay, StreamNotFound, list_streams
 from service.replay import Step as ReplayStep
@@ -106,7 +106,7 @@ def stored(recorded: Sequence[RecordedEvent]) -> MemoryEventStore:
 
 def replayed(recorded: Sequence[RecordedEvent], policy: PromptPolicy = POLICY, at: int | None = None) -> Replay:
     """The replay of a stream held in a memory store."""
-    return asyncio.run(replay(stored(recorded), recorded[0].stream, policy, estimate_tokens, at))
+    return asyncio.run(replay(stored(recorded), recorded[0].stream, ModelPrompts(policy, estimate_tokens), at))
 
 
 def rendered(result: Replay, width: int = 120, full: bool = False, **options: Any) -> str:
@@ -131,7 +131,7 @@ def built_in_pairs(result: Replay) -> list[tuple[PromptRecord | None, PromptReco
 
 
 def test_the_json_document_has_the_documented_shape() -> None:
-    result = asyncio.run(replay(asyncio.run(six_events()), "123456789", POLICY, estimate_tokens))
+    result = asyncio.run(replay(asyncio.run(six_events()), "123456789", ModelPrompts(POLICY, estimate_tokens)))
     document = json.loads(json_text(replay_json(result)))
 
     assert document["stream"] == "123456789"
@@ -253,7 +253,7 @@ def test_a_reset_drops_everything_but_the_persona() -> None:
         Ask(sender=ALICE, text="three"),
     )
     asyncio.run(play(store, "7", *script, answer("3")))
-    last = asyncio.run(replay(store, "7", POLICY, estimate_tokens)).prompts[-1]
+    last = asyncio.run(replay(store, "7", ModelPrompts(POLICY, estimate_tokens))).prompts[-1]
 
     assert last.dropped == (Message("user", "one"), Message("assistant", "1"), Message("user", "two"))
     assert last.added == (Message("user", "three"),)
@@ -274,7 +274,7 @@ def test_a_budget_overflow_drops_the_oldest_turn() -> None:
         answer("a3"),
     )
     asyncio.run(play(store, "7", *script))
-    prompts = asyncio.run(replay(store, "7", policy, estimate_tokens)).prompts
+    prompts = asyncio.run(replay(store, "7", ModelPrompts(policy, estimate_tokens))).prompts
 
     assert prompts[1].messages == (
         Message("system", "p"),
@@ -317,7 +317,7 @@ def test_the_same_text_twice_is_still_told_apart() -> None:
             answer("x"),
         )
     )
-    last = asyncio.run(replay(store, "7", POLICY, estimate_tokens)).prompts[-1]
+    last = asyncio.run(replay(store, "7", ModelPrompts(POLICY, estimate_tokens))).prompts[-1]
 
     assert last.messages == (Message("system", POLICY.persona), Message("user", "hi"))
     assert last.dropped == (Message("user", "hi"),)
@@ -327,7 +327,7 @@ def test_the_same_text_twice_is_still_told_apart() -> None:
 def test_a_question_too_long_for_the_budget_is_recorded_not_raised() -> None:
     store = MemoryEventStore()
     asyncio.run(play(store, "7", Ask(sender=ALICE, text="a rather long question " * 20), answer("ok")))
-    result = asyncio.run(replay(store, "7", PromptPolicy(budget=30), estimate_tokens))
+    result = asyncio.run(replay(store, "7", ModelPrompts(PromptPolicy(budget=30), estimate_tokens)))
 
     (record,) = result.prompts
     assert record.messages == ()
@@ -342,8 +342,8 @@ def test_a_question_too_long_for_the_budget_is_recorded_not_raised() -> None:
 
 def test_at_cuts_the_replay_and_beyond_the_end_shows_everything() -> None:
     store = asyncio.run(six_events())
-    cut = asyncio.run(replay(store, "123456789", POLICY, estimate_tokens, at=4))
-    beyond = asyncio.run(replay(store, "123456789", POLICY, estimate_tokens, at=1000))
+    cut = asyncio.run(replay(store, "123456789", ModelPrompts(POLICY, estimate_tokens), at=4))
+    beyond = asyncio.run(replay(store, "123456789", ModelPrompts(POLICY, estimate_tokens), at=1000))
 
     assert [step.recorded.version for step in cut.steps] == [1, 2, 3, 4]
     assert cut.newest_version == 6
@@ -372,13 +372,13 @@ def _turn(step: ReplayStep) -> int:
 @pytest.mark.parametrize("at", [0, -1])
 async def test_at_below_one_is_refused(at: int) -> None:
     with pytest.raises(ValueError, match="1 or more"):
-        await replay(await six_events(), "123456789", POLICY, estimate_tokens, at=at)
+        await replay(await six_events(), "123456789", ModelPrompts(POLICY, estimate_tokens), at=at)
 
 
 @pytest.mark.parametrize("at", [None, 1])
 async def test_a_stream_without_events_is_not_found(at: int | None) -> None:
     with pytest.raises(StreamNotFound) as raised:
-        await replay(await six_events(), "123", POLICY, estimate_tokens, at=at)
+        await replay(await six_events(), "123", ModelPrompts(POLICY, estimate_tokens), at=at)
 
     assert isinstance(raised.value, LookupError)
     assert str(raised.value) == "no events for stream '123' (convo replay --list shows the streams)"
@@ -388,7 +388,9 @@ async def test_a_stream_without_events_is_not_found(at: int | None) -> None:
 
 
 def test_the_table_shows_events_state_prompts_and_diffs() -> None:
-    output = rendered(asyncio.run(replay(asyncio.run(six_events()), "123456789", POLICY, estimate_tokens)))
+    output = rendered(
+        asyncio.run(replay(asyncio.run(six_events()), "123456789", ModelPrompts(POLICY, estimate_tokens)))
+    )
 
     assert "stream '123456789' · 6 events" in output
     assert "2026-01-01T00:00:03Z" in output
@@ -403,7 +405,7 @@ def test_the_table_shows_events_state_prompts_and_diffs() -> None:
 def test_long_texts_are_cut_unless_full_is_asked_for() -> None:
     store = MemoryEventStore()
     asyncio.run(play(store, "7", Ask(sender=ALICE, text="ü" * 20_000), answer("fine")))
-    result = asyncio.run(replay(store, "7", PromptPolicy(budget=100_000), estimate_tokens))
+    result = asyncio.run(replay(store, "7", ModelPrompts(PromptPolicy(budget=100_000), estimate_tokens)))
 
     short = rendered(result, width=160)
     assert "(20,000 chars)" in short
@@ -415,7 +417,7 @@ def test_long_texts_are_cut_unless_full_is_asked_for() -> None:
 def test_control_and_bidi_characters_are_escaped() -> None:
     store = MemoryEventStore()
     asyncio.run(play(store, "7", Ask(sender=ALICE, text="red \x1b[31m\x07 \u202eevil\u2028end"), answer("ok")))
-    output = rendered(asyncio.run(replay(store, "7", POLICY, estimate_tokens)), full=True)
+    output = rendered(asyncio.run(replay(store, "7", ModelPrompts(POLICY, estimate_tokens))), full=True)
 
     assert "\\x1b[31m\\x07" in output
     assert "\\u202eevil\\u2028end" in output
@@ -463,7 +465,7 @@ def test_a_terminal_gets_colours_and_narrow_terminals_still_work() -> None:
     asyncio.run(
         play(store, "7", *script, SelectMode(sender=ALICE, mode="image"), RequestImage(sender=ALICE, prompt="a cat"))
     )
-    result = asyncio.run(replay(store, "7", POLICY, estimate_tokens))
+    result = asyncio.run(replay(store, "7", ModelPrompts(POLICY, estimate_tokens)))
 
     assert "\x1b[" in rendered(result, force_terminal=True, color_system="truecolor")
     assert "[red]x[/red] :smile:" in rendered(result, width=200)
@@ -472,7 +474,7 @@ def test_a_terminal_gets_colours_and_narrow_terminals_still_work() -> None:
 
 def test_no_environment_value_is_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-do-not-print-me")
-    result = asyncio.run(replay(asyncio.run(six_events()), "123456789", POLICY, estimate_tokens))
+    result = asyncio.run(replay(asyncio.run(six_events()), "123456789", ModelPrompts(POLICY, estimate_tokens)))
     assert "sk-do-not-print-me" not in rendered(result, full=True) + json_text(replay_json(result))
 
 
@@ -524,3 +526,25 @@ def test_any_stream_lists_and_renders(stream: list[RecordedEvent], name: str) ->
     render_stream_list(summaries, Console(file=out, width=80))
     assert printable(out.getvalue())
     assert json.loads(json_text(streams_json(summaries)))["streams"][0]["stream"] == name
+
+
+# --------------------------------------------------------------------------------------------------- per model
+
+
+async def test_each_prompt_is_folded_to_the_budget_of_the_model_picked_when_it_was_asked() -> None:
+    """The chat picks a model with a small budget: later prompts keep fewer turns, and say which budget they had."""
+    store = MemoryEventStore(now=ticking_clock())
+    long_answer = "word " * 120
+    script: list[Step] = []
+    for n in range(3):
+        script += [Ask(sender=ALICE, text=f"question {n}"), answer(long_answer)]
+    script += [SelectModel(sender=ALICE, model="tiny"), Ask(sender=ALICE, text="and now?"), answer("ok")]
+    await play(store, "7", *script)
+    folding = ModelPrompts(PromptPolicy(budget=3000), estimate_tokens, budgets={"tiny": 100})
+
+    prompts = (await replay(store, "7", folding)).prompts
+
+    assert [record.budget for record in prompts] == [3000, 3000, 3000, 100]
+    assert len(prompts[2].messages) == 6  # persona, two turns, the question
+    assert len(prompts[3].messages) == 2  # the small budget keeps no turn
+    assert all(record.tokens <= record.budget for record in prompts)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import attrs
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
-from adapters.telegram.handlers.common import said
-from adapters.telegram.identity import sender_of, stream_of_message
+from adapters.telegram.handlers.common import may_change, said
+from adapters.telegram.i18n import translated
+from adapters.telegram.identity import request_for_button
 from service.conversations import ConversationService, Request
 from service.personas import CUSTOM, DEFAULT, NAME, Personas
 
@@ -49,25 +50,27 @@ async def persona(
     if not wanted:
         said("persona_listed")
         current = (await service.settings(request.stream)).persona_name
-        await message.answer(replies.PERSONAS.format(current=current), reply_markup=_persona_buttons(choices, current))
+        await message.answer(
+            translated(replies.PERSONAS, current=current), reply_markup=_persona_buttons(choices, current)
+        )
         return
-    if not await _may_change(message.chat, message.from_user, bot, admins):
-        await message.answer(replies.ADMINS_ONLY)
+    if not await may_change(message.chat, message.from_user, bot, admins):
+        await message.answer(translated(replies.ADMINS_ONLY))
         return
     preset = choices.personas.find(wanted) if NAME.match(wanted.lower()) else None
     if wanted.lower() == DEFAULT:
         await service.select_persona(request, DEFAULT, None)
-        text = replies.PERSONA_DEFAULT
+        text = translated(replies.PERSONA_DEFAULT)
     elif preset is not None:
         await service.select_persona(request, preset.name, preset.prompt)
-        text = replies.PERSONA_SET.format(title=preset.title)
+        text = translated(replies.PERSONA_SET, title=translated(preset.title))
     elif len(wanted) > choices.personas.max_chars:
         said("persona_too_long")
-        await message.answer(replies.PERSONA_TOO_LONG.format(limit=choices.personas.max_chars))
+        await message.answer(translated(replies.PERSONA_TOO_LONG, limit=choices.personas.max_chars))
         return
     else:
         await service.select_persona(request, CUSTOM, wanted)
-        text = replies.PERSONA_CUSTOM
+        text = translated(replies.PERSONA_CUSTOM)
     said("persona_selected")
     await message.answer(text)
 
@@ -87,18 +90,18 @@ async def model(
     current = (await service.settings(request.stream)).model or choices.models[0]
     if not wanted:
         said("model_listed")
-        await message.answer(replies.MODELS.format(current=current), reply_markup=_model_buttons(choices, current))
+        await message.answer(translated(replies.MODELS, current=current), reply_markup=_model_buttons(choices, current))
         return
     if wanted not in choices.models:
         said("model_unknown")
-        await message.answer(replies.MODEL_UNKNOWN.format(model=wanted[:64], models=", ".join(choices.models)))
+        await message.answer(translated(replies.MODEL_UNKNOWN, model=wanted[:64], models=", ".join(choices.models)))
         return
-    if not await _may_change(message.chat, message.from_user, bot, admins):
-        await message.answer(replies.ADMINS_ONLY)
+    if not await may_change(message.chat, message.from_user, bot, admins):
+        await message.answer(translated(replies.ADMINS_ONLY))
         return
     await service.select_model(request, None if wanted == choices.models[0] else wanted)
     said("model_selected")
-    await message.answer(replies.MODEL_SET.format(model=wanted))
+    await message.answer(translated(replies.MODEL_SET, model=wanted))
 
 
 @router.callback_query(F.data.startswith(PERSONA) | F.data.startswith(MODEL))
@@ -109,45 +112,40 @@ async def picked(
     message = query.message
     data = query.data or ""
     if not isinstance(message, Message):
-        await query.answer(replies.STALE_BUTTON, show_alert=True)
+        await query.answer(translated(replies.STALE_BUTTON), show_alert=True)
         return
-    if not await _may_change(message.chat, query.from_user, bot, admins):
-        await query.answer(replies.ADMINS_ONLY, show_alert=True)
+    if not await may_change(message.chat, query.from_user, bot, admins):
+        await query.answer(translated(replies.ADMINS_ONLY), show_alert=True)
         return
-    request = Request(stream_of_message(message), f"tg:cb:{query.id}", sender_of(query.from_user))
+    request = request_for_button(query, message)
     if data.startswith(PERSONA):
         name = data.removeprefix(PERSONA)
         preset = choices.personas.find(name)
         if name != DEFAULT and preset is None:
-            await query.answer(replies.STALE_BUTTON, show_alert=True)
+            await query.answer(translated(replies.STALE_BUTTON), show_alert=True)
             return
         await service.select_persona(request, name, preset.prompt if preset is not None else None)
         said("persona_selected")
         await query.answer()
-        await message.edit_text(replies.PERSONAS.format(current=name), reply_markup=_persona_buttons(choices, name))
+        await message.edit_text(
+            translated(replies.PERSONAS, current=name), reply_markup=_persona_buttons(choices, name)
+        )
         return
     index = data.removeprefix(MODEL)
     if not index.isdigit() or int(index) >= len(choices.models):
-        await query.answer(replies.STALE_BUTTON, show_alert=True)
+        await query.answer(translated(replies.STALE_BUTTON), show_alert=True)
         return
     chosen = choices.models[int(index)]
     await service.select_model(request, None if int(index) == 0 else chosen)
     said("model_selected")
     await query.answer()
-    await message.edit_text(replies.MODELS.format(current=chosen), reply_markup=_model_buttons(choices, chosen))
-
-
-async def _may_change(chat: Chat, user: User | None, bot: Bot, admins: Admins) -> bool:
-    allowed = user is not None and await admins.may_change(bot, chat, user.id)
-    if not allowed:
-        said("admins_only")
-    return allowed
+    await message.edit_text(translated(replies.MODELS, current=chosen), reply_markup=_model_buttons(choices, chosen))
 
 
 def _persona_buttons(choices: Choices, current: str) -> InlineKeyboardMarkup:
     presets = [(DEFAULT, replies.PERSONA_DEFAULT_TITLE)] + [(p.name, p.title) for p in choices.personas.presets]
     buttons = [
-        InlineKeyboardButton(text=(MARK if name == current else "") + title, callback_data=PERSONA + name)
+        InlineKeyboardButton(text=(MARK if name == current else "") + translated(title), callback_data=PERSONA + name)
         for name, title in presets
     ]
     return InlineKeyboardMarkup(inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)])

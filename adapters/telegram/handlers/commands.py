@@ -11,6 +11,7 @@ from adapters.telegram import replies
 from adapters.telegram.admins import Admins
 from adapters.telegram.delivery import send_outcome, send_plain
 from adapters.telegram.handlers.common import deliver, log_outcome, said
+from adapters.telegram.i18n import translated
 from adapters.telegram.identity import thread_of_message
 from service.conversations import ConversationService, Request
 
@@ -21,17 +22,19 @@ router = Router(name=__name__)
 async def start(message: Message, request: Request, service: ConversationService) -> None:
     """Register the user if new, then welcome them."""
     started = await service.start(request)
-    name = replies.greeting_name(message.from_user.first_name if message.from_user else None)
-    text = replies.WELCOME if started.new_user else replies.WELCOME_BACK
+    first_name = message.from_user.first_name if message.from_user else None
     said("registered" if started.new_user else "welcomed_back")
-    await message.answer(text.format(name=name, mode=replies.mode_name(started.mode)))
+    if started.new_user:
+        await message.answer(replies.welcome(first_name))
+    else:
+        await message.answer(replies.welcome_back(first_name, started.mode))
 
 
 @router.message(Command("help"))
 async def help_(message: Message) -> None:
     """List the commands."""
     said("help")
-    await message.answer(replies.HELP)
+    await message.answer(translated(replies.HELP))
 
 
 @router.message(Command("chat"))
@@ -39,7 +42,7 @@ async def chat_mode(message: Message, request: Request, service: ConversationSer
     """Switch to chat mode."""
     await service.select_mode(request, "chat")
     said("mode_chat")
-    await message.answer(replies.CHAT_MODE)
+    await message.answer(translated(replies.CHAT_MODE))
 
 
 @router.message(Command("image"))
@@ -55,7 +58,7 @@ async def image(
     if not prompt:
         await service.select_mode(request, "image")
         said("mode_image")
-        await message.answer(replies.IMAGE_MODE)
+        await message.answer(translated(replies.IMAGE_MODE))
         return
     thread = thread_of_message(message)
     async with ChatActionSender.upload_photo(chat_id=message.chat.id, bot=bot, message_thread_id=thread):
@@ -74,11 +77,11 @@ async def reset(message: Message, request: Request, bot: Bot, service: Conversat
     """Start the conversation over (in a group, for its admins)."""
     if message.from_user is None or not await admins.may_change(bot, message.chat, message.from_user.id):
         said("admins_only")
-        await message.answer(replies.ADMINS_ONLY)
+        await message.answer(translated(replies.ADMINS_ONLY))
         return
     await service.reset(request)
     said("reset")
-    await message.answer(replies.RESET_DONE)
+    await message.answer(translated(replies.RESET_DONE))
 
 
 @router.message(F.text.startswith("/"), ~F.text.startswith("//"))
@@ -92,5 +95,5 @@ async def unknown_command(message: Message, bot: Bot) -> None:
         return
     said("unknown_command")
     await send_plain(
-        bot, message.chat.id, replies.UNKNOWN_COMMAND.format(command=name[:64]), thread=thread_of_message(message)
+        bot, message.chat.id, translated(replies.UNKNOWN_COMMAND, command=name[:64]), thread=thread_of_message(message)
     )

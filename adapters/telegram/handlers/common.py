@@ -1,13 +1,18 @@
-"""What every handler needs: delivering an outcome once, and outcome fields for the log line."""
+"""What every handler needs: answering live, delivering an outcome once, and outcome fields for the log line."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 import structlog
+from aiogram import Bot
+from aiogram.types import Chat, Message, Update, User
 
+from adapters.telegram.admins import Admins
 from adapters.telegram.delivery import refusals_are_final
-from service.conversations import ConversationService
+from adapters.telegram.intake import Preview
+from adapters.telegram.live import Generate, LiveAnswers
+from service.conversations import ConversationService, Request
 from service.outcomes import Answered, Drawn, Failed, Outcome
 
 
@@ -36,6 +41,36 @@ async def deliver(
         said("already_delivered")
         return
     await service.deliver(stream, outcome, lambda: refusals_are_final(send))
+
+
+async def answer_live(
+    message: Message,
+    update: Update,
+    request: Request,
+    bot: Bot,
+    service: ConversationService,
+    live: LiveAnswers,
+    generate: Generate,
+    preview: Preview | None,
+    *,
+    drawing: bool = False,
+) -> bool:
+    """Run a use case that may answer, streamed live, and deliver its outcome once; False when it had none."""
+    outcome, reply = await live.run(bot, message, update.update_id, generate, preview=preview, drawing=drawing)
+    if outcome is None:
+        return False
+    log_outcome(outcome)
+    await deliver(service, request.stream, outcome, lambda: reply.finish(outcome))
+    return True
+
+
+async def may_change(chat: Chat, user: User | None, bot: Bot, admins: Admins) -> bool:
+    """Whether this user may change the chat's settings (anyone in a private chat, admins in groups); a refusal is
+    noted on the log line."""
+    allowed = user is not None and await admins.may_change(bot, chat, user.id)
+    if not allowed:
+        said("admins_only")
+    return allowed
 
 
 def said(outcome: str) -> None:

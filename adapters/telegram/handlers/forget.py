@@ -17,6 +17,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
 from adapters.telegram.handlers.common import said
+from adapters.telegram.i18n import translated
 from adapters.telegram.identity import stream_of_message
 from service.conversations import ConversationService
 
@@ -38,18 +39,22 @@ async def ask_to_forget(message: Message, bot: Bot, admins: Admins) -> None:
     user, chat = message.from_user.id, message.chat.id
     if not await admins.may_change(bot, message.chat, user):
         said("admins_only")
-        await message.answer(replies.ADMINS_ONLY)
+        await message.answer(translated(replies.ADMINS_ONLY))
         return
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
             [
-                InlineKeyboardButton(text=replies.FORGET_BUTTON_YES, callback_data=button_data(bot, "yes", user, chat)),
-                InlineKeyboardButton(text=replies.FORGET_BUTTON_NO, callback_data=button_data(bot, "no", user, chat)),
+                InlineKeyboardButton(
+                    text=translated(replies.FORGET_BUTTON_YES), callback_data=button_data(bot, "yes", user, chat)
+                ),
+                InlineKeyboardButton(
+                    text=translated(replies.FORGET_BUTTON_NO), callback_data=button_data(bot, "no", user, chat)
+                ),
             ]
         ]
     )
     said("forget_asked")
-    await message.answer(replies.FORGET_CONFIRM, reply_markup=keyboard)
+    await message.answer(translated(replies.FORGET_CONFIRM), reply_markup=keyboard)
 
 
 def _carries(message: Message, data: str) -> bool:
@@ -72,17 +77,17 @@ async def confirm_forget(query: CallbackQuery, bot: Bot, service: ConversationSe
         or not _carries(message, data)
     ):
         said("forget_refused")
-        await query.answer(replies.STALE_BUTTON, show_alert=True)
+        await query.answer(translated(replies.STALE_BUTTON), show_alert=True)
         return
     if answer == "yes":
         await service.forget(stream_of_message(message))
     said("forgotten" if answer == "yes" else "forget_cancelled")
     await query.answer()
-    await message.edit_text(replies.FORGET_DONE if answer == "yes" else replies.FORGET_CANCELLED)
+    await message.edit_text(translated(replies.FORGET_DONE if answer == "yes" else replies.FORGET_CANCELLED))
 
 
 @router.callback_query()
 async def unknown_button(query: CallbackQuery) -> None:
     """Buttons with data this bot never made."""
     said("button_refused")
-    await query.answer(replies.STALE_BUTTON, show_alert=True)
+    await query.answer(translated(replies.STALE_BUTTON), show_alert=True)

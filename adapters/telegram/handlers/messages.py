@@ -7,7 +7,8 @@ from aiogram.types import Message, Update
 
 from adapters.telegram import replies
 from adapters.telegram.delivery import send_plain
-from adapters.telegram.handlers.common import deliver, log_outcome, said
+from adapters.telegram.handlers.common import answer_live, said
+from adapters.telegram.i18n import translated
 from adapters.telegram.identity import thread_of_message
 from adapters.telegram.intake import Preview
 from adapters.telegram.live import LiveAnswers
@@ -32,26 +33,26 @@ async def text(
     content = addressed_text if addressed_text is not None else message.text or ""
     if not has_visible_text(content):
         said("empty")
-        await send_plain(bot, message.chat.id, replies.EMPTY, thread=thread_of_message(message))
+        await send_plain(bot, message.chat.id, translated(replies.EMPTY), thread=thread_of_message(message))
         return
     # The service decides by the mode it reads under the chat's turn; the mode it last saw only picks the
     # indicator shown meanwhile (read only for a chat it has not seen: a stale guess costs just the indicator).
     mode = service.last_known_mode(request.stream) or await service.mode(request.stream)
-    outcome, reply = await live.run(
-        bot,
+    await answer_live(
         message,
-        event_update.update_id,
+        event_update,
+        request,
+        bot,
+        service,
+        live,
         lambda on_text, stop: service.say(request, content, on_text, stop),
-        preview=preview,
+        preview,
         drawing=mode == "image",
     )
-    assert outcome is not None
-    log_outcome(outcome)
-    await deliver(service, request.stream, outcome, lambda: reply.finish(outcome))
 
 
 @router.message()
 async def not_text(message: Message, bot: Bot) -> None:
     """Stickers, photos, voice, documents, locations, contacts, polls...: say what the bot understands."""
     said("not_text")
-    await send_plain(bot, message.chat.id, replies.NOT_TEXT, thread=thread_of_message(message))
+    await send_plain(bot, message.chat.id, translated(replies.NOT_TEXT), thread=thread_of_message(message))

@@ -11,7 +11,8 @@ from adapters.telegram import replies
 from adapters.telegram.addressing import addressed_text
 from adapters.telegram.admins import Admins
 from adapters.telegram.delivery import cut, send_plain
-from adapters.telegram.handlers.common import deliver, log_outcome, said
+from adapters.telegram.handlers.common import answer_live, said
+from adapters.telegram.i18n import translated
 from adapters.telegram.identity import thread_of_message
 from adapters.telegram.intake import Preview
 from adapters.telegram.live import Generate, LiveAnswers
@@ -38,12 +39,12 @@ async def cancel(message: Message, bot: Bot, live: LiveAnswers, admins: Admins) 
     running = live.generations.current((message.chat.id, thread_of_message(message)))
     if running is None:
         said("cancel_nothing")
-        await message.answer(replies.NOTHING_RUNNING)
+        await message.answer(translated(replies.NOTHING_RUNNING))
         return
     user = message.from_user.id if message.from_user is not None else 0
     if user != running.asker and not await admins.may_change(bot, message.chat, user):
         said("cancel_refused")
-        await message.answer(replies.CANCEL_NOT_YOURS)
+        await message.answer(translated(replies.CANCEL_NOT_YOURS))
         return
     running.stop.set()
     said("cancelled")
@@ -55,10 +56,10 @@ async def undo(message: Message, request: Request, service: ConversationService)
     undone = await service.undo(request)
     if undone is None:
         said("undo_nothing")
-        await message.answer(replies.NOTHING_TO_UNDO)
+        await message.answer(translated(replies.NOTHING_TO_UNDO))
         return
     said("undone")
-    await message.answer(replies.UNDONE.format(question=cut(undone.text, QUOTED_CHARS)))
+    await message.answer(translated(replies.UNDONE, question=cut(undone.text, QUOTED_CHARS)))
 
 
 @router.message(Command("redo"))
@@ -81,7 +82,7 @@ async def redo(
         live,
         preview,
         lambda on_text, stop: service.redo(request, on_text, stop),
-        replies.NOTHING_TO_REDO,
+        translated(replies.NOTHING_TO_REDO),
     )
 
 
@@ -102,7 +103,7 @@ async def edited(
     if not has_visible_text(text):
         said("edited_ignored")
         return
-    nothing = replies.EDITED if message.chat.type == "private" else None
+    nothing = translated(replies.EDITED) if message.chat.type == "private" else None
     await _answer(
         message,
         event_update,
@@ -121,7 +122,7 @@ async def edited_other(message: Message, bot: Bot) -> None:
     """Edits of captions and media are not answered again; private chats are told to send a new message."""
     said("edited_ignored")
     if message.chat.type == "private":
-        await send_plain(bot, message.chat.id, replies.EDITED, thread=thread_of_message(message))
+        await send_plain(bot, message.chat.id, translated(replies.EDITED), thread=thread_of_message(message))
 
 
 async def _answer(
@@ -136,11 +137,8 @@ async def _answer(
     nothing: str | None,
 ) -> None:
     """Run a use case that may answer, streamed live; `nothing` is said when it had nothing to answer."""
-    outcome, reply = await live.run(bot, message, update.update_id, generate, preview=preview)
-    if outcome is None:
-        said("nothing_to_answer")
-        if nothing is not None:
-            await send_plain(bot, message.chat.id, nothing, thread=thread_of_message(message))
+    if await answer_live(message, update, request, bot, service, live, generate, preview):
         return
-    log_outcome(outcome)
-    await deliver(service, request.stream, outcome, lambda: reply.finish(outcome))
+    said("nothing_to_answer")
+    if nothing is not None:
+        await send_plain(bot, message.chat.id, nothing, thread=thread_of_message(message))
