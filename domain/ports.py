@@ -39,6 +39,16 @@ class LeaseTaken(StoreError):
     """Another process holds the lease asked for (say, a second poller of one bot on one store)."""
 
 
+@attrs.frozen
+class Positioned:
+    """A recorded event and its place in the store's global order (see EventStore.read_all)."""
+
+    position: str
+    """Opaque: only the store that made it compares it, and only `read_all` takes it back."""
+    recorded: RecordedEvent
+    """The event."""
+
+
 class EventStore(Protocol):
     """An append-only log of streams of recorded events."""
 
@@ -73,6 +83,13 @@ class EventStore(Protocol):
 
     def list_streams(self) -> AsyncIterator[str]:
         """Every stream that has events, in a stable order."""
+        ...
+
+    def read_all(self, after: str | None = None, limit: int = 100) -> AsyncIterator[Positioned]:
+        """At most `limit` events of every stream after the position `after` (None: from the first), in the store's
+        global order: a total order consistent with each stream's versions, in which every event is read once (an
+        event committed later never takes a place before one already read) and no position is reused, not even
+        after a stream is erased. Positions are opaque strings this store made."""
         ...
 
     async def delete_stream(self, stream: str) -> None:

@@ -149,6 +149,18 @@ def stream_names(after: Any, size: int) -> Any:
     return q.paginate(first_events, size=size, after=after)
 
 
+def page_in_order(after: Any, size: int) -> Any:
+    """A page of `[ts, data]` of every stream's events in the global order (`events_in_order`), from cursor `after`
+    (inclusive; a prefix of `[ts, stream, version, ref]`) or from the start; the page and the documents are read in
+    one snapshot."""
+    everything = q.match(q.index(schema.IN_ORDER))
+    page = q.paginate(everything, size=size) if after is None else q.paginate(everything, size=size, after=after)
+    return q.map_(
+        q.lambda_(["ts", "stream", "version", "ref"], [q.var("ts"), q.select(["data"], q.get(q.var("ref")))]),
+        page,
+    )
+
+
 def _erasure_marks(stream: str) -> Any:
     return q.paginate(q.match(q.index(schema.ERASURES_BY_STREAM), stream), size=BATCH_LIMIT)
 

@@ -1,4 +1,4 @@
-"""The Fauna schema of the event store: four collections and eleven indexes, created idempotently.
+"""The Fauna schema of the event store: four collections and twelve indexes, created idempotently.
 
 The collections keep no document history (`history_days: 0`): an erased stream must not stay readable there.
 
@@ -19,6 +19,9 @@ Indexes (terms -> values; `unique` is over terms and values combined, as Fauna d
 - `events_by_version`         [version] -> [stream]; `Match(Index("events_by_version"), 1)` is the set of first
                               events, i.e. every stream that has events, sorted by name (no streams collection to
                               keep in step). The cost is one small index entry per event.
+- `events_in_order`           no terms -> [ts, stream, version, ref]; every event in the store's global order (see
+                              `FaunaEventStore.read_all`): by the commit time of the transaction that wrote it
+                              (`ts`, the same for a whole append), then by stream and version.
 
 Collection `erasures`, one document `{stream}` per erase in progress: an erase of a long stream takes several
 transactions, and one that fails midway is finished at the next start (`erasures_by_stream` [stream] -> (ref);
@@ -52,6 +55,7 @@ BY_CAUSATION = "events_by_causation"
 UNIQUE_VERSION = "events_unique_version"
 UNIQUE_CAUSATION = "events_unique_causation"
 BY_VERSION = "events_by_version"
+IN_ORDER = "events_in_order"
 
 ERASURES = "erasures"
 ERASURES_BY_STREAM = "erasures_by_stream"
@@ -75,7 +79,8 @@ class IndexSpec:
     terms: tuple[str, ...]
     """Fields under the document's `data` that the index is searched by."""
     values: tuple[str, ...] = ()
-    """Fields under `data` (or `ref`) each entry covers, in sort order; empty means the document ref."""
+    """Fields under `data` (or the document's `ref` or `ts`) each entry covers, in sort order; empty means the
+    document ref."""
     unique: bool = False
     """Whether terms and values combined must be unique."""
     source: str = COLLECTION
@@ -98,6 +103,7 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec(UNIQUE_VERSION, terms=("stream", "version"), unique=True),
     IndexSpec(UNIQUE_CAUSATION, terms=("causation_key",), values=("stream",), unique=True),
     IndexSpec(BY_VERSION, terms=("version",), values=("stream",)),
+    IndexSpec(IN_ORDER, terms=(), values=("ts", "stream", "version", "ref")),
     IndexSpec(ERASURES_BY_STREAM, terms=("stream",), source=ERASURES),
     IndexSpec(ERASURES_ALL, terms=(), values=("stream",), source=ERASURES),
     IndexSpec(INBOX_BY_UPDATE, terms=("bot", "update_id"), unique=True, source=INBOX),
@@ -108,7 +114,7 @@ INDEXES: tuple[IndexSpec, ...] = (
 
 
 def _path(name: str) -> list[str]:
-    return ["ref"] if name == "ref" else ["data", name]
+    return [name] if name in ("ref", "ts") else ["data", name]
 
 
 def create_collection() -> Any:

@@ -4,6 +4,12 @@ Every append is one FQL query, so one Fauna transaction: find the causation's ba
 stream's head version, else create the batch. Reads page through the `events_by_stream` index with cursors and an
 explicit page size in both directions. The schema is described in `adapters.fauna.schema`; the poller lease in
 `adapters.fauna.lease`.
+
+The global order (`read_all`) is that of the `events_in_order` index: by `ts`, the commit time of the transaction
+that wrote the event, then by stream and version. Fauna is strictly serializable and every read sees a snapshot, at
+some time T, that holds exactly the transactions with `ts` <= T; so an event a reader has not seen yet has a larger
+`ts` than every event it has seen, and takes its place after them. A position, `<ts>|<version>|<stream>`, names one
+place in that order; it is never reused because `ts` only grows.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from adapters.store_rules import (
     utc_now,
 )
 from domain.events import Event, RecordedEvent
-from domain.ports import ConcurrencyConflict, StoreError, StoreUnavailable
+from domain.ports import ConcurrencyConflict, Positioned, StoreError, StoreUnavailable
 
 TERM_LIMIT = 32 * 1024 - 64
 """Bytes of a stream name or causation id Fauna can index (an index term holds 32 KiB; a little is kept spare)."""
@@ -199,6 +205,22 @@ class FaunaEventStore:
             if cursor is None:
                 return
 
+    async def read_all(self, after: str | None = None, limit: int = 100) -> AsyncIterator[Positioned]:
+        """At most `limit` events of every stream after position `after` (or from the first), in the global order
+        (see the module docstring), a page per query. ValueError for a position this store did not make."""
+        check_limit(limit)
+        remaining = limit
+        cursor: Any = None if after is None else _cursor_after(after)
+        while remaining > 0:
+            page = await self._connection.query(partial(queries.page_in_order, cursor, min(self._page_size, remaining)))
+            for ts, fields in page["data"]:
+                recorded = recorded_from_fields(fields)
+                yield Positioned(_position(ts, recorded), recorded)
+            remaining -= len(page["data"])
+            cursor = page.get("after")
+            if cursor is None:
+                return
+
     async def delete_stream(self, stream: str) -> None:
         """Delete every document of the stream, a page per transaction (one for most streams), until none is left.
         An erase that fails midway is recorded as in progress and finished by the next `init_schema`."""
@@ -278,6 +300,22 @@ class FaunaEventStore:
             causation_id = reason.removeprefix(queries.CAUSATION)
             return ValueError(f"import into {stream!r} repeats causation id {causation_id!r} in a new batch")
         return StoreUnavailable(f"Fauna at {self.endpoint} aborted the transaction: {reason}")
+
+
+def _position(ts: int, recorded: RecordedEvent) -> str:
+    """The position of an event written at `ts`: `<ts>|<version>|<stream>` (the stream last, as it may hold `|`)."""
+    return f"{ts}|{recorded.version}|{recorded.stream}"
+
+
+def _cursor_after(position: str) -> list[Any]:
+    """The `events_in_order` cursor of the first place after `position`: a Paginate cursor is inclusive and compares
+    as a prefix of `[ts, stream, version, ref]`, so the next version of the same stream at the same `ts` is the
+    least one above it."""
+    parts = position.split("|", 2)
+    if len(parts) != 3 or not all(part.isascii() and part.isdigit() for part in parts[:2]) or not parts[2]:
+        raise ValueError(f"{position!r} is not a position of a Fauna event store")
+    ts, version, stream = parts
+    return [int(ts), stream, int(version) + 1]
 
 
 def _repeated(causation_ids: Sequence[str], starts: Sequence[bool]) -> str | None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from adapters.memory.inbox import MemoryInbox
 from adapters.store_rules import batch_starts, check_import, check_limit, new_batch, recording_time, utc_now
 from domain.events import Event, RecordedEvent
-from domain.ports import ConcurrencyConflict
+from domain.ports import ConcurrencyConflict, Positioned
 
 
 class MemoryEventStore:
@@ -23,6 +23,9 @@ class MemoryEventStore:
         self._now = now
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._inboxes: dict[str, MemoryInbox] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+        """The global position of each (stream, version) held: one counter, never reused."""
+        self._last_position = 0
 
     @asynccontextmanager
     async def poller_lease(self, bot: str) -> AsyncIterator[None]:
@@ -48,7 +51,7 @@ class MemoryEventStore:
             raise ConcurrencyConflict(stream, expected_version, len(recorded))
         moment = recording_time(self._now)
         batch = new_batch(stream, events, expected_version, moment, causation_id)
-        self._streams.setdefault(stream, []).extend(batch)
+        self._keep(batch)
         return batch
 
     async def read_forwards(
@@ -81,7 +84,8 @@ class MemoryEventStore:
 
     async def delete_stream(self, stream: str) -> None:
         """Forget the stream entirely, and the text of its inbox entries."""
-        self._streams.pop(stream, None)
+        for event in self._streams.pop(stream, ()):
+            del self._positions[(stream, event.version)]
         for inbox in self._inboxes.values():
             await inbox.erase_chat(stream)
 
@@ -100,7 +104,21 @@ class MemoryEventStore:
             if starts and event.causation_id in seen:
                 raise ValueError(f"import into {stream!r} repeats causation id {event.causation_id!r} in a new batch")
             seen.add(event.causation_id)
-        self._streams.setdefault(stream, []).extend(events)
+        self._keep(events)
+
+    async def read_all(self, after: str | None = None, limit: int = 100) -> AsyncIterator[Positioned]:
+        """Events of every stream after position `after`, in the order they were recorded (see EventStore)."""
+        check_limit(limit)
+        start = 0 if after is None else int(after)
+        held = sorted((position, key) for key, position in self._positions.items() if position > start)
+        for position, (stream, version) in held[:limit]:
+            yield Positioned(str(position), self._streams[stream][version - 1])
+
+    def _keep(self, events: Sequence[RecordedEvent]) -> None:
+        for event in events:
+            self._last_position += 1
+            self._positions[(event.stream, event.version)] = self._last_position
+            self._streams.setdefault(event.stream, []).append(event)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.inbox import PostgresInbox
-from adapters.sql.schema import POSTGRES, events_table, inbox_table
+from adapters.sql.schema import POSTGRES, events_table, global_order, inbox_table
 from adapters.sql.statements import Insert, Mode, Parameters, Rows, Script, Step, render
 from adapters.sql.store import SqlEventStore
 from adapters.store_rules import PAGE_SIZE, utc_now
@@ -143,6 +143,14 @@ class PostgresEventStore(SqlEventStore):
                 for statement in events_table(POSTGRES, self._events_name):
                     await connection.execute(statement)
             await connection.execute(inbox_table(POSTGRES, self._inbox_name))
+            ordered = await connection.execute(
+                "SELECT 1 FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = 'events' AND column_name = 'xact'",
+                (self._schema,),
+            )
+            if await ordered.fetchone() is None:  # new, or made before the global order (ALTER locks the table)
+                for statement in global_order(POSTGRES, self._events_name, ""):
+                    await connection.execute(statement)
 
         await self._run(create, transaction=True)
 

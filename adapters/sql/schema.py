@@ -95,7 +95,7 @@ CREATE TABLE IF NOT EXISTS {events} (
     causation_key TEXT CHECK (causation_key IS NULL OR causation_key = causation_id),
     type          TEXT NOT NULL,
     schema        INTEGER NOT NULL,
-    data          {document} NOT NULL,
+    data          {document} NOT NULL,{position}
     PRIMARY KEY (stream, version){chain}
 )
 """
@@ -129,10 +129,45 @@ def events_table(dialect: Dialect, events: str) -> tuple[str, ...]:
         time=dialect.time,
         document=dialect.document,
         previous=_PREVIOUS if dialect.chained else "",
+        position="" if dialect.chained else "\n    position      INTEGER,",
         chain=_CHAIN.format(events=events) if dialect.chained else "",
     )
     indexes = (_CAUSATION_INDEX, _PREVIOUS_INDEX) if dialect.chained else (_CAUSATION_INDEX,)
     return (table, *(index.format(events=events) for index in indexes))
+
+
+_SQLITE_ORDER = (
+    "CREATE TABLE IF NOT EXISTS {counter} (last INTEGER NOT NULL)",
+    "INSERT INTO {counter} SELECT COALESCE(MAX(position), 0) FROM {events} WHERE NOT EXISTS (SELECT 1 FROM {counter})",
+    """CREATE TRIGGER IF NOT EXISTS {events_name}_position AFTER INSERT ON {events} WHEN NEW.position IS NULL
+    BEGIN
+        UPDATE {counter} SET last = last + 1;
+        UPDATE {events} SET position = (SELECT last FROM {counter}) WHERE rowid = NEW.rowid;
+    END""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS {events_name}_global ON {events} (position)",
+)
+_POSTGRES_ORDER = (
+    "ALTER TABLE {events} ADD COLUMN IF NOT EXISTS position BIGINT GENERATED ALWAYS AS IDENTITY",
+    "ALTER TABLE {events} ADD COLUMN IF NOT EXISTS xact xid8 NOT NULL DEFAULT pg_current_xact_id()",
+    "CREATE INDEX IF NOT EXISTS events_global ON {events} (xact, position)",
+)
+
+
+def global_order(dialect: Dialect, events: str, counter: str) -> tuple[str, ...]:
+    """The statements that give every event its place in the global order (`EventStore.read_all`), idempotent, for
+    a new table and for one made before positions existed (`counter`: SQLite's table of the last position).
+
+    SQLite: `position` from a counter a trigger advances in each insert's transaction, so positions follow commit
+    order (SQLite has one writer) and an erased stream's are never given again (its rowids would be).
+    PostgreSQL: `position` from a sequence, which does not follow commit order, so each row also keeps the id of
+    the transaction that wrote it (`xact`); readers take rows in (xact, position) order and only those of
+    transactions older than every transaction still running, so none can commit later into a place already read.
+    A transaction's id is taken at its first write, after the stream's previous version was visible to it, so a
+    stream's versions follow its transactions' order."""
+    if dialect.chained:
+        return tuple(statement.format(events=events) for statement in _POSTGRES_ORDER)
+    name = events.strip('"')
+    return tuple(statement.format(events=events, events_name=name, counter=counter) for statement in _SQLITE_ORDER)
 
 
 def inbox_table(dialect: Dialect, inbox: str) -> str:

@@ -103,6 +103,9 @@ class Statements:
     """(current version, causation id of the last event) of :stream."""
     insert: str
     """Insert events (the `Insert` step)."""
+    read_all: str
+    """(position text, stream, then the columns `rows.recorded` reads) of at most :size events of every stream after
+    the position (:xact, :position), in the global order (see `schema.global_order`)."""
     first_streams: str
     """At most :size stream names from :after (inclusive) up."""
     next_streams: str
@@ -153,6 +156,7 @@ def render(dialect: Dialect, events: str, inbox: str) -> Statements:
             FROM {events} WHERE stream = :stream
             """,
         "insert": _insert(dialect, events, _EVENT_COLUMNS, ""),
+        "read_all": _read_all(dialect, events),
         "first_streams": _streams(events, ">="),
         "next_streams": _streams(events, ">"),
         "delete": f"DELETE FROM {events} WHERE stream = :stream",
@@ -188,6 +192,20 @@ def _insert(dialect: Dialect, table: str, columns: tuple[tuple[str, str], ...], 
     arrays = ", ".join(f":{name}::{'text' if kind == 'jsonb' else kind}[]" for name, kind in columns)
     values = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in columns)
     return f"INSERT INTO {table} ({names}) SELECT {values} FROM unnest({arrays}) AS batch({names}){tail}"
+
+
+def _read_all(dialect: Dialect, events: str) -> str:
+    if not dialect.chained:
+        return (
+            f"SELECT CAST(position AS TEXT), stream, {_READ} FROM {events} WHERE position > :position "
+            "ORDER BY position LIMIT :size"
+        )
+    return f"""
+        SELECT xact::text || ':' || position, stream, {_READ} FROM {events}
+        WHERE (xact, position) > (CAST(:xact AS xid8), :position)
+          AND xact < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY xact, position LIMIT :size
+        """
 
 
 def _streams(events: str, first: str) -> str:

@@ -18,8 +18,17 @@ from adapters.sql.inbox import SqlInbox
 from adapters.sql.rows import event_rows, recorded
 from adapters.sql.schema import Dialect
 from adapters.sql.statements import Change, Insert, Mode, Rows, Script, Statements
-from adapters.store_rules import batch_starts, check_import, check_page_size, keyset_pages, new_batch, recording_time
+from adapters.store_rules import (
+    batch_starts,
+    check_import,
+    check_limit,
+    check_page_size,
+    keyset_pages,
+    new_batch,
+    recording_time,
+)
 from domain.events import Event, RecordedEvent
+from domain.ports import Positioned
 
 T = TypeVar("T")
 
@@ -138,6 +147,19 @@ class SqlEventStore(abc.ABC):
             return await self.run(names, Mode.READ)
 
         return keyset_pages(page, str, None, self._page_size)
+
+    async def read_all(self, after: str | None = None, limit: int = 100) -> AsyncIterator[Positioned]:
+        """Events of every stream after position `after`, in the global order (see `schema.global_order`)."""
+        check_limit(limit)
+        xact, _, position = (after or "0").rpartition(":")
+        bounds = {"xact": xact or "0", "position": int(position), "size": limit}
+
+        def page() -> Script[list[Positioned]]:
+            rows = yield Rows(self.statements.read_all, bounds)
+            return [Positioned(row[0], recorded(self.dialect, row[1], row[2:])) for row in rows]
+
+        for item in await self.run(page, Mode.READ):
+            yield item
 
     async def delete_stream(self, stream: str) -> None:
         """Erase every event of the stream and the text of its inbox entries in one transaction, then `reclaim`."""

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from adapters.sql.schema import SQLITE, events_table, inbox_table
+from adapters.sql.schema import SQLITE, events_table, global_order, inbox_table
 from adapters.sql.statements import Change, Mode, Parameters, Rows, Script, Step, render
 from adapters.sql.store import SqlEventStore
 from adapters.sqlite.group_commit import GroupCommit
@@ -273,6 +273,12 @@ def _in_transaction(connection: sqlite3.Connection, script: Callable[[], Script[
 
 def _create_schema() -> Script[None]:
     for statement in _SCHEMA:
+        yield Change(statement, {})
+    columns = yield Rows("SELECT name FROM pragma_table_info('events')", {})
+    if ("position",) not in columns:  # made before positions: they follow the rows' insertion order
+        yield Change("ALTER TABLE events ADD COLUMN position INTEGER", {})
+        yield Change("UPDATE events SET position = rowid", {})
+    for statement in global_order(SQLITE, "events", "event_positions"):
         yield Change(statement, {})
 
 

@@ -259,3 +259,28 @@ async def test_a_locked_table_is_reported_after_the_statement_timeout_not_waited
         assert await store.current_version("s") == 0
     finally:
         await store.close()
+
+
+async def test_an_event_committed_after_a_later_transactions_is_not_skipped_by_a_catching_up_reader(
+    schema: str,
+) -> None:
+    """Sequence numbers are taken at insert, not at commit: a transaction that inserts first and commits last
+    must not have its event land behind a reader that already read past the other one."""
+    store = a_store(schema)
+    try:
+        await store.init_schema()
+        await store.append("early", [QuestionAsked(text="zero")], 0, "e0")
+        start = [item async for item in store.read_all(None, 10)][-1].position
+        async with await psycopg.AsyncConnection.connect(postgres_url()) as slow:
+            table = f'"{schema}"."events"'
+            await slow.execute(  # a writer that takes its transaction id and its position first, and waits
+                f"INSERT INTO {table} (stream, version, recorded_at, causation_id, causation_key, type, schema, data) "
+                "VALUES ('slow', 1, now(), 's1', 's1', 'QuestionAsked', 1, '{\"text\": \"slow\"}')"
+            )
+            await store.append("fast", [QuestionAsked(text="fast")], 0, "f1")  # commits first
+            seen = [item async for item in store.read_all(start, 10)]
+            await slow.commit()
+        seen += [item async for item in store.read_all(seen[-1].position if seen else start, 10)]
+        assert sorted(item.recorded.stream for item in seen) == ["fast", "slow"]
+    finally:
+        await store.close()

@@ -175,7 +175,8 @@ async def test_old_schema_rows_are_upcast_on_read(file_store: SqliteEventStore, 
     await file_store.init_schema()
     with sqlite3.connect(tmp_path / "events.db") as raw:
         raw.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (stream, version, recorded_at, causation_id, causation_key, type, schema, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 "s",
                 1,
@@ -222,3 +223,30 @@ async def test_an_erased_stream_leaves_no_trace_in_the_database_file_or_its_wal(
         assert await store.read(lambda connection: connection.execute("PRAGMA secure_delete").fetchone()) == (1,)
     finally:
         await store.close()
+
+
+async def test_a_file_made_before_positions_gets_them_in_insertion_order_and_new_events_follow(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE events (stream TEXT NOT NULL, version INTEGER NOT NULL, recorded_at TEXT NOT NULL, "
+        "causation_id TEXT NOT NULL, causation_key TEXT, type TEXT NOT NULL, schema INTEGER NOT NULL, "
+        "data TEXT NOT NULL, PRIMARY KEY (stream, version))"
+    )
+    for stream, version, text in (("b", 1, "first"), ("a", 1, "second"), ("b", 2, "third")):
+        old.execute(
+            "INSERT INTO events VALUES (?, ?, '2026-01-01T00:00:00+00:00', ?, ?, 'QuestionAsked', 1, ?)",
+            (stream, version, f"c{text}", f"c{text}", f'{{"text": "{text}"}}'),
+        )
+    old.commit()
+    old.close()
+    store = SqliteEventStore(path)
+    try:
+        await store.init_schema()
+        await store.delete_stream("b")  # the newest positions go: they are not given again
+        await store.append("c", [QuestionAsked(text="fourth")], 0, "c4")
+        seen = [item async for item in store.read_all(None, 10)]
+    finally:
+        await store.close()
+    assert [item.recorded.event.text for item in seen] == ["second", "fourth"]
+    assert [int(item.position) for item in seen] == [2, 4]
