@@ -140,6 +140,10 @@ class GiveAnswer:
     """What a reasoning model thought first, kept out of prompts."""
     stopped: bool = False
     """True when the user stopped the answer part way."""
+    cached_tokens: int = 0
+    """Of the prompt tokens, those billed as cached."""
+    reasoning_tokens: int = 0
+    """Of the completion tokens, those spent thinking."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -154,6 +158,14 @@ class FailAnswer:
     """Short description."""
     reasoning: str = ""
     """What a reasoning model had thought, if the answer was stopped before its first word."""
+    model: str = ""
+    """The model billed, if the server billed the failed call."""
+    prompt_tokens: int = 0
+    """Prompt tokens billed for it."""
+    completion_tokens: int = 0
+    """Completion tokens billed for it."""
+    cached_tokens: int = 0
+    """Of the prompt tokens, those billed as cached."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -168,6 +180,12 @@ class GiveImage:
     """Model that drew it."""
     revised_prompt: str | None
     """The prompt as the model rewrote it, if it did."""
+    size: str = "1024x1024"
+    """The size billed."""
+    quality: str = "standard"
+    """The quality billed."""
+    count: int = 1
+    """Pictures billed."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)

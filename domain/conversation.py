@@ -77,6 +77,8 @@ class Pending:
     """What caused the request (the Telegram update), so a redelivered update finds its own request."""
     recorded_at: datetime
     """When the request was recorded: a request long pending was abandoned by a process that died."""
+    asker_id: int | None = None
+    """Who asked (the request's sender), whom its outcome is charged to."""
 
 
 @attrs.frozen
@@ -168,22 +170,30 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
             return decide(state, meant)
         case Ask(sender=sender, text=text, message_id=message_id, sender_name=name):
             _require_text(text)
-            asked = QuestionAsked(text=text, message_id=message_id, sender_name=name)
+            asked = QuestionAsked(text=text, message_id=message_id, sender_name=name, sender_id=sender.user_id)
             return (*_preamble(state, sender), *_abandon(state), asked)
         case Undo(sender=sender, question_version=asked):
             return (*_preamble(state, sender), *_abandon(state), TurnUndone(question_version=asked, reason="undo"))
         case Redo(sender=sender, question_version=asked, answered=answered, text=text, message_id=message_id):
             undone = (TurnUndone(question_version=asked, reason="redo"),) if answered else ()
-            again = QuestionAsked(text=text, message_id=message_id, sender_name=command.sender_name)
+            again = QuestionAsked(
+                text=text, message_id=message_id, sender_name=command.sender_name, sender_id=sender.user_id
+            )
             return (*_preamble(state, sender), *_abandon(state), *undone, again)
         case EditQuestion(sender=sender, question_version=asked, answered=answered, text=text):
             _require_text(text)
             undone = (TurnUndone(question_version=asked, reason="edit"),) if answered else ()
-            asked_again = QuestionAsked(text=text, message_id=command.message_id, sender_name=command.sender_name)
+            asked_again = QuestionAsked(
+                text=text, message_id=command.message_id, sender_name=command.sender_name, sender_id=sender.user_id
+            )
             return (*_preamble(state, sender), *_abandon(state), *undone, asked_again)
         case RequestImage(sender=sender, prompt=prompt):
             _require_text(prompt)
-            return (*_preamble(state, sender), *_abandon(state), ImageRequested(prompt=prompt))
+            return (
+                *_preamble(state, sender),
+                *_abandon(state),
+                ImageRequested(prompt=prompt, sender_id=sender.user_id),
+            )
         case Reset(sender=sender):
             return (*_preamble(state, sender), *_abandon(state), ConversationReset())
         case SelectMode(sender=sender, mode=mode):
@@ -221,6 +231,9 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
                     question_version=command.question_version,
                     reasoning=command.reasoning,
                     stopped=command.stopped,
+                    cached_tokens=command.cached_tokens,
+                    reasoning_tokens=command.reasoning_tokens,
+                    asker_id=_asker(pending),
                 ),
             )
         case FailAnswer() if _waits(pending, "question", command.question_version):
@@ -230,6 +243,11 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
                     message=command.message,
                     question_version=command.question_version,
                     reasoning=command.reasoning,
+                    model=command.model,
+                    prompt_tokens=command.prompt_tokens,
+                    completion_tokens=command.completion_tokens,
+                    cached_tokens=command.cached_tokens,
+                    asker_id=_asker(pending),
                 ),
             )
         case GiveImage() if _waits(pending, "image", command.request_version):
@@ -239,6 +257,10 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
                     model=command.model,
                     revised_prompt=command.revised_prompt,
                     request_version=command.request_version,
+                    size=command.size,
+                    quality=command.quality,
+                    count=command.count,
+                    asker_id=_asker(pending),
                 ),
             )
         case FailImage() if _waits(pending, "image", command.request_version):
@@ -251,6 +273,10 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
             return ()
 
 
+def _asker(pending: Pending | None) -> int | None:
+    return None if pending is None else pending.asker_id
+
+
 def _owed(state: State, request: int) -> bool:
     """Whether the user is still owed the outcome of this request."""
     return state.undelivered is not None and state.undelivered.version == request
@@ -258,7 +284,8 @@ def _owed(state: State, request: int) -> bool:
 
 def pending_from(kind: Literal["question", "image"], recorded: RecordedEvent, text: str) -> Pending:
     """The pending request a recorded question or image request opens."""
-    return Pending(kind, recorded.version, text, recorded.causation_id, recorded.recorded_at)
+    asker = recorded.event.sender_id if isinstance(recorded.event, QuestionAsked | ImageRequested) else None
+    return Pending(kind, recorded.version, text, recorded.causation_id, recorded.recorded_at, asker)
 
 
 def _settle(state: State, kind: str, request: int, to_deliver: bool) -> State:

@@ -30,6 +30,7 @@ FailureKind: TypeAlias = Literal[
     "unsupported",
     "abandoned",
     "stopped",
+    "over_budget",
 ]
 FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 
@@ -104,6 +105,8 @@ class QuestionAsked:
     sender_name: str | None = None
     """Who asked, as a group shows them (first and last name), so the model can tell speakers apart; None in a
     private chat."""
+    sender_id: int | None = None
+    """Who asked (Telegram user id), charged for the answer; None in events recorded before askers were."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -126,6 +129,12 @@ class AnswerGiven:
     """What a reasoning model thought before answering; shown in replay, never part of a prompt."""
     stopped: bool = False
     """True when the user stopped the answer: `text` is what had arrived by then."""
+    cached_tokens: int = 0
+    """Of the prompt tokens, those the server billed as served from its cache (0 when it did not say)."""
+    reasoning_tokens: int = 0
+    """Of the completion tokens, those a reasoning model spent thinking (0 when the server did not say)."""
+    asker_id: int | None = None
+    """Who asked (the request's sender id), charged for this call; None when the request did not record it."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -140,6 +149,16 @@ class AnswerFailed:
     """Stream version of the QuestionAsked that failed."""
     reasoning: str = ""
     """What a reasoning model had thought when the answer was stopped before its first word."""
+    model: str = ""
+    """The model the server billed, when it billed this failed call; empty when nothing was billed."""
+    prompt_tokens: int = 0
+    """Prompt tokens billed for the failed call (0: none, or the server did not say)."""
+    completion_tokens: int = 0
+    """Completion tokens billed for the failed call."""
+    cached_tokens: int = 0
+    """Of the prompt tokens, those billed as served from the cache."""
+    asker_id: int | None = None
+    """Who asked (the request's sender id), charged for this call; None when the request did not record it."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -148,6 +167,8 @@ class ImageRequested:
 
     prompt: str
     """The prompt exactly as the user sent it."""
+    sender_id: int | None = None
+    """Who asked (Telegram user id), charged for the picture; None in events recorded before askers were."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -162,6 +183,14 @@ class ImageGenerated:
     """The prompt the model says it actually drew, when it rewrote the user's."""
     request_version: int
     """Stream version of the ImageRequested this answers."""
+    size: str = "1024x1024"
+    """The size billed (`WIDTHxHEIGHT`)."""
+    quality: str = "standard"
+    """The quality billed (`standard`, `hd`; what the server was asked for)."""
+    count: int = 1
+    """Pictures billed."""
+    asker_id: int | None = None
+    """Who asked (the request's sender id), charged for this call; None when the request did not record it."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)

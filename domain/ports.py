@@ -130,6 +130,10 @@ class Completion:
     """What a reasoning model thought before answering (never part of `text`)."""
     stopped: bool = False
     """True when the answer was stopped on request: `text` is what had arrived by then."""
+    cached_tokens: int = 0
+    """Of the prompt tokens, those billed as served from the server's cache (0 if not reported)."""
+    reasoning_tokens: int = 0
+    """Of the completion tokens, those a reasoning model spent thinking (0 if not reported)."""
 
 
 @attrs.frozen
@@ -144,6 +148,10 @@ class Picture:
     """The prompt as the model rewrote it, if it did."""
     data: bytes | None = attrs.field(default=None, repr=False)
     """The image bytes when the server sent them inline."""
+    size: str = "1024x1024"
+    """The size asked for (what is billed)."""
+    quality: str = "standard"
+    """The quality asked for (what is billed)."""
 
 
 class ModelFailure(Exception):

@@ -118,7 +118,8 @@ class PriceTable:
             chat = _find(self.chat, model)
             if chat is None:
                 return None
-            per_million = {"input": chat.input, "output": chat.output}.get(unit, chat.cached_input or chat.input)
+            cached = chat.input if chat.cached_input is None else chat.cached_input
+            per_million = {"input": chat.input, "output": chat.output, "cached_input": cached}[unit]
             return quantity * per_million / MILLION
         if unit.startswith("image:"):
             image = _find(self.images, model)

@@ -1,4 +1,4 @@
-"""The `convo` command: bot, chat, replay, store init/copy, forget.
+"""The `convo` command: bot, chat, replay, usage, store init/copy, forget.
 
 Bad configuration ends the command with one line on stderr (exit 2), never a traceback.
 """
@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import date
 from typing import Any
 
 from rich.console import Console
@@ -42,10 +44,33 @@ def _parser() -> argparse.ArgumentParser:
     copy.add_argument("src", help="source store URL (e.g. fauna, sqlite:///convo.db)")
     copy.add_argument("dst", help="destination store URL (e.g. postgresql://user@host/db)")
 
+    usage = commands.add_parser("usage", help="what the models cost: tokens and USD by user, chat, model or day")
+    usage.add_argument("--by", choices=("user", "chat", "model", "day"), default="user", help="group by (default user)")
+    usage.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="first day counted (UTC)")
+    usage.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="last day counted (UTC)")
+    usage.add_argument(
+        "--prices", metavar="FILE", help="price with this TOML file instead of CONVO_PRICES (writes nothing)"
+    )
+    usage.add_argument("--json", action="store_true", help="print one JSON document")
+    usage.add_argument("--top", type=_positive, metavar="N", help="only the N most costly rows")
+
     forget = commands.add_parser("forget", help="erase a user's stream from the store")
     forget.add_argument("user", help="the user's Telegram id (the stream)")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of 1 or more: {text!r}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,6 +207,27 @@ async def _copy(src_url: str, dst_url: str, env: Mapping[str, str]) -> int:
     return 0
 
 
+async def _usage(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
+    from entrypoints import usage
+    from entrypoints.settings import price_table
+    from entrypoints.stores import open_configured_store
+    from service.usage_report import usage_report
+
+    if args.since and args.until and args.since > args.until:
+        raise ConfigError("--since must not be after --until")
+    prices = price_table(env, args.prices)
+    store = await open_configured_store(env)
+    try:
+        report = await usage_report(store, prices, args.by, args.since, args.until, args.top)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps(usage.report_json(report), ensure_ascii=False, indent=2))
+    else:
+        usage.render_report(report, Console(), sys.stdout.isatty())
+    return 0
+
+
 async def _forget(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.stores import open_configured_store
 
@@ -209,6 +255,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str], Redactor],
     "replay": _replay,
     "store": _store,
     "forget": _forget,
+    "usage": _usage,
 }
 
 

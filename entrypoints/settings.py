@@ -3,7 +3,8 @@
 Every setting is a field of a pydantic-settings model, one per concern (`adapters.env_settings`), except four:
 - Telegram: `TelegramSettings` in adapters/telegram/settings.py;
 - the model: `OpenAISettings` in adapters/openai/settings.py (its `ModelChoice` part for `convo replay`);
-- the prompt, personas and recovery: `PromptSettings`, `PersonaSettings` and `RecoverySettings` here;
+- the prompt, personas, prices and recovery: `PromptSettings`, `PersonaSettings`, `PriceSettings` and
+  `RecoverySettings` here;
 - Fauna's secret: `FaunaSecret` in adapters/fauna/connection.py.
 The exceptions: the store's URL and the two logging switches, read in entrypoints/config.py without pydantic so that
 the store commands start without importing it; and FAUNA_ENDPOINT, which `FaunaEventStore.from_env` reads itself.
@@ -20,8 +21,10 @@ import attrs
 from adapters.env_settings import EnvSettings, Whole, setting
 from adapters.openai.settings import OpenAISettings
 from adapters.settings import ConfigError
+from domain.prices import PriceTable
 from domain.prompt import PromptPolicy
 from service.personas import PersonaFileError, Personas, load_personas
+from service.price_file import PriceFileError, load_price_file
 
 _POLICY = PromptPolicy()
 
@@ -55,6 +58,24 @@ class PersonaSettings(EnvSettings):
             return load_personas(self.file, self.max_chars)
         except PersonaFileError as error:
             raise ConfigError(str(error)) from None
+
+
+class PriceSettings(EnvSettings):
+    """What model usage costs (`convo usage`, budgets)."""
+
+    file: Path | None = setting("CONVO_PRICES", default=None)
+    """A TOML file of prices added to the built-in table (see service/price_file.py)."""
+
+
+def price_table(env: Mapping[str, str], override: str | None = None) -> PriceTable:
+    """The built-in prices with CONVO_PRICES's (or the file `override` names) added; ConfigError names a bad file."""
+    path = Path(override) if override is not None else PriceSettings.from_env(env).file
+    if path is None:
+        return PriceTable()
+    try:
+        return load_price_file(path)
+    except PriceFileError as error:
+        raise ConfigError(f"{'--prices' if override is not None else 'CONVO_PRICES'}: {error}") from None
 
 
 class RecoverySettings(EnvSettings):

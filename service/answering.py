@@ -112,6 +112,8 @@ class Answering:
             latency_ms=round((time.monotonic() - started) * 1000),
             reasoning=completion.reasoning,
             stopped=completion.stopped,
+            cached_tokens=completion.cached_tokens,
+            reasoning_tokens=completion.reasoning_tokens,
         )
         return await self._record_outcome(asked, answer, Answered(**attrs.asdict(answer)))
 
@@ -175,6 +177,8 @@ class Answering:
             image_ref=picture.ref,
             model=picture.model,
             revised_prompt=picture.revised_prompt,
+            size=picture.size,
+            quality=picture.quality,
         )
         return await self._record_outcome(asked, given, drawn)
 
@@ -209,7 +213,8 @@ def _outcome_of(event: Event, asked: RecordedEvent) -> Outcome | None:
     """The outcome an event records for the request `asked`, if it is one."""
     match event:
         case AnswerGiven(question_version=version) if version == asked.version:
-            return Answered(**attrs.asdict(event), replayed=True)
+            shown = attrs.fields_dict(Answered)
+            return Answered(**{k: v for k, v in attrs.asdict(event).items() if k in shown}, replayed=True)
         case AnswerFailed(question_version=version) if version == asked.version:
             return Failed(
                 request="question",

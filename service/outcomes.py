@@ -29,6 +29,10 @@ class Answered:
     """What a reasoning model thought first (shown apart, never part of `text`)."""
     stopped: bool = False
     """True when the user stopped the answer: `text` is what had arrived by then."""
+    cached_tokens: int = 0
+    """Of the prompt tokens, those billed as cached."""
+    reasoning_tokens: int = 0
+    """Of the completion tokens, those spent thinking."""
     replayed: bool = False
     """True when the answer was already recorded (a redelivered update) and the model was not called."""
     delivered: bool = False

@@ -183,9 +183,21 @@ class _Outcome:
     succeed: bool
     text: str
     kind: Any
+    model: str = "gpt-test"
+    tokens: tuple[int, int, int] = (3, 5, 0)
+    """Billed (prompt, completion, cached prompt) tokens; a failure bills them when its model is not empty."""
+    picture: tuple[str, str] = ("1024x1024", "standard")
+    """Billed (size, quality) of a picture."""
 
 
-_OUTCOMES = st.builds(_Outcome, st.sampled_from([True, True, True, False]), texts, failure_kinds)
+_BILLED_MODELS = st.sampled_from(["gpt-4o-mini", "gpt-4o-mini-2024-07-18", "o4-mini", "llama-local", "gpt-test"])
+_TOKENS = st.tuples(st.integers(0, 10**6), st.integers(0, 10**5), st.integers(0, 10**6)).map(
+    lambda t: (t[0], t[1], min(t[2], t[0]))
+)
+_PICTURES = st.sampled_from([("1024x1024", "standard"), ("1792x1024", "hd"), ("512x512", "standard")])
+_OUTCOMES = st.builds(
+    _Outcome, st.sampled_from([True, True, True, False]), texts, failure_kinds, _BILLED_MODELS, _TOKENS, _PICTURES
+)
 
 
 @attrs.frozen
@@ -300,18 +312,29 @@ def _outcome_command(step: _Outcome, pending: Pending | None) -> Command | None:
             return GiveAnswer(
                 question_version=pending.version,
                 text=step.text,
-                model="gpt-test",
-                prompt_tokens=3,
-                completion_tokens=5,
+                model=step.model,
+                prompt_tokens=step.tokens[0],
+                completion_tokens=step.tokens[1],
+                cached_tokens=step.tokens[2],
                 latency_ms=42,
             )
-        return FailAnswer(question_version=pending.version, kind=step.kind, message="failed")
+        billed = step.kind == "content_refused"  # a refusal the server billed
+        return FailAnswer(
+            question_version=pending.version,
+            kind=step.kind,
+            message="failed",
+            model=step.model if billed else "",
+            prompt_tokens=step.tokens[0] if billed else 0,
+            cached_tokens=step.tokens[2] if billed else 0,
+        )
     if step.succeed:
         return GiveImage(
             request_version=pending.version,
             image_ref="https://example.test/x.png",
-            model="dall-e-test",
+            model="dall-e-3" if step.model != "llama-local" else "dall-e-test",
             revised_prompt=None,
+            size=step.picture[0],
+            quality=step.picture[1],
         )
     return FailImage(request_version=pending.version, kind=step.kind, message="failed")
 

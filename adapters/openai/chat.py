@@ -87,8 +87,8 @@ class _Answer:
     thoughts: list[str] = attrs.field(factory=list)
     refusal: list[str] = attrs.field(factory=list)
     finish_reason: str | None = None
-    usage: tuple[int, int] | None = None
-    """Billed (prompt, completion) tokens, once the server reports them."""
+    usage: tuple[int, int, int, int] | None = None
+    """Billed (prompt, completion, cached prompt, reasoning) tokens, once the server reports them."""
 
     @property
     def text(self) -> str:
@@ -145,13 +145,15 @@ class _Answer:
         return attrs.evolve(self._as_completion(), stopped=True)
 
     def _as_completion(self) -> Completion:
-        prompt_tokens, completion_tokens = self.usage or (0, 0)
+        prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens = self.usage or (0, 0, 0, 0)
         return Completion(
             text=self.text,
             model=self.model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             reasoning=self.reasoning,
+            cached_tokens=cached_tokens,
+            reasoning_tokens=reasoning_tokens,
         )
 
 
@@ -163,13 +165,22 @@ def _dicts(value: object) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _usage(value: object) -> tuple[int, int] | None:
-    """(prompt, completion) tokens from a usage object; None when there is none."""
+def _usage(value: object) -> tuple[int, int, int, int] | None:
+    """(prompt, completion, cached prompt, reasoning) tokens from a usage object; None when there is none."""
     if not isinstance(value, dict):
         return None
-    counts = [value.get("prompt_tokens"), value.get("completion_tokens")]
-    prompt_tokens, completion_tokens = (count if isinstance(count, int) else 0 for count in counts)
-    return prompt_tokens, completion_tokens
+    prompt_details, completion_details = value.get("prompt_tokens_details"), value.get("completion_tokens_details")
+    return (
+        _count(value.get("prompt_tokens")),
+        _count(value.get("completion_tokens")),
+        _count(prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None),
+        _count(completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None),
+    )
+
+
+def _count(value: object) -> int:
+    """A token count as reported, 0 for anything that is not a count."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 class OpenAIChatModel:

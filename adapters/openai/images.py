@@ -74,12 +74,12 @@ class OpenAIImageModel:
             lambda left: self._generate(prompt, left), operation="image", secrets=secrets, deadline=deadline
         )
         if data is not None:
-            return Picture(sha256_ref(data), self._model, image.revised_prompt, data)
+            return Picture(sha256_ref(data), self._model, image.revised_prompt, data, size=self._size)
         url = image.url or ""
         data = await self._retry.call(
             lambda left: self._download(url, left), operation="image_download", secrets=secrets, deadline=deadline
         )
-        return Picture(url, self._model, image.revised_prompt, data)
+        return Picture(url, self._model, image.revised_prompt, data, size=self._size)
 
     def _secrets(self) -> tuple[str, ...]:
         key = getattr(self._client, "api_key", None)

@@ -127,6 +127,24 @@ MUTATIONS = [
         "test_tail_read_state_equals_full_fold_state",
     ),
     (
+        "domain/usage.py",
+        '                Billed(model, "cached_input", cached),\n',
+        "",
+        "test_the_cost_of_an_answer_is_exactly_its_billed_tokens_times_the_prices",
+    ),
+    (
+        "domain/usage.py",
+        "            totals[key] = totals.get(key, 0) + quantity\n",
+        "            totals[key] = quantity\n",
+        "test_every_billed_unit_reaches_the_ledger_for_the_asker_the_chat_and_the_total",
+    ),
+    (
+        "domain/usage.py",
+        '        holders.insert(0, ("user", str(charge.user_id)))\n',
+        "        pass\n",
+        "test_every_billed_unit_reaches_the_ledger_for_the_asker_the_chat_and_the_total",
+    ),
+    (
         "domain/codec.py",
         "    for version in range(schema, SCHEMA_VERSIONS[name]):\n",
         "    for version in range(schema, schema):\n",

@@ -17,7 +17,7 @@ ADA = Sender(user_id=7, username=None, first_name="Ada", language_code="en")
 def test_ask_from_an_unknown_user_registers_them_first():
     assert decide(INITIAL, Ask(sender=ADA, text="hi")) == (
         UserRegistered(user_id=7, username=None, first_name="Ada", language_code="en"),
-        QuestionAsked(text="hi"),
+        QuestionAsked(text="hi", sender_id=7),
     )
 
 
@@ -45,7 +45,7 @@ def test_a_new_request_closes_an_unanswered_one():
     state = fold(run_script([Ask(sender=ADA, text="first")], ADA))
     assert decide(state, RequestImage(sender=ADA, prompt="cat")) == (
         AnswerFailed(kind="abandoned", message="superseded before the model answered", question_version=2),
-        ImageRequested(prompt="cat"),
+        ImageRequested(prompt="cat", sender_id=7),
     )
     assert decide(state, Reset(sender=ADA))[-1] == ConversationReset()
 

@@ -149,6 +149,7 @@ def test_the_json_document_has_the_documented_shape() -> None:
         "text": "What is the capital of France?",
         "message_id": None,
         "sender_name": None,
+        "sender_id": ALICE.user_id,
     }
     assert document["events"][1]["state"] == {
         "mode": "chat",

@@ -63,7 +63,11 @@ def test_postgresql_statements_take_pyformat_parameters_and_keep_their_casts() -
     sqlite = statements("sqlite")
     for name, statement in statements("postgres").items():
         assert re.search(r"(?<!:):\w", statement) is None, name
-        assert set(re.findall(r"%\((\w+)\)s", statement)) == set(re.findall(r"(?<!:):(\w+)", sqlite[name])), name
+        taken = set(re.findall(r"%\((\w+)\)s", statement))
+        if name == "read_all":  # SQLite's position is one number; PostgreSQL's also names a transaction
+            assert taken == set(re.findall(r"(?<!:):(\w+)", sqlite[name])) | {"xact"}, name
+        else:
+            assert taken == set(re.findall(r"(?<!:):(\w+)", sqlite[name])), name
     assert "::int[]" in statements("postgres")["insert"]
     assert set(attrs.fields_dict(Statements)) == set(sqlite)
 
