@@ -5,7 +5,7 @@ Adapters implement these; tests hold every implementation to one contract suite 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -14,6 +14,7 @@ import attrs
 
 from domain.events import Event, FailureKind, RecordedEvent
 from domain.prompt import Message
+from domain.usage import LedgerKey
 
 
 class StoreError(Exception):
@@ -106,6 +107,10 @@ class EventStore(Protocol):
 
     def inbox(self, bot: str) -> Inbox:
         """The inbox of one bot, kept in this store."""
+        ...
+
+    def ledger(self) -> LedgerStore:
+        """The usage ledger's projection, kept in this store."""
         ...
 
     def poller_lease(self, bot: str) -> AbstractAsyncContextManager[None]:
@@ -270,3 +275,22 @@ class Inbox(Protocol):
 
     async def erase_chat(self, chat: str) -> None:
         """Drop the text of every entry of a chat (with its stream, on /forget)."""
+
+
+class LedgerStore(Protocol):
+    """The usage ledger's projection (domain.usage), kept beside the log: quantities by ledger key, and the
+    position in the log's global order (`EventStore.read_all`) of the last event they include. Every worker
+    brings it up to date; the checkpoint moves only from the position a worker read, so no event counts twice."""
+
+    async def checkpoint(self) -> str | None:
+        """The position of the last event included (None: none yet)."""
+        ...
+
+    async def advance(self, expected: str | None, to: str, lines: Mapping[LedgerKey, int]) -> bool:
+        """Add `lines` and move the checkpoint from `expected` to `to`, all or nothing; False, writing nothing,
+        when the checkpoint is no longer `expected` (another worker advanced it first)."""
+        ...
+
+    async def quantities(self, scope: str, holder: str, period: str, when: str) -> dict[tuple[str, str], int]:
+        """What one holder used in one period: quantity by (model, unit)."""
+        ...

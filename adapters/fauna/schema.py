@@ -1,4 +1,4 @@
-"""The Fauna schema of the event store: four collections and twelve indexes, created idempotently.
+"""The Fauna schema of the event store: six collections and fifteen indexes, created idempotently.
 
 The collections keep no document history (`history_days: 0`): an erased stream must not stay readable there.
 
@@ -37,6 +37,14 @@ bot's id while the update is unhandled, and absent (like `payload`) once it is h
 Collection `leases`, one document `{bot, holder, expires (Time)}` per bot while a poller holds its lease (deleted on
 release; one whose holder died stays until taken over; see adapters/fauna/lease.py):
 - `leases_by_bot`             [bot] -> (ref), unique.
+
+Collection `ledger`, one document `{scope, holder, period, when, model, unit, quantity}` per ledger key (the usage
+ledger's projection, see adapters/fauna/ledger.py), and collection `ledger_checkpoint`, one document
+`{name: "ledger", position}` once the ledger has been advanced:
+- `ledger_by_key`             [scope, holder, period, when, model, unit] -> (ref), unique; one document per key.
+- `ledger_by_holder`          [scope, holder, period, when] -> [model, unit, quantity]; what a holder used in a
+                              period, read from the index alone.
+- `ledger_checkpoint_by_name` [name] -> (ref), unique; the one checkpoint document.
 """
 
 from __future__ import annotations
@@ -68,6 +76,12 @@ INBOX_BY_CHAT = "inbox_by_chat"
 
 LEASES = "leases"
 LEASES_BY_BOT = "leases_by_bot"
+
+LEDGER = "ledger"
+LEDGER_BY_KEY = "ledger_by_key"
+LEDGER_BY_HOLDER = "ledger_by_holder"
+LEDGER_CHECKPOINT = "ledger_checkpoint"
+LEDGER_CHECKPOINT_BY_NAME = "ledger_checkpoint_by_name"
 
 
 @attrs.frozen
@@ -110,6 +124,14 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec(INBOX_OPEN, terms=("open",), values=("update_id", "ref"), source=INBOX),
     IndexSpec(INBOX_BY_CHAT, terms=("chat",), source=INBOX),
     IndexSpec(LEASES_BY_BOT, terms=("bot",), unique=True, source=LEASES),
+    IndexSpec(LEDGER_BY_KEY, terms=("scope", "holder", "period", "when", "model", "unit"), unique=True, source=LEDGER),
+    IndexSpec(
+        LEDGER_BY_HOLDER,
+        terms=("scope", "holder", "period", "when"),
+        values=("model", "unit", "quantity"),
+        source=LEDGER,
+    ),
+    IndexSpec(LEDGER_CHECKPOINT_BY_NAME, terms=("name",), unique=True, source=LEDGER_CHECKPOINT),
 )
 
 
@@ -122,7 +144,7 @@ def create_collection() -> Any:
     return q.do(
         *(
             q.if_(q.exists(q.collection(name)), None, q.create_collection({"name": name, "history_days": 0}))
-            for name in (COLLECTION, ERASURES, INBOX, LEASES)
+            for name in (COLLECTION, ERASURES, INBOX, LEASES, LEDGER, LEDGER_CHECKPOINT)
         ),
         None,
     )

@@ -3,7 +3,7 @@
 Every append is one FQL query, so one Fauna transaction: find the causation's batch (and return it), else check the
 stream's head version, else create the batch. Reads page through the `events_by_stream` index with cursors and an
 explicit page size in both directions. The schema is described in `adapters.fauna.schema`; the poller lease in
-`adapters.fauna.lease`.
+`adapters.fauna.lease`; the usage ledger's projection in `adapters.fauna.ledger`.
 
 The global order (`read_all`) is that of the `events_in_order` index: by `ts`, the commit time of the transaction
 that wrote the event, then by stream and version. Fauna is strictly serializable and every read sees a snapshot, at
@@ -36,6 +36,7 @@ from adapters.fauna.documents import event_fields, recorded_fields, recorded_fro
 from adapters.fauna.driver import errors
 from adapters.fauna.inbox import FaunaInbox
 from adapters.fauna.lease import LEASE_TTL, FaunaLease
+from adapters.fauna.ledger import FaunaLedger
 from adapters.store_rules import (
     PAGE_SIZE,
     batch_starts,
@@ -278,8 +279,12 @@ class FaunaEventStore:
         """The inbox of one bot, in this database's `inbox` collection."""
         return FaunaInbox(self, bot)
 
+    def ledger(self) -> FaunaLedger:
+        """The usage ledger's projection, in this database's `ledger` and `ledger_checkpoint` collections."""
+        return FaunaLedger(self)
+
     async def query(self, build: Callable[[], Any]) -> Any:
-        """One FQL query (for the inbox and the lease); failures become StoreUnavailable."""
+        """One FQL query (for the inbox, the ledger and the lease); failures become StoreUnavailable."""
         return await self._connection.query(build)
 
     def poller_lease(self, bot: str) -> AbstractAsyncContextManager[None]:

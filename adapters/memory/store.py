@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from adapters.memory.inbox import MemoryInbox
+from adapters.memory.ledger import MemoryLedger
 from adapters.store_rules import batch_starts, check_import, check_limit, new_batch, recording_time, utc_now
 from domain.events import Event, RecordedEvent
 from domain.ports import ConcurrencyConflict, Positioned
@@ -23,6 +24,7 @@ class MemoryEventStore:
         self._now = now
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._inboxes: dict[str, MemoryInbox] = {}
+        self._ledger = MemoryLedger()
         self._positions: dict[tuple[str, int], int] = {}
         """The global position of each (stream, version) held: one counter, never reused."""
         self._last_position = 0
@@ -35,6 +37,10 @@ class MemoryEventStore:
     def inbox(self, bot: str) -> MemoryInbox:
         """The inbox of one bot, kept with this store."""
         return self._inboxes.setdefault(bot, MemoryInbox(self._now))
+
+    def ledger(self) -> MemoryLedger:
+        """The usage ledger's projection, kept with this store."""
+        return self._ledger
 
     async def init_schema(self) -> None:
         """Nothing to create."""

@@ -22,6 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.inbox import PostgresInbox
+from adapters.sql.ledger import ledger_tables
 from adapters.sql.schema import POSTGRES, events_table, global_order, inbox_table
 from adapters.sql.statements import Insert, Mode, Parameters, Rows, Script, Step, render
 from adapters.sql.store import SqlEventStore
@@ -93,6 +94,10 @@ class PostgresEventStore(SqlEventStore):
         self._inbox_table = sql.Identifier(schema, "inbox")
         self._inbox_name = self._inbox_table.as_string()
         super().__init__(POSTGRES, render(POSTGRES, self._events_name, self._inbox_name), now, page_size)
+        self._ledger_names = (
+            sql.Identifier(schema, "ledger").as_string(),
+            sql.Identifier(schema, "ledger_checkpoint").as_string(),
+        )
         self._schema = schema
         self._conninfo = conninfo
         self._where = _describe(conninfo)
@@ -132,6 +137,11 @@ class PostgresEventStore(SqlEventStore):
         conninfo, schema = parse_url(url)
         return cls(conninfo, schema=schema, now=now)
 
+    @property
+    def ledger_names(self) -> tuple[str, str]:
+        """The ledger's tables, in the store's schema."""
+        return self._ledger_names
+
     async def init_schema(self) -> None:
         """Create the schema, table and indexes unless the table exists; safe to run from many processes at once."""
 
@@ -143,6 +153,8 @@ class PostgresEventStore(SqlEventStore):
                 for statement in events_table(POSTGRES, self._events_name):
                     await connection.execute(statement)
             await connection.execute(inbox_table(POSTGRES, self._inbox_name))
+            for statement in ledger_tables(POSTGRES, *self.ledger_names):
+                await connection.execute(statement)
             ordered = await connection.execute(
                 "SELECT 1 FROM information_schema.columns "
                 "WHERE table_schema = %s AND table_name = 'events' AND column_name = 'xact'",

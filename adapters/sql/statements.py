@@ -184,6 +184,11 @@ def render(dialect: Dialect, events: str, inbox: str) -> Statements:
     return Statements(**texts)
 
 
+def in_dialect(dialect: Dialect, text: str) -> str:
+    """A statement written with `:name` parameters, in the dialect's parameter style."""
+    return _PARAMETER.sub(r"%(\1)s", text) if dialect.arrays else text
+
+
 def _insert(dialect: Dialect, table: str, columns: tuple[tuple[str, str], ...], tail: str) -> str:
     """Insert one row per parameter mapping (SQLite), or rows from one array per column (PostgreSQL)."""
     names = ", ".join(name for name, _ in columns)

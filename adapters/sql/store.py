@@ -15,6 +15,7 @@ from typing import ClassVar, TypeVar
 
 from adapters.sql import decisions
 from adapters.sql.inbox import SqlInbox
+from adapters.sql.ledger import SqlLedger
 from adapters.sql.rows import event_rows, recorded
 from adapters.sql.schema import Dialect
 from adapters.sql.statements import Change, Insert, Mode, Rows, Script, Statements
@@ -62,6 +63,15 @@ class SqlEventStore(abc.ABC):
     def inbox(self, bot: str) -> SqlInbox:
         """The inbox of one bot, in this store's `inbox` table."""
         return SqlInbox(self, bot)
+
+    def ledger(self) -> SqlLedger:
+        """The usage ledger's projection, in this store's `ledger` and `ledger_checkpoint` tables."""
+        return SqlLedger(self, *self.ledger_names)
+
+    @property
+    def ledger_names(self) -> tuple[str, str]:
+        """The quoted names of the ledger's tables (a dialect may qualify them with a schema)."""
+        return "ledger", "ledger_checkpoint"
 
     async def append(
         self, stream: str, events: Sequence[Event], expected_version: int, causation_id: str

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from adapters.sql.ledger import ledger_tables
 from adapters.sql.schema import SQLITE, events_table, global_order, inbox_table
 from adapters.sql.statements import Change, Mode, Parameters, Rows, Script, Step, render
 from adapters.sql.store import SqlEventStore
@@ -40,7 +41,11 @@ T = TypeVar("T")
 
 MEMORY = ":memory:"
 URL_FORMS = "sqlite:///relative/path.db, sqlite:////absolute/path.db or sqlite://:memory: (optionally ?mode=ro)"
-_SCHEMA = (*events_table(SQLITE, "events"), inbox_table(SQLITE, "inbox"))
+_SCHEMA = (
+    *events_table(SQLITE, "events"),
+    inbox_table(SQLITE, "inbox"),
+    *ledger_tables(SQLITE, "ledger", "ledger_checkpoint"),
+)
 _REFUSED = (UnicodeEncodeError, OverflowError)
 """What sqlite3 raises for a value it cannot bind: text that is not UTF-8 (a lone surrogate), an int beyond 64 bits."""
 
