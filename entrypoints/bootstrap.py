@@ -36,7 +36,9 @@ async def build_service(
     return await _service(settings, env, outbox)
 
 
-async def _service(settings: ServiceSettings, env: Mapping[str, str], outbox: Outbox | None) -> ConversationService:
+async def _service(
+    settings: ServiceSettings, env: Mapping[str, str], outbox: Outbox | None, exempt: frozenset[int] = frozenset()
+) -> ConversationService:
     store = await open_configured_store(env)
     chat, images = build_models(settings.model)
     prompts = model_prompts(settings.model, settings.prompt.policy())
@@ -51,6 +53,8 @@ async def _service(settings: ServiceSettings, env: Mapping[str, str], outbox: Ou
         meter=None if exact else chat.server_tokenizer(),
         counters=prompts.counters,
         budgets=prompts.budgets,
+        spending=settings.budgets.limits(exempt),
+        prices=settings.prices,
         takeover_after=settings.recovery.takeover_after(store_url(env)),
     )
 
@@ -88,7 +92,8 @@ async def build_bot(env: Mapping[str, str], redactor: Redactor) -> TelegramBot:
     redactor.add([*telegram.secrets(), *settings.model.secrets()])
     bot = bot_api_client(telegram)
     try:
-        service = await _service(settings, env, TelegramOutbox(bot, telegram.show_reasoning == "collapsed"))
+        outbox = TelegramOutbox(bot, telegram.show_reasoning == "collapsed")
+        service = await _service(settings, env, outbox, exempt=telegram.admins)
     except BaseException:
         await bot.session.close()
         raise

@@ -14,6 +14,7 @@ entrypoints/bootstrap.py reads every model before it builds anything.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
@@ -23,6 +24,7 @@ from adapters.openai.settings import OpenAISettings
 from adapters.settings import ConfigError
 from domain.prices import PriceTable
 from domain.prompt import PromptPolicy
+from service.budgets import BudgetLimits
 from service.personas import PersonaFileError, Personas, load_personas
 from service.price_file import PriceFileError, load_price_file
 
@@ -78,6 +80,23 @@ def price_table(env: Mapping[str, str], override: str | None = None) -> PriceTab
         raise ConfigError(f"{'--prices' if override is not None else 'CONVO_PRICES'}: {error}") from None
 
 
+class BudgetSettings(EnvSettings):
+    """Spending caps in USD, checked before each model call (days and months are UTC)."""
+
+    user_day: Decimal | None = setting("CONVO_BUDGET_USER_DAY", default=None, ge=0)
+    """What one user may spend in a day, across every chat."""
+    user_month: Decimal | None = setting("CONVO_BUDGET_USER_MONTH", default=None, ge=0)
+    """What one user may spend in a month."""
+    chat_month: Decimal | None = setting("CONVO_BUDGET_CHAT_MONTH", default=None, ge=0)
+    """What one chat may spend in a month."""
+    total_month: Decimal | None = setting("CONVO_BUDGET_TOTAL_MONTH", default=None, ge=0)
+    """What the whole bot may spend in a month."""
+
+    def limits(self, exempt: frozenset[int] = frozenset()) -> BudgetLimits:
+        """The caps, with the users the user caps do not apply to."""
+        return BudgetLimits(self.user_day, self.user_month, self.chat_month, self.total_month, exempt)
+
+
 class RecoverySettings(EnvSettings):
     """How long another worker may be answering before this one takes a request over."""
 
@@ -104,6 +123,10 @@ class ServiceSettings:
     """Recovery's settings."""
     personas: Personas
     """The personas a chat may choose."""
+    budgets: BudgetSettings
+    """The spending caps."""
+    prices: PriceTable
+    """What model usage costs."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -113,4 +136,6 @@ class ServiceSettings:
             prompt=PromptSettings.from_env(env),
             recovery=RecoverySettings.from_env(env),
             personas=PersonaSettings.from_env(env).personas(),
+            budgets=BudgetSettings.from_env(env),
+            prices=price_table(env),
         )

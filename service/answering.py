@@ -30,6 +30,7 @@ from domain.events import (
 )
 from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, StopSignal, TextSoFar
 from domain.prompt import Message, ModelPrompts, PromptPolicy, message_cost, with_persona
+from service.budgets import BudgetGuard
 from service.loading import load_prompt
 from service.outcomes import Answered, Drawn, Failed, Outcome
 from service.recording import record
@@ -55,9 +56,10 @@ class Models:
 class Answering:
     """Outcomes of recorded requests, over one stream cache and one pair of models."""
 
-    def __init__(self, states: StateCache, models: Models) -> None:
+    def __init__(self, states: StateCache, models: Models, guard: BudgetGuard | None = None) -> None:
         self._states = states
         self._models = models
+        self._guard = guard
 
     async def outcome(
         self,
@@ -76,10 +78,17 @@ class Answering:
         if state.pending is None or state.pending.version != asked.version:
             undelivered = state.undelivered is not None and state.undelivered.version == asked.version
             return attrs.evolve(await self.recorded_outcome(asked), delivered=not undelivered)
+        refusal = await self._guard.refusal(state.pending.asker_id, asked.stream) if self._guard else None
         if isinstance(asked.event, QuestionAsked):
+            if refusal is not None:
+                return await self._question_failed(asked, ModelFailure("over_budget", refusal.message))
             policy = with_persona(self._models.prompts.policy_for(state.model), state.persona_prompt)
             chat = _ChatCall(policy, state.model, on_text, stop)
             return await self._answer(asked, chat)
+        if refusal is not None:
+            failure = ModelFailure("over_budget", refusal.message)
+            command = FailImage(request_version=asked.version, kind=failure.kind, message=failure.message)
+            return await self._record_outcome(asked, command, _failed("image", asked, failure))
         return await self._draw(asked)
 
     async def recorded_outcome(self, asked: RecordedEvent) -> Outcome:

@@ -36,10 +36,12 @@ from domain.commands import (
 from domain.conversation import Pending, State
 from domain.events import ImageRequested, Mode, QuestionAsked, RecordedEvent, TurnUndone
 from domain.ports import ChatModel, EventStore, ImageModel, PromptMeter, StopSignal, TextSoFar
+from domain.prices import PriceTable
 from domain.prompt import ModelPrompts, PromptPolicy, TokenCounter, Turn, estimate_tokens
 from domain.tail import AskedQuestion, RecentTurns
 from service import queries
 from service.answering import Answering, Models
+from service.budgets import BudgetGuard, BudgetLimits
 from service.deliveries import Deliveries, request_version
 from service.loading import find_event, load_recent
 from service.locks import StreamLocks
@@ -47,6 +49,7 @@ from service.outcomes import Failed, Outbox, Outcome, Started
 from service.recording import record
 from service.state_cache import StateCache
 from service.takeover import Takeover
+from service.usage_projection import UsageProjection
 
 
 @attrs.frozen
@@ -80,6 +83,8 @@ class ConversationService:
         meter: PromptMeter | None = None,
         counters: Mapping[str, TokenCounter] | None = None,
         budgets: Mapping[str, int] | None = None,
+        spending: BudgetLimits | None = None,
+        prices: PriceTable | None = None,
         takeover_after: float = 0.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -89,7 +94,9 @@ class ConversationService:
         self._models = Models(chat=chat, images=images, prompts=prompts, meter=meter)
         self._locks = StreamLocks()
         self._states = StateCache(store)
-        self._answering = Answering(self._states, self._models)
+        self.usage = UsageProjection(store, prices or PriceTable())
+        guard = BudgetGuard(self.usage, spending or BudgetLimits(), now)
+        self._answering = Answering(self._states, self._models, guard)
         self._deliveries = Deliveries(self._states, outbox)
         self._takeover = Takeover(
             self._states, self._answering, self._deliveries, takeover_after=takeover_after, now=now, sleep=sleep

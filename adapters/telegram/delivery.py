@@ -179,7 +179,7 @@ async def send_outcome(
         case Drawn():
             await send_picture(bot, chat_id, outcome, reply_to=reply_to, thread=thread)
         case Failed(kind=kind, retry_after=retry_after, request=request, reasoning=reasoning):
-            text = replies.failure(kind, retry_after, image=request == "image")
+            text = replies.failure(kind, retry_after, image=request == "image", detail=outcome.message)
             if reasoning and show_reasoning:  # stopped while it only thought: what it thought, then the reply
                 await send_answer(
                     bot, chat_id, text, first=first, reply_to=reply_to, reasoning=reasoning, thread=thread

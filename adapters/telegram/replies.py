@@ -11,6 +11,7 @@ import math
 
 from adapters.telegram.i18n import N_, translated
 from domain.events import FailureKind, Mode
+from service.budgets import parse_refusal
 
 WELCOME = N_("Hello{name}! I'm a chat bot backed by an AI model.")
 HELP = N_(
@@ -96,6 +97,13 @@ _FAILURES: dict[FailureKind, str] = {
     ),
     "abandoned": N_("That request was interrupted before it finished. Please send it again."),
     "stopped": N_("⏹ Stopped before the answer began."),
+    "over_budget": N_("A spending budget is used up, so I can't ask the AI model now. Please try again later."),
+}
+_OVER_BUDGET = {
+    "user_day": N_("You've used up your daily budget ({limit} USD). It starts over at {resets}."),
+    "user_month": N_("You've used up your monthly budget ({limit} USD). It starts over on {resets}."),
+    "chat_month": N_("This chat has used up its monthly budget ({limit} USD). It starts over on {resets}."),
+    "total_month": N_("The bot has used up its monthly budget ({limit} USD). It starts over on {resets}."),
 }
 _MODES: dict[Mode, str] = {"chat": N_("chat"), "image": N_("image")}
 
@@ -116,10 +124,14 @@ COMMANDS = (
 """The command menu: each command and its description (registered per language with setMyCommands)."""
 
 
-def failure(kind: FailureKind, retry_after: float | None = None, *, image: bool = False) -> str:
-    """The reply for a failed request, in the current language."""
+def failure(kind: FailureKind, retry_after: float | None = None, *, image: bool = False, detail: str = "") -> str:
+    """The reply for a failed request, in the current language (`detail`: the recorded failure message)."""
     if image and kind == "content_refused":
         return translated(IMAGE_REFUSED)
+    refused = parse_refusal(detail) if kind == "over_budget" else None
+    if refused is not None:
+        budget, limit, resets = refused
+        return translated(_OVER_BUDGET[budget], limit=limit, resets=resets)
     return translated(_FAILURES[kind], seconds=math.ceil(retry_after or 20))
 
 

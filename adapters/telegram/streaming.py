@@ -315,7 +315,7 @@ class EditedReply:
         """Replace the preview with the final answer, or with the failure reply."""
         thoughts = isinstance(outcome, Failed) and bool(outcome.reasoning) and self._show_reasoning
         if self._message_id is not None and isinstance(outcome, Failed) and not thoughts:
-            text = replies.failure(outcome.kind, outcome.retry_after)
+            text = replies.failure(outcome.kind, outcome.retry_after, detail=outcome.message)
             seen = self._shown.removesuffix(CURSOR).rstrip()
             # what the user watched grow stays on screen, marked as cut short
             if seen and seen != translated(replies.THINKING):

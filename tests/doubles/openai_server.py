@@ -546,6 +546,8 @@ class ChatPlan:
     refusal: bool = False
     reasoning: str = ""
     reasoning_field: ReasoningField = "reasoning_content"
+    billed_completion: int | None = None
+    """Completion tokens to report instead of counting them."""
 
     @property
     def reasoning_tokens(self) -> int:
@@ -555,6 +557,8 @@ class ChatPlan:
     @property
     def completion_tokens(self) -> int:
         """Tokens of all choices, reasoning included."""
+        if self.billed_completion is not None:
+            return self.billed_completion
         return count_tokens(self.text) * self.n + self.reasoning_tokens
 
     def usage(self) -> JSONDict:
@@ -788,6 +792,8 @@ class FakeOpenAI:
         self._default_reasoning = (reasoning, self.reasoning_field)
         self._queued_answers: deque[Answer] = deque()
         self._queued_faults: dict[str, deque[Fault]] = {endpoint: deque() for endpoint in ENDPOINTS}
+        self.billing: tuple[int, int] | None = None
+        """Fixed (prompt, completion) tokens every answer reports as billed; None counts them."""
         self._persistent_faults: dict[str, Fault] = {}
         self._requests: list[RecordedRequest] = []
         self._images: dict[str, bytes] = {}
@@ -900,6 +906,7 @@ class FakeOpenAI:
         self._queued_answers.clear()
         self._answer = self._default_answer
         self.reasoning, self.reasoning_field = self._default_reasoning
+        self.billing = None
 
     async def wait_for_requests(self, count: int, *, endpoint: str | None = None, within: float = 5.0) -> None:
         """Wait until ``count`` requests (to ``endpoint``, if given) have arrived; ``TimeoutError`` after
@@ -943,6 +950,10 @@ class FakeOpenAI:
     def queue_answers(self, *answers: Answer) -> None:
         """Use these answers, one per chat request, before the persistent answer."""
         self._queued_answers.extend(answers)
+
+    def set_billing(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Report these tokens as billed for every answer, as a server with its own tokenizer would."""
+        self.billing = (prompt_tokens, completion_tokens)
 
     def set_reasoning(self, reasoning: str | None, *, reasoning_field: ReasoningField | None = None) -> None:
         """Send ``reasoning`` with every chat answer (``None`` stops), in ``reasoning_field`` if given."""
@@ -1189,11 +1200,12 @@ class FakeOpenAI:
             n=int(body.get("n") or 1),
             text=text,
             finish_reason=finish_reason,
-            prompt_tokens=prompt_tokens(body["messages"]),
+            prompt_tokens=self.billing[0] if self.billing else prompt_tokens(body["messages"]),
             include_usage=bool(isinstance(stream_options, dict) and stream_options.get("include_usage")),
             refusal=fault.kind == "refusal",
             reasoning=reasoning,
             reasoning_field=self.reasoning_field,
+            billed_completion=self.billing[1] if self.billing else None,
         )
 
     async def _resolve_answer(self, record: RecordedRequest) -> ReasonedAnswer:

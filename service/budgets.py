@@ -1,0 +1,98 @@
+"""Spending caps, checked before each model call: a request is refused once the spending already recorded in the
+period has reached the budget, so a call that starts below it may pass it by at most its own cost (and, across
+workers, by the calls in flight when it was crossed). Days and months are UTC."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import attrs
+
+from service.usage_projection import UsageProjection
+from service.usage_report import chat_of_stream
+
+_REFUSAL = re.compile(r"^(user_day|user_month|chat_month|total_month) budget of (\S+) USD reached; resets (.+ UTC)$")
+
+
+@attrs.frozen
+class BudgetLimits:
+    """The caps in USD (None: no cap), and the users the user caps do not apply to (the bot's operators)."""
+
+    user_day: Decimal | None = None
+    """What one user may spend in a UTC day, across every chat."""
+    user_month: Decimal | None = None
+    """What one user may spend in a UTC month."""
+    chat_month: Decimal | None = None
+    """What one chat (all its users and topics) may spend in a UTC month."""
+    total_month: Decimal | None = None
+    """What the whole bot may spend in a UTC month."""
+    exempt: frozenset[int] = frozenset()
+    """Users the user caps do not apply to."""
+
+    @property
+    def any(self) -> bool:
+        """Whether any cap is set (without one, nothing is checked or read)."""
+        return any(cap is not None for cap in (self.user_day, self.user_month, self.chat_month, self.total_month))
+
+
+@attrs.frozen
+class Refusal:
+    """A request refused: which budget it met, and when that budget starts over."""
+
+    budget: str
+    """`user_day`, `user_month`, `chat_month` or `total_month`."""
+    limit: Decimal
+    """The cap, in USD."""
+    resets: datetime
+    """When the period ends (UTC)."""
+
+    @property
+    def message(self) -> str:
+        """The refusal as the log records it (`parse_refusal` reads it back)."""
+        return f"{self.budget} budget of {self.limit} USD reached; resets {self.resets:%Y-%m-%d %H:%M} UTC"
+
+
+def parse_refusal(message: str) -> tuple[str, str, str] | None:
+    """(budget, limit, resets) from a recorded refusal's message; None for any other message."""
+    found = _REFUSAL.match(message)
+    return None if found is None else (found[1], found[2], found[3])
+
+
+class BudgetGuard:
+    """Decides, from the ledger projection brought up to date, whether a request may call a model."""
+
+    def __init__(self, projection: UsageProjection, limits: BudgetLimits, now: Callable[[], datetime]) -> None:
+        self._projection = projection
+        self._limits = limits
+        self._now = now
+
+    async def refusal(self, asker: int | None, stream: str) -> Refusal | None:
+        """The first budget the asker, their chat or the bot has used up, if any."""
+        limits = self._limits
+        if not limits.any:
+            return None
+        await self._projection.catch_up()
+        now = self._now().astimezone(UTC)
+        day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
+        tomorrow = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+        next_month = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+        checks: list[tuple[str, str, str, str, Decimal | None, datetime]] = []
+        if asker is not None and asker not in limits.exempt:
+            holder = str(asker)
+            checks += [
+                ("user_day", holder, "day", day, limits.user_day, tomorrow),
+                ("user_month", holder, "month", month, limits.user_month, next_month),
+            ]
+        checks += [
+            ("chat_month", chat_of_stream(stream), "month", month, limits.chat_month, next_month),
+            ("total_month", "", "month", month, limits.total_month, next_month),
+        ]
+        for budget, holder, period, when, limit, resets in checks:
+            if limit is None:
+                continue
+            if await self._projection.spent(budget.split("_")[0], holder, period, when) >= limit:
+                return Refusal(budget, limit, resets)
+        return None
