@@ -145,3 +145,9 @@ def _find(table: Mapping[str, _Price], model: str) -> _Price | None:
         return table[model]
     family = max((name for name in table if model.startswith(name + "-")), key=len, default=None)
     return None if family is None else table[family]
+
+
+def usd(amount: Decimal) -> str:
+    """An exact amount written out in full, never in exponent form, without trailing zeros (`0.0025`, `3`)."""
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

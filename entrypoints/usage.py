@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from domain.prices import usd
 from service.usage_report import UsageReport, UsageRow
 
 COLUMNS = ("input tokens", "cached input", "output tokens", "images", "cost (USD)")
-
-
-def usd(amount: Decimal) -> str:
-    """An exact amount, written out in full (never in exponent form)."""
-    text = format(amount, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def report_json(report: UsageReport) -> dict[str, Any]:

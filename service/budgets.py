@@ -96,3 +96,56 @@ class BudgetGuard:
             if await self._projection.spent(budget.split("_")[0], holder, period, when) >= limit:
                 return Refusal(budget, limit, resets)
         return None
+
+
+TOKEN_UNITS = ("input", "cached_input", "output")
+
+
+@attrs.frozen
+class Spending:
+    """Tokens and USD of one holder in one period, and the cap on it (if any)."""
+
+    tokens: int
+    """Prompt and completion tokens."""
+    cost: Decimal
+    """USD, exact."""
+    limit: Decimal | None = None
+    """The cap in USD, if there is one for this holder."""
+
+    @property
+    def left(self) -> Decimal | None:
+        """What is left under the cap (never below 0); None without a cap."""
+        return None if self.limit is None else max(Decimal(0), self.limit - self.cost)
+
+
+@attrs.frozen
+class UsageSummary:
+    """What `/usage` shows: the user today and this month, and their chat this month."""
+
+    user_day: Spending
+    """The user, today (UTC)."""
+    user_month: Spending
+    """The user, this month."""
+    chat_month: Spending
+    """The chat, this month."""
+
+
+async def usage_summary(
+    projection: UsageProjection, limits: BudgetLimits, user: int, stream: str, now: datetime
+) -> UsageSummary:
+    """The user's and their chat's spending as of now, the ledger brought up to date first."""
+    await projection.catch_up()
+    moment = now.astimezone(UTC)
+    day, month = moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m")
+    capped = user not in limits.exempt
+
+    async def spending(scope: str, holder: str, period: str, when: str, limit: Decimal | None) -> Spending:
+        quantities = await projection.quantities(scope, holder, period, when)
+        tokens = sum(quantity for (_, unit), quantity in quantities.items() if unit in TOKEN_UNITS)
+        return Spending(tokens, await projection.spent(scope, holder, period, when), limit)
+
+    return UsageSummary(
+        await spending("user", str(user), "day", day, limits.user_day if capped else None),
+        await spending("user", str(user), "month", month, limits.user_month if capped else None),
+        await spending("chat", chat_of_stream(stream), "month", month, limits.chat_month),
+    )

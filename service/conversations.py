@@ -41,7 +41,7 @@ from domain.prompt import ModelPrompts, PromptPolicy, TokenCounter, Turn, estima
 from domain.tail import AskedQuestion, RecentTurns
 from service import queries
 from service.answering import Answering, Models
-from service.budgets import BudgetGuard, BudgetLimits
+from service.budgets import BudgetGuard, BudgetLimits, UsageSummary, usage_summary
 from service.deliveries import Deliveries, request_version
 from service.loading import find_event, load_recent
 from service.locks import StreamLocks
@@ -95,7 +95,9 @@ class ConversationService:
         self._locks = StreamLocks()
         self._states = StateCache(store)
         self.usage = UsageProjection(store, prices or PriceTable())
-        guard = BudgetGuard(self.usage, spending or BudgetLimits(), now)
+        self._spending = spending or BudgetLimits()
+        self._now = now
+        guard = BudgetGuard(self.usage, self._spending, now)
         self._answering = Answering(self._states, self._models, guard)
         self._deliveries = Deliveries(self._states, outbox)
         self._takeover = Takeover(
@@ -151,6 +153,10 @@ class ConversationService:
         """Make the bot's own texts take a language here (None: each user's Telegram language)."""
         async with self._locks.hold(request.stream):
             await self._record_request(request, SelectLanguage(sender=request.sender, language=language))
+
+    async def usage_summary(self, request: Request) -> UsageSummary:
+        """What the asker spent today and this month, and their chat this month, with what is left of the caps."""
+        return await usage_summary(self.usage, self._spending, request.sender.user_id, request.stream, self._now())
 
     async def settings(self, stream: str) -> State:
         """The stream's state, for its settings (mode, persona, model, language), read from the store."""

@@ -54,6 +54,10 @@ class UsageProjection:
                 else:
                     position = await self._ledger.checkpoint()
 
+    async def quantities(self, scope: str, holder: str, period: str, when: str) -> dict[tuple[str, str], int]:
+        """What one holder used in one period (as of the last catch-up): quantity by (model, unit)."""
+        return await self._ledger.quantities(scope, holder, period, when)
+
     async def spent(self, scope: str, holder: str, period: str, when: str) -> Decimal:
         """What one holder spent in one period (as of the last catch-up), in exact USD."""
         quantities = await self._ledger.quantities(scope, holder, period, when)

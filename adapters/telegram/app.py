@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from adapters.settings import ConfigError
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
-from adapters.telegram.handlers import choices, commands, forget, language, messages, turns
+from adapters.telegram.handlers import choices, commands, forget, language, messages, turns, usage
 from adapters.telegram.handlers.choices import Choices
 from adapters.telegram.i18n import ENGLISH, LANGUAGES, translated
 from adapters.telegram.identity import causation_of, chat_of
@@ -105,7 +105,8 @@ def build_dispatcher(
     )
     for middleware in middlewares:
         dispatcher.update.outer_middleware(middleware)
-    routers = (choices.router, language.router, forget.router, turns.router, commands.router, messages.router)
+    routers = [choices.router, language.router, usage.router, forget.router, turns.router, commands.router]
+    routers.append(messages.router)
     dispatcher.include_routers(*routers)
     return dispatcher
 

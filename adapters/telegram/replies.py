@@ -24,6 +24,7 @@ HELP = N_(
     "/persona – who the assistant is here, or /persona <your own instructions>\n"
     "/model – which AI model answers here\n"
     "/language – the language of my messages here\n"
+    "/usage – what you have used, and what is left of your budget\n"
     "/reset – start the conversation over\n"
     "/forget – erase everything I stored about you\n"
     "/help – this help"
@@ -72,6 +73,11 @@ LANGUAGE_AUTO_TITLE = N_("Automatic")
 LANGUAGE_SET = N_("Done: my messages here are in {language} from now on.")
 LANGUAGE_AUTO = N_("Done: I follow each person's Telegram language again.")
 LANGUAGE_UNKNOWN = N_("I don't have texts in {code}. Pick one of: {codes}.")
+USAGE_TITLE = N_("Your usage (days and months in UTC):")
+USAGE_DAY = N_("Today: {tokens} tokens, {cost} USD.")
+USAGE_MONTH = N_("This month: {tokens} tokens, {cost} USD.")
+USAGE_CHAT = N_("This chat this month: {tokens} tokens, {cost} USD.")
+USAGE_LEFT = N_("Left of the budget: {left} of {limit} USD.")
 ADMINS_ONLY = N_("Only this chat's admins can change that.")
 THINKING = N_("thinking…")
 UNKNOWN_COMMAND = N_("I don't know the command {command}. Send /help to see what I can do.")
@@ -117,6 +123,7 @@ COMMANDS = (
     ("persona", N_("Who the assistant is in this chat")),
     ("model", N_("Which AI model answers in this chat")),
     ("language", N_("The language of the bot's messages here")),
+    ("usage", N_("What I have used, and what is left of my budget")),
     ("reset", N_("Start the conversation over")),
     ("help", N_("What I can do")),
     ("forget", N_("Erase everything stored about you")),
