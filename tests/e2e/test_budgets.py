@@ -13,19 +13,17 @@ PRICES = f'[models."{MODEL}"]\ninput = "1"\noutput = "2"\n'
 """1000 prompt tokens cost 0.001 USD and 500 completion tokens 0.001 USD: 0.002 USD an answer."""
 
 
-async def test_a_user_over_the_daily_budget_is_refused_without_a_model_call_even_after_a_restart(tg, ai, tmp_path):
+def billed_env(tg, ai, tmp_path, **caps: str) -> dict[str, str]:
+    """A bot whose every answer is billed 1000 prompt and 500 completion tokens, at PRICES, under `caps`."""
     (tmp_path / "prices.toml").write_text(PRICES)
-    alice, operator = tg.new_user("Alice"), tg.new_user("Olga")
-    env = bot_env(
-        tg,
-        ai,
-        f"sqlite:///{tmp_path}/convo.db",
-        CONVO_CHAT_MODEL=MODEL,
-        CONVO_PRICES=str(tmp_path / "prices.toml"),
-        CONVO_BUDGET_USER_DAY="0.005",
-        CONVO_ADMINS=str(operator.id),
-    )
     ai.set_billing(1000, 500)
+    prices = str(tmp_path / "prices.toml")
+    return bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_CHAT_MODEL=MODEL, CONVO_PRICES=prices, **caps)
+
+
+async def test_a_user_over_the_daily_budget_is_refused_without_a_model_call_even_after_a_restart(tg, ai, tmp_path):
+    alice, operator = tg.new_user("Alice"), tg.new_user("Olga")
+    env = billed_env(tg, ai, tmp_path, CONVO_BUDGET_USER_DAY="0.005", CONVO_ADMINS=str(operator.id))
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d 00:00 UTC")
     refusal = f"You've used up your daily budget (0.005 USD). It starts over at {tomorrow}."
     async with running_bot(env, tmp_path) as bot:
@@ -52,19 +50,10 @@ async def test_a_user_over_the_daily_budget_is_refused_without_a_model_call_even
 
 
 async def test_in_a_group_usage_shows_the_chats_month_to_its_admins_only(tg, ai, tmp_path):
-    (tmp_path / "prices.toml").write_text(PRICES)
     member, admin = tg.new_user("Mia"), tg.new_user("Ada")
     group = tg.new_group("Club")
     tg.make_admin(group, admin)
-    env = bot_env(
-        tg,
-        ai,
-        f"sqlite:///{tmp_path}/convo.db",
-        CONVO_CHAT_MODEL=MODEL,
-        CONVO_PRICES=str(tmp_path / "prices.toml"),
-        CONVO_BUDGET_CHAT_MONTH="1",
-    )
-    ai.set_billing(1000, 500)
+    env = billed_env(tg, ai, tmp_path, CONVO_BUDGET_CHAT_MONTH="1")
     async with running_bot(env, tmp_path) as bot:
         tg.mention_bot(member, group, "hello")
         await wait_for_text(tg, group.id, "echo: Mia: hello")
