@@ -162,11 +162,15 @@ class Picture:
 class ModelFailure(Exception):
     """A model call failed for good (after any retries)."""
 
-    def __init__(self, kind: FailureKind, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, kind: FailureKind, message: str, retry_after: float | None = None, billed: Completion | None = None
+    ) -> None:
         super().__init__(message)
         self.kind: FailureKind = kind
         self.message = message
         self.retry_after = retry_after
+        self.billed = billed
+        """What the server billed for the failed call, when it said (its model and tokens; the text is unused)."""
 
 
 TextSoFar = Callable[[str], Awaitable[None]]

@@ -127,8 +127,16 @@ class Answering:
         return await self._record_outcome(asked, answer, Answered(**attrs.asdict(answer)))
 
     async def _question_failed(self, asked: RecordedEvent, failure: ModelFailure, reasoning: str = "") -> Outcome:
+        billed = failure.billed
         command = FailAnswer(
-            question_version=asked.version, kind=failure.kind, message=failure.message, reasoning=reasoning
+            question_version=asked.version,
+            kind=failure.kind,
+            message=failure.message,
+            reasoning=reasoning,
+            model=billed.model if billed is not None else "",
+            prompt_tokens=billed.prompt_tokens if billed is not None else 0,
+            completion_tokens=billed.completion_tokens if billed is not None else 0,
+            cached_tokens=billed.cached_tokens if billed is not None else 0,
         )
         failed = attrs.evolve(_failed("question", asked, failure), reasoning=reasoning)
         return await self._record_outcome(asked, command, failed)

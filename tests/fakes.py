@@ -67,6 +67,11 @@ class FakeChatModel:
         """The next `times` calls raise ModelFailure of this kind."""
         self._script.extend(_failure(kind, retry_after) for _ in range(times))
 
+    def refuse_billed(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """The next call is refused (content_refused) after the server billed these tokens."""
+        billed = Completion("", self.name, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        self._script.append(ModelFailure("content_refused", "refused", billed=billed))
+
     def fail_always(self, kind: FailureKind, *, retry_after: float | None = None) -> None:
         """Every call from now on raises ModelFailure of this kind."""
         self._always = _failure(kind, retry_after)

@@ -131,11 +131,12 @@ class _Answer:
 
     def completion(self) -> Completion:
         """The answer, or the reason it cannot be one."""
+        billed = self._as_completion() if self.usage else None
         if self.finish_reason == "content_filter":
-            raise ModelFailure("content_refused", "the answer was stopped by the content filter")
+            raise ModelFailure("content_refused", "the answer was stopped by the content filter", billed=billed)
         if self.refusal and not self.parts:
             said = detail("".join(self.refusal)) or "no reason given"
-            raise ModelFailure("content_refused", f"the model refused to answer: {said}")
+            raise ModelFailure("content_refused", f"the model refused to answer: {said}", billed=billed)
         if self.finish_reason is None:
             raise IncompleteAnswer("the answer stream ended before the answer was complete")
         return self._as_completion()

@@ -19,7 +19,7 @@ import httpx2
 import openai
 
 from domain.events import FailureKind
-from domain.ports import ModelFailure
+from domain.ports import Completion, ModelFailure
 
 CONTENT_CODES = frozenset(
     {"content_policy_violation", "content_filter", "invalid_prompt", "moderation_blocked", "responsible_ai_policy"}
@@ -66,10 +66,12 @@ class Verdict:
     """Whether another attempt may succeed."""
     retry_after: float | None = None
     """Seconds the server asked us to wait, if it said."""
+    billed: Completion | None = None
+    """What the server billed for the attempt, if it said (a refused answer)."""
 
     def failure(self, suffix: str = "") -> ModelFailure:
         """The ModelFailure this verdict becomes when no attempt is left."""
-        return ModelFailure(self.kind, self.message + suffix, self.retry_after)
+        return ModelFailure(self.kind, self.message + suffix, self.retry_after, self.billed)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -141,7 +143,8 @@ def classify(error: BaseException, secrets: Iterable[str] = ()) -> Verdict:
     """Judge one failed attempt: its kind, a safe message, whether to retry and how long the server asked."""
     secrets = tuple(secrets)
     if isinstance(error, ModelFailure):
-        return Verdict(error.kind, scrub(error.message, secrets), retryable=False, retry_after=error.retry_after)
+        message = scrub(error.message, secrets)
+        return Verdict(error.kind, message, retryable=False, retry_after=error.retry_after, billed=error.billed)
     if isinstance(error, openai.APIStatusError):
         return _status_verdict(error, secrets)
     if _refused(error):  # the SDK's aiohttp transport reports a refused connection as a timeout

@@ -80,3 +80,14 @@ async def test_without_caps_nothing_is_refused():
     service = service_with(chat)
     outcomes = [await service.ask(ask("1", ANN, n), f"q{n}") for n in range(5)]
     assert all(isinstance(outcome, Answered) for outcome in outcomes)
+
+
+async def test_a_refused_call_the_server_billed_counts_toward_the_cap():
+    chat = FakeChatModel()
+    chat.refuse_billed(0, 6)  # 6 USD billed, no answer
+    service = service_with(chat, user_day=Decimal(5))
+    refused = await service.ask(ask("1", ANN, 1), "something it will not answer")
+    assert isinstance(refused, Failed) and refused.kind == "content_refused"
+    over = await service.ask(ask("1", ANN, 2), "and now?")
+    assert isinstance(over, Failed) and over.kind == "over_budget"
+    assert len(chat.prompts) == 1

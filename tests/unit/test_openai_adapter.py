@@ -321,9 +321,12 @@ async def test_a_refused_prompt_is_content_refused_without_retry(fake, client, c
 @pytest.mark.parametrize("kind", ["content_filter", "refusal"])
 async def test_a_filtered_or_refused_answer_is_content_refused_without_retry(fake, client, stream, kind):
     fake.fail_next(kind)
+    fake.set_billing(120, 7)
     failure = await failure_of(chat(client, stream=stream).answer(PROMPT, Texts()))
     assert failure.kind == "content_refused"
     assert len(fake.chat_requests) == 1
+    assert failure.billed is not None  # the server billed the refused call: the ledger counts it
+    assert (failure.billed.prompt_tokens, failure.billed.completion_tokens) == (120, 7)
 
 
 async def test_a_prompt_over_the_context_window_is_context_too_long(fake, client):
