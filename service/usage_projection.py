@@ -8,10 +8,14 @@ import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 
+import structlog
+
 from domain.ports import EventStore
 from domain.prices import PriceTable
-from domain.usage import Billed, cost, fold_ledger
+from domain.usage import Billed, cost, fold_ledger, unpriced
 from service.usage_report import chat_of_stream
+
+log = structlog.get_logger(__name__)
 
 PAGE = 500
 """Events folded per advance."""
@@ -33,6 +37,7 @@ class UsageProjection:
         self._chat_of = chat_of
         self._page = page
         self._catching_up = asyncio.Lock()
+        self._warned: set[str] = set()
 
     async def catch_up(self) -> int:
         """Fold every event after the checkpoint into the ledger; how many events this worker folded.
@@ -59,6 +64,11 @@ class UsageProjection:
         return await self._ledger.quantities(scope, holder, period, when)
 
     async def spent(self, scope: str, holder: str, period: str, when: str) -> Decimal:
-        """What one holder spent in one period (as of the last catch-up), in exact USD."""
+        """What one holder spent in one period (as of the last catch-up), in exact USD. A model without a price
+        counts as 0, with one warning per model in this process."""
         quantities = await self._ledger.quantities(scope, holder, period, when)
-        return cost((Billed(model, unit, quantity) for (model, unit), quantity in quantities.items()), self._prices)
+        billed = [Billed(model, unit, quantity) for (model, unit), quantity in quantities.items()]
+        for model in sorted(unpriced(billed, self._prices) - self._warned):
+            self._warned.add(model)
+            log.warning("model_unpriced", model=model, hint="counted at 0; give it a price in CONVO_PRICES")
+        return cost(billed, self._prices)

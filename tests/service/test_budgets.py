@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import structlog
+
 from adapters.memory.store import MemoryEventStore
 from domain.commands import Sender
 from domain.prices import ChatPrice, ImagePrice, PriceTable
@@ -91,3 +93,13 @@ async def test_a_refused_call_the_server_billed_counts_toward_the_cap():
     over = await service.ask(ask("1", ANN, 2), "and now?")
     assert isinstance(over, Failed) and over.kind == "over_budget"
     assert len(chat.prompts) == 1
+
+
+async def test_a_model_without_a_price_costs_nothing_and_is_warned_of_once():
+    chat = FakeChatModel("local-llama")
+    chat.answer_with(*["two words"] * 3)
+    service = service_with(chat, user_day=Decimal("0.000001"))
+    with structlog.testing.capture_logs() as logs:
+        outcomes = [await service.ask(ask("1", ANN, n), f"q{n}") for n in range(3)]
+    assert all(isinstance(outcome, Answered) for outcome in outcomes)
+    assert [entry["model"] for entry in logs if entry["event"] == "model_unpriced"] == ["local-llama"]
