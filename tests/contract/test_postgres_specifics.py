@@ -66,7 +66,7 @@ async def test_init_schema_runs_concurrently_from_many_processes(schema: str) ->
     finally:
         await asyncio.gather(*(store.close() for store in stores))
     tables = await admin("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", schema)
-    assert tables == [("events",), ("inbox",)]
+    assert tables == [("events",), ("inbox",), ("ledger",), ("ledger_checkpoint",)]
 
 
 async def test_without_init_schema_the_store_says_what_to_do(schema: str) -> None:
