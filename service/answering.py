@@ -86,9 +86,7 @@ class Answering:
             chat = _ChatCall(policy, state.model, on_text, stop)
             return await self._answer(asked, chat)
         if refusal is not None:
-            failure = ModelFailure("over_budget", refusal.message)
-            command = FailImage(request_version=asked.version, kind=failure.kind, message=failure.message)
-            return await self._record_outcome(asked, command, _failed("image", asked, failure))
+            return await self._image_failed(asked, ModelFailure("over_budget", refusal.message))
         return await self._draw(asked)
 
     async def recorded_outcome(self, asked: RecordedEvent) -> Outcome:
@@ -180,8 +178,7 @@ class Answering:
         try:
             picture = await self._models.images.draw(prompt)
         except ModelFailure as failure:
-            command = FailImage(request_version=asked.version, kind=failure.kind, message=failure.message)
-            return await self._record_outcome(asked, command, _failed("image", asked, failure))
+            return await self._image_failed(asked, failure)
         drawn = Drawn(
             request_version=asked.version,
             prompt=prompt,
@@ -198,6 +195,10 @@ class Answering:
             quality=picture.quality,
         )
         return await self._record_outcome(asked, given, drawn)
+
+    async def _image_failed(self, asked: RecordedEvent, failure: ModelFailure) -> Outcome:
+        command = FailImage(request_version=asked.version, kind=failure.kind, message=failure.message)
+        return await self._record_outcome(asked, command, _failed("image", asked, failure))
 
     async def _record_outcome(self, asked: RecordedEvent, command: Command, mine: Outcome) -> Outcome:
         """Record an outcome once; if another worker recorded one first, that one is the outcome."""

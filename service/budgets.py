@@ -81,20 +81,17 @@ class BudgetGuard:
         next_month = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
         checks: list[tuple[str, str, str, str, Decimal | None, datetime]] = []
         if asker is not None and asker not in limits.exempt:
-            holder = str(asker)
             checks += [
-                ("user_day", holder, "day", day, limits.user_day, tomorrow),
-                ("user_month", holder, "month", month, limits.user_month, next_month),
+                ("user", str(asker), "day", day, limits.user_day, tomorrow),
+                ("user", str(asker), "month", month, limits.user_month, next_month),
             ]
         checks += [
-            ("chat_month", chat_of_stream(stream), "month", month, limits.chat_month, next_month),
-            ("total_month", "", "month", month, limits.total_month, next_month),
+            ("chat", chat_of_stream(stream), "month", month, limits.chat_month, next_month),
+            ("total", "", "month", month, limits.total_month, next_month),
         ]
-        for budget, holder, period, when, limit, resets in checks:
-            if limit is None:
-                continue
-            if await self._projection.spent(budget.split("_")[0], holder, period, when) >= limit:
-                return Refusal(budget, limit, resets)
+        for scope, holder, period, when, limit, resets in checks:
+            if limit is not None and await self._projection.spent(scope, holder, period, when) >= limit:
+                return Refusal(f"{scope}_{period}", limit, resets)
         return None
 
 
@@ -142,7 +139,7 @@ async def usage_summary(
     async def spending(scope: str, holder: str, period: str, when: str, limit: Decimal | None) -> Spending:
         quantities = await projection.quantities(scope, holder, period, when)
         tokens = sum(quantity for (_, unit), quantity in quantities.items() if unit in TOKEN_UNITS)
-        return Spending(tokens, await projection.spent(scope, holder, period, when), limit)
+        return Spending(tokens, projection.priced(quantities), limit)
 
     return UsageSummary(
         await spending("user", str(user), "day", day, limits.user_day if capped else None),

@@ -5,7 +5,7 @@ long the history, and no event counts twice whichever worker folds it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import structlog
@@ -64,9 +64,12 @@ class UsageProjection:
         return await self._ledger.quantities(scope, holder, period, when)
 
     async def spent(self, scope: str, holder: str, period: str, when: str) -> Decimal:
-        """What one holder spent in one period (as of the last catch-up), in exact USD. A model without a price
-        counts as 0, with one warning per model in this process."""
-        quantities = await self._ledger.quantities(scope, holder, period, when)
+        """What one holder spent in one period (as of the last catch-up), in exact USD."""
+        return self.priced(await self._ledger.quantities(scope, holder, period, when))
+
+    def priced(self, quantities: Mapping[tuple[str, str], int]) -> Decimal:
+        """What quantities by (model, unit) cost, in exact USD. A model without a price counts as 0, with one
+        warning per model in this process."""
         billed = [Billed(model, unit, quantity) for (model, unit), quantity in quantities.items()]
         for model in sorted(unpriced(billed, self._prices) - self._warned):
             self._warned.add(model)
