@@ -7,13 +7,13 @@ what each later prompt opened with, whatever the catalogue says later.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
 
 from domain.prompt import DEFAULT_PERSONA
+from service.toml_file import read_toml
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 DEFAULT = "default"
@@ -82,11 +82,9 @@ def load_personas(path: Path | None, max_chars: int) -> Personas:
     if path is None:
         return Personas(BUILT_IN, max_chars)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise PersonaFileError(f"CONVO_PERSONAS: cannot read {path}: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise PersonaFileError(f"CONVO_PERSONAS: {path} is not valid TOML: {error}") from None
+        document = read_toml(path)
+    except ValueError as error:
+        raise PersonaFileError(f"CONVO_PERSONAS: {error}") from None
     own = [_persona(name, table, path) for name, table in document.items()]
     return Personas(_merged(BUILT_IN, own), max_chars)
 

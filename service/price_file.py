@@ -14,12 +14,12 @@ Its entries are added to the built-in table, replacing those of the same model.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from domain.prices import AudioPrice, ChatPrice, ImagePrice, PriceTable
+from service.toml_file import read_toml
 
 
 class PriceFileError(ValueError):
@@ -29,11 +29,9 @@ class PriceFileError(ValueError):
 def load_price_file(path: Path, base: PriceTable | None = None) -> PriceTable:
     """`base` (the built-in table by default) with the file's entries added. Raises PriceFileError."""
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise PriceFileError(f"{path}: cannot read it: {error.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise PriceFileError(f"{path} is not valid TOML: {error}") from None
+        document = read_toml(path)
+    except ValueError as error:
+        raise PriceFileError(str(error)) from None
     unknown = sorted(set(document) - {"models", "images", "audio"})
     if unknown:
         raise PriceFileError(f"{path}: unknown table [{unknown[0]}] (expected models, images, audio)")

@@ -105,9 +105,9 @@ def build_dispatcher(
     )
     for middleware in middlewares:
         dispatcher.update.outer_middleware(middleware)
-    routers = [choices.router, language.router, usage.router, forget.router, turns.router, commands.router]
-    routers.append(messages.router)
-    dispatcher.include_routers(*routers)
+    dispatcher.include_routers(
+        choices.router, language.router, usage.router, forget.router, turns.router, commands.router, messages.router
+    )
     return dispatcher
 
 
