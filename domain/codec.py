@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from types import NoneType, UnionType
 from typing import Any, Literal, TypeAlias, Union, get_args, get_origin, get_type_hints
 
+import attr
 import attrs
 
 from domain.errors import MalformedDocument, UnknownEventType
@@ -38,7 +39,7 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {("UserRegistered", 1): _user_regis
 def event_to_document(event: Event) -> Document:
     """The event as a JSON-compatible document."""
     name = type(event).__name__
-    return {"type": name, "schema": SCHEMA_VERSIONS[name], "data": attrs.asdict(event)}
+    return {"type": name, "schema": SCHEMA_VERSIONS[name], "data": attr.asdict(event, retain_collection_types=False)}
 
 
 def event_from_document(document: object) -> Event:
@@ -56,7 +57,8 @@ def event_from_document(document: object) -> Event:
     data = dict(_mapping(doc.get("data"), f"{name}.data"))
     for version in range(schema, SCHEMA_VERSIONS[name]):
         data = UPCASTERS[(name, version)](data)
-    return _build(cls, data)
+    event: Event = _build(cls, data)
+    return event
 
 
 def recorded_to_document(recorded: RecordedEvent) -> Document:
@@ -102,15 +104,16 @@ _Shape: TypeAlias = tuple[tuple["attrs.Attribute[Any]", ...], frozenset[str], di
 _SHAPES: dict[type, _Shape] = {}
 
 
-def _shape(cls: type[Event]) -> _Shape:
-    """An event class's fields, their names and their resolved type hints (resolved once per class)."""
+def _shape(cls: type) -> _Shape:
+    """An attrs class's fields, their names and their resolved type hints (resolved once per class)."""
     if cls not in _SHAPES:
         fields = tuple(attrs.fields(cls))
         _SHAPES[cls] = fields, frozenset(field.name for field in fields), get_type_hints(cls)
     return _SHAPES[cls]
 
 
-def _build(cls: type[Event], data: Mapping[str, Any]) -> Event:
+def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    """An event (or a value inside one, such as a Photo) from its data, every field checked against its type."""
     fields, known, hints = _shape(cls)
     unknown = sorted(set(data) - known)
     if unknown:
@@ -122,10 +125,25 @@ def _build(cls: type[Event], data: Mapping[str, Any]) -> Event:
                 continue
             raise MalformedDocument(f"{cls.__name__}: missing field {field.name!r}")
         value = data[field.name]
-        if not _conforms(value, hints[field.name]):
-            raise MalformedDocument(f"{cls.__name__}.{field.name}: {value!r} is not {_describe(hints[field.name])}")
+        hint = hints[field.name]
+        if _is_values(hint):
+            values[field.name] = _build_values(cls, field.name, value, get_args(hint)[0])
+            continue
+        if not _conforms(value, hint):
+            raise MalformedDocument(f"{cls.__name__}.{field.name}: {value!r} is not {_describe(hint)}")
         values[field.name] = value
     return cls(**values)
+
+
+def _is_values(hint: Any) -> bool:
+    """Whether a field holds a tuple of attrs values (`tuple[Photo, ...]`), kept in a document as a list."""
+    return get_origin(hint) is tuple and attrs.has(get_args(hint)[0])
+
+
+def _build_values(owner: type, name: str, value: object, cls: type) -> tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise MalformedDocument(f"{owner.__name__}.{name}: {value!r} is not a list")
+    return tuple(_build(cls, _mapping(item, f"{owner.__name__}.{name}[{index}]")) for index, item in enumerate(value))
 
 
 def _conforms(value: object, hint: Any) -> bool:

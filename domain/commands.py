@@ -6,7 +6,7 @@ from typing import TypeAlias
 
 import attrs
 
-from domain.events import FailureKind, Mode
+from domain.events import FailureKind, FileText, Mode, Photo, VoiceTranscribed
 from domain.text import storable_fields
 
 
@@ -44,6 +44,12 @@ class Ask:
     """The front end's id of the message that asked, if it has one."""
     sender_name: str | None = None
     """The asker's name as a group shows it; None in a private chat."""
+    photos: tuple[Photo, ...] = ()
+    """Pictures sent with it."""
+    files: tuple[FileText, ...] = ()
+    """Documents sent with it, with the text to put to the model."""
+    heard: VoiceTranscribed | None = None
+    """The transcript this text is, when the user spoke it (recorded right before the request)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -54,6 +60,8 @@ class RequestImage:
     """Who asked."""
     prompt: str
     """What to draw."""
+    heard: VoiceTranscribed | None = None
+    """The transcript this prompt is, when the user spoke it (recorded right before the request)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -68,6 +76,12 @@ class Say:
     """The front end's id of the message, if it has one."""
     sender_name: str | None = None
     """The speaker's name as a group shows it; None in a private chat."""
+    photos: tuple[Photo, ...] = ()
+    """Pictures sent with it."""
+    files: tuple[FileText, ...] = ()
+    """Documents sent with it, with the text to put to the model."""
+    heard: VoiceTranscribed | None = None
+    """The transcript this text is, when the user spoke it (recorded right before the request)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -118,6 +132,50 @@ class SelectLanguage:
     """Who chose it."""
     language: str | None
     """The language code; None to follow each user's Telegram language."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class SelectVoiceReplies:
+    """Send each answer in this chat as a voice note too (on), or not (off)."""
+
+    sender: Sender
+    """Who chose."""
+    on: bool
+    """Whether answers are spoken."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class FailTranscription:
+    """Record that a voice, audio or video note could not be made into text."""
+
+    sender: Sender
+    """Who sent it."""
+    kind: FailureKind
+    """Why."""
+    message: str
+    """A short, secret-free description."""
+    model: str
+    """The transcription model asked."""
+    file_unique_id: str
+    """Telegram's lasting id of the sound file."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class SpeakAnswer:
+    """Record that an answer was also sent as voice notes."""
+
+    question_version: int
+    """Version of the question whose answer was spoken."""
+    model: str
+    """The speech model asked."""
+    voice: str
+    """The voice."""
+    characters: int
+    """Characters spoken."""
+    parts: int
+    """Voice notes sent."""
+    asker_id: int | None = None
+    """Who asked the question, charged for the speech."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -244,6 +302,10 @@ class Redo:
     """The front end's id of the message that first asked it."""
     sender_name: str | None = None
     """Who first asked it, as the group showed them."""
+    photos: tuple[Photo, ...] = ()
+    """The pictures it was asked with."""
+    files: tuple[FileText, ...] = ()
+    """The documents it was asked with."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -274,9 +336,11 @@ UserCommand: TypeAlias = (
     | SelectPersona
     | SelectModel
     | SelectLanguage
+    | SelectVoiceReplies
+    | FailTranscription
     | Undo
     | Redo
     | EditQuestion
 )
-OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered | FailDelivery
+OutcomeCommand: TypeAlias = GiveAnswer | FailAnswer | GiveImage | FailImage | MarkDelivered | FailDelivery | SpeakAnswer
 Command: TypeAlias = UserCommand | OutcomeCommand

@@ -21,6 +21,7 @@ from domain.commands import (
     FailAnswer,
     FailDelivery,
     FailImage,
+    FailTranscription,
     GiveAnswer,
     GiveImage,
     MarkDelivered,
@@ -32,7 +33,9 @@ from domain.commands import (
     SelectMode,
     SelectModel,
     SelectPersona,
+    SelectVoiceReplies,
     Sender,
+    SpeakAnswer,
     Start,
     Undo,
 )
@@ -40,6 +43,7 @@ from domain.errors import EmptyMessage
 from domain.events import (
     AnswerFailed,
     AnswerGiven,
+    AnswerSpoken,
     ConversationReset,
     DeliveryFailed,
     Event,
@@ -54,8 +58,11 @@ from domain.events import (
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
+    TranscriptionFailed,
     TurnUndone,
     UserRegistered,
+    VoiceRepliesSelected,
+    VoiceTranscribed,
 )
 
 MODE_HORIZON = 200
@@ -105,6 +112,10 @@ class State:
     """The language of the bot's own texts here; None to follow each user's Telegram language."""
     language_version: int = 0
     """Version of the event that last stated the language; 0 while it was never stated."""
+    voice_replies: bool = False
+    """Whether answers here are spoken too (/voice)."""
+    voice_replies_version: int = 0
+    """Version of the event that last stated it; 0 while it was never stated."""
     pending: Pending | None = None
     """The newest request since the last reset, while it has no outcome."""
     undelivered: Pending | None = None
@@ -131,6 +142,8 @@ def evolve(state: State, recorded: RecordedEvent) -> State:
             return attrs.evolve(state, model=model, model_version=recorded.version)
         case LanguageSelected(language=language):
             return attrs.evolve(state, language=language, language_version=recorded.version)
+        case VoiceRepliesSelected(on=on):
+            return attrs.evolve(state, voice_replies=on, voice_replies_version=recorded.version)
         case QuestionAsked(text=text):
             return attrs.evolve(state, pending=pending_from("question", recorded, text), undelivered=None)
         case ImageRequested(prompt=prompt):
@@ -161,23 +174,43 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
     match command:
         case Start(sender=sender):
             return _register(state, sender)
-        case Say(sender=sender, text=text, message_id=message_id, sender_name=name):
+        case Say(sender=sender, text=text, heard=heard):
             meant: Command = (
-                RequestImage(sender=sender, prompt=text)
-                if state.mode == "image"
-                else Ask(sender=sender, text=text, message_id=message_id, sender_name=name)
+                RequestImage(sender=sender, prompt=text, heard=heard)
+                if state.mode == "image" and not (command.photos or command.files)
+                else Ask(
+                    sender=sender,
+                    text=text,
+                    message_id=command.message_id,
+                    sender_name=command.sender_name,
+                    photos=command.photos,
+                    files=command.files,
+                    heard=heard,
+                )
             )
             return decide(state, meant)
         case Ask(sender=sender, text=text, message_id=message_id, sender_name=name):
             _require_text(text)
-            asked = QuestionAsked(text=text, message_id=message_id, sender_name=name, sender_id=sender.user_id)
-            return (*_preamble(state, sender), *_abandon(state), asked)
+            asked = QuestionAsked(
+                text=text,
+                message_id=message_id,
+                sender_name=name,
+                sender_id=sender.user_id,
+                photos=command.photos,
+                files=command.files,
+            )
+            return (*_preamble(state, sender), *_abandon(state), *_heard(command.heard), asked)
         case Undo(sender=sender, question_version=asked):
             return (*_preamble(state, sender), *_abandon(state), TurnUndone(question_version=asked, reason="undo"))
         case Redo(sender=sender, question_version=asked, answered=answered, text=text, message_id=message_id):
             undone = (TurnUndone(question_version=asked, reason="redo"),) if answered else ()
             again = QuestionAsked(
-                text=text, message_id=message_id, sender_name=command.sender_name, sender_id=sender.user_id
+                text=text,
+                message_id=message_id,
+                sender_name=command.sender_name,
+                sender_id=sender.user_id,
+                photos=command.photos,
+                files=command.files,
             )
             return (*_preamble(state, sender), *_abandon(state), *undone, again)
         case EditQuestion(sender=sender, question_version=asked, answered=answered, text=text):
@@ -192,6 +225,7 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
             return (
                 *_preamble(state, sender),
                 *_abandon(state),
+                *_heard(command.heard),
                 ImageRequested(prompt=prompt, sender_id=sender.user_id),
             )
         case Reset(sender=sender):
@@ -212,6 +246,19 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
             if state.registered and language == state.language:
                 return ()
             return (*_register(state, sender), LanguageSelected(language=language))
+        case SelectVoiceReplies(sender=sender, on=on):
+            if state.registered and on == state.voice_replies:
+                return ()
+            return (*_register(state, sender), VoiceRepliesSelected(on=on))
+        case FailTranscription(sender=sender):
+            failed = TranscriptionFailed(
+                kind=command.kind,
+                message=command.message,
+                model=command.model,
+                file_unique_id=command.file_unique_id,
+                sender_id=sender.user_id,
+            )
+            return (*_preamble(state, sender), failed)
         case _:
             return _decide_outcome(state, command)
 
@@ -265,6 +312,16 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
             )
         case FailImage() if _waits(pending, "image", command.request_version):
             return (ImageFailed(kind=command.kind, message=command.message, request_version=command.request_version),)
+        case SpeakAnswer():
+            spoken = AnswerSpoken(
+                question_version=command.question_version,
+                model=command.model,
+                voice=command.voice,
+                characters=command.characters,
+                parts=command.parts,
+                asker_id=command.asker_id,
+            )
+            return (spoken,) if state.registered else ()
         case MarkDelivered(request_version=request):
             return (ReplyDelivered(request_version=request),) if _owed(state, request) else ()
         case FailDelivery(request_version=request, reason=reason):
@@ -317,7 +374,14 @@ def _preamble(state: State, sender: Sender) -> tuple[Event, ...]:
         restated.append(ModelSelected(model=state.model, restated=True))
     if state.language_version <= far:
         restated.append(LanguageSelected(language=state.language, restated=True))
+    if state.voice_replies_version <= far:
+        restated.append(VoiceRepliesSelected(on=state.voice_replies, restated=True))
     return tuple(restated)
+
+
+def _heard(transcript: VoiceTranscribed | None) -> tuple[Event, ...]:
+    """The transcript a spoken request is, recorded right before it."""
+    return () if transcript is None else (transcript,)
 
 
 def _register(state: State, sender: Sender) -> tuple[Event, ...]:

@@ -31,11 +31,51 @@ FailureKind: TypeAlias = Literal[
     "abandoned",
     "stopped",
     "over_budget",
+    "no_vision",
 ]
 FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
 
 UndoReason: TypeAlias = Literal["undo", "redo", "edit"]
 UNDO_REASONS: tuple[UndoReason, ...] = get_args(UndoReason)
+
+SoundKind: TypeAlias = Literal["voice", "audio", "video_note"]
+SOUND_KINDS: tuple[SoundKind, ...] = get_args(SoundKind)
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class Photo:
+    """A picture sent with a question: where to fetch it again and what it was, never its bytes."""
+
+    file_id: str
+    """Telegram's id to fetch the file with (getFile); it may stop working after a while."""
+    file_unique_id: str
+    """Telegram's lasting id of the file: the same picture has the same one."""
+    width: int
+    """Pixels across, of the size that was sent to the model."""
+    height: int
+    """Pixels down."""
+    size: int
+    """Bytes of the file."""
+    sha256: str
+    """SHA-256 of the bytes (hex), to tell whether a later fetch is the same picture."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class FileText:
+    """A document sent with a question: its text is put to the model ahead of the question."""
+
+    name: str
+    """The file's name as the user sent it."""
+    mime_type: str
+    """Its type as Telegram reported it (or as guessed from the name)."""
+    size: int
+    """Bytes of the file."""
+    sha256: str
+    """SHA-256 of the bytes (hex)."""
+    text: str
+    """The text put to the model: the file's text, or its first part when the rest did not fit."""
+    dropped_chars: int = 0
+    """Characters of the file's text left out because they did not fit the prompt budget (0: none)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -107,6 +147,73 @@ class QuestionAsked:
     private chat."""
     sender_id: int | None = None
     """Who asked (Telegram user id), charged for the answer; None in events recorded before askers were."""
+    photos: tuple[Photo, ...] = ()
+    """Pictures sent with the question (an album: several), put to a model that can see them."""
+    files: tuple[FileText, ...] = ()
+    """Documents sent with the question, whose text is put to the model ahead of it."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class VoiceTranscribed:
+    """A voice, audio or video note made into text. The text is the user's message: the question or the image
+    prompt recorded right after this, in the same batch."""
+
+    text: str
+    """The transcript."""
+    model: str
+    """The transcription model asked."""
+    duration_s: int
+    """Seconds of sound (as Telegram reported them), which is what transcription is billed by."""
+    file_unique_id: str
+    """Telegram's lasting id of the sound file, so the same file is never transcribed twice."""
+    kind: SoundKind = "voice"
+    """A `voice` note, an `audio` file or a `video_note`."""
+    sender_id: int | None = None
+    """Who sent it (Telegram user id), charged for the transcription."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class TranscriptionFailed:
+    """A voice, audio or video note could not be made into text: nothing was put to the chat model."""
+
+    kind: FailureKind
+    """Why, as one of FAILURE_KINDS."""
+    message: str
+    """A short, secret-free description for logs and replay."""
+    model: str
+    """The transcription model asked."""
+    file_unique_id: str
+    """Telegram's lasting id of the sound file."""
+    sender_id: int | None = None
+    """Who sent it."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class VoiceRepliesSelected:
+    """Whether answers in this chat are also sent as voice notes from now on (/voice on|off)."""
+
+    on: bool
+    """True: each answer is spoken too."""
+    restated: bool = False
+    """True when the decider repeated the current choice so that tail reads never look far back for it."""
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class AnswerSpoken:
+    """An answer was also sent as voice notes made by the speech model."""
+
+    question_version: int
+    """Stream version of the QuestionAsked whose answer was spoken."""
+    model: str
+    """The speech model asked."""
+    voice: str
+    """The voice it spoke in."""
+    characters: int
+    """Characters spoken, which is what speech is billed by."""
+    parts: int
+    """Voice notes sent (an answer over the speech limit is spoken in parts)."""
+    asker_id: int | None = None
+    """Who asked, charged for the speech."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -246,6 +353,9 @@ Event: TypeAlias = (
     | PersonaSelected
     | ModelSelected
     | LanguageSelected
+    | VoiceRepliesSelected
+    | VoiceTranscribed
+    | TranscriptionFailed
     | QuestionAsked
     | AnswerGiven
     | AnswerFailed
@@ -254,6 +364,7 @@ Event: TypeAlias = (
     | ImageFailed
     | ReplyDelivered
     | DeliveryFailed
+    | AnswerSpoken
     | TurnUndone
     | ConversationReset
 )
@@ -263,6 +374,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PersonaSelected,
     ModelSelected,
     LanguageSelected,
+    VoiceRepliesSelected,
+    VoiceTranscribed,
+    TranscriptionFailed,
     QuestionAsked,
     AnswerGiven,
     AnswerFailed,
@@ -271,6 +385,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ImageFailed,
     ReplyDelivered,
     DeliveryFailed,
+    AnswerSpoken,
     TurnUndone,
     ConversationReset,
 )

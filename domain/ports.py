@@ -238,6 +238,78 @@ class ImageModel(Protocol):
         """Release connections (again: nothing)."""
 
 
+@attrs.frozen
+class Sound:
+    """A voice, audio or video note to transcribe."""
+
+    data: bytes = attrs.field(repr=False)
+    """The file's bytes."""
+    filename: str
+    """A file name whose extension says the format (`voice.oga`, `note.mp4`), as transcription servers want."""
+    mime_type: str
+    """Its media type (`audio/ogg`)."""
+
+
+@attrs.frozen
+class Transcript:
+    """What a transcription model heard."""
+
+    text: str
+    """The words."""
+    model: str
+    """The model asked."""
+    duration_s: float | None = None
+    """Seconds of sound, when the server said."""
+
+
+class Transcriber(Protocol):
+    """Makes sound into text."""
+
+    @property
+    def model(self) -> str:
+        """The transcription model asked."""
+        ...
+
+    async def transcribe(self, sound: Sound) -> Transcript:
+        """The transcript. Raises ModelFailure (`unsupported` when the server has no transcription endpoint)."""
+        ...
+
+
+class Speaker(Protocol):
+    """Makes text into speech."""
+
+    @property
+    def model(self) -> str:
+        """The speech model asked."""
+        ...
+
+    @property
+    def voice(self) -> str:
+        """The voice it speaks in."""
+        ...
+
+    @property
+    def limit(self) -> int:
+        """Most characters one call may speak."""
+        ...
+
+    async def speak(self, text: str) -> bytes:
+        """OGG/Opus audio of the text (at most `limit` characters). Raises ModelFailure."""
+        ...
+
+
+class FileGone(Exception):
+    """A file the log names can no longer be fetched (Telegram forgot it, or it was never there)."""
+
+
+class FileSource(Protocol):
+    """Fetches the bytes of files the log names by id (Telegram's getFile)."""
+
+    async def read(self, file_id: str) -> bytes:
+        """The file's bytes. Raises FileGone."""
+        ...
+
+
 @attrs.frozen(kw_only=True)
 class InboxEntry:
     """One inbound update, held durably from before it is confirmed to its sender until it has been handled."""

@@ -8,7 +8,9 @@ Rules, the same for the full fold here and the tail reader in `domain.tail`:
 - an undone turn (/undo, /redo, an edited question) is left out, whenever its undoing was recorded;
 - nothing before the last reset, and nothing older than `lookback` versions before the question, is included;
 - whole turns are dropped oldest-first until the prompt fits the budget, so the kept turns are always the newest;
-- a question that cannot fit with the persona alone raises QuestionTooLong.
+- a question that cannot fit with the persona alone raises QuestionTooLong;
+- a question's documents are put to the model ahead of its text; its pictures are sent as pictures for the newest
+  `vision_history` turns that have any (the question counts), and older ones become a `[photo]` mark.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from domain.errors import DomainError, QuestionTooLong
 from domain.events import (
     AnswerGiven,
     ConversationReset,
+    FileText,
     PersonaSelected,
+    Photo,
     QuestionAsked,
     RecordedEvent,
     TurnUndone,
@@ -38,6 +42,22 @@ MESSAGE_OVERHEAD = 4
 
 DEFAULT_PERSONA = "You are a helpful assistant that provides accurate information."
 
+IMAGE_TOKENS = 765
+"""Tokens a picture is counted as against the budget: what OpenAI bills a 1024x1024 picture in detail."""
+
+PHOTO_MARK = "[photo]"
+"""What stands for a picture the prompt no longer sends."""
+
+
+@attrs.frozen
+class ImagePart:
+    """A picture of a prompt's message: which one, and its bytes once fetched (the fold never has them)."""
+
+    photo: Photo
+    """The picture as the log recorded it."""
+    data: bytes | None = attrs.field(default=None, eq=False, repr=False)
+    """Its bytes, filled in just before the model is asked."""
+
 
 @attrs.frozen
 class Message:
@@ -47,6 +67,8 @@ class Message:
     """Who speaks: the system persona, the user or the assistant."""
     content: str
     """What is said."""
+    images: tuple[ImagePart, ...] = ()
+    """Pictures the user sent with it, sent as pictures."""
 
 
 @attrs.frozen
@@ -56,9 +78,11 @@ class Turn:
     question_version: int
     """Stream version of the question."""
     question: str
-    """The question's text."""
+    """The question's text, as the model reads it (with its documents' text)."""
     answer: str
     """The answer's text."""
+    photos: tuple[Photo, ...] = ()
+    """Pictures sent with the question."""
 
 
 @attrs.frozen
@@ -71,6 +95,8 @@ class PromptPolicy:
     """Most tokens a prompt may take, counted with the injected counter."""
     lookback: int = 2000
     """Most stream versions before the question a turn may lie; bounds the work of reading a long stream."""
+    vision_history: int = 1
+    """How many of the newest turns with pictures send them as pictures (0: none, for a model that cannot see)."""
 
 
 _PIECE = re.compile(r"[A-Za-z]*[0-9][A-Za-z0-9]*|[^\W\d_]+|\d+|\n+|[^\S\n]+|[^\w\s]+")
@@ -82,8 +108,21 @@ _DENSE = re.compile("[\u0590-\u0fff]")
 
 
 def spoken(question: QuestionAsked) -> str:
-    """A question as the model reads it: prefixed with its sender's name where the group has several speakers."""
-    return f"{question.sender_name}: {question.text}" if question.sender_name else question.text
+    """A question as the model reads it: its documents first, then its text, prefixed with its sender's name where
+    the group has several speakers."""
+    said = f"{question.sender_name}: {question.text}" if question.sender_name else question.text
+    return "".join(document_block(file) + "\n\n" for file in question.files) + said
+
+
+def document_block(file: FileText) -> str:
+    """A document's text as the model reads it, named, with a note saying what was cut."""
+    cut = f"\n[{file.dropped_chars} more characters of this file were cut to fit]" if file.dropped_chars else ""
+    return f'<file name="{file.name}">\n{file.text}{cut}\n</file>'
+
+
+def turn_of(version: int, question: QuestionAsked, answer: str) -> Turn:
+    """The turn a question recorded at `version` makes with its answer."""
+    return Turn(version, spoken(question), answer, question.photos)
 
 
 def with_persona(policy: PromptPolicy, persona: str | None) -> PromptPolicy:
@@ -127,24 +166,61 @@ def message_cost(content: str, count: TokenCounter) -> int:
     return count(content) + MESSAGE_OVERHEAD
 
 
-def turn_cost(turn: Turn, count: TokenCounter) -> int:
+def prompt_cost(messages: Iterable[Message], count: TokenCounter) -> int:
+    """Tokens a whole prompt takes, its pictures counted as IMAGE_TOKENS each."""
+    return sum(message_cost(message.content, count) + IMAGE_TOKENS * len(message.images) for message in messages)
+
+
+def user_message(text: str, photos: Sequence[Photo], seeing: bool) -> Message:
+    """A user's message: with its pictures when the model is to see them, else with a mark for each."""
+    if seeing or not photos:
+        return Message("user", text, tuple(ImagePart(photo) for photo in photos))
+    return Message("user", " ".join([PHOTO_MARK] * len(photos)) + " " + text)
+
+
+def user_cost(text: str, photos: Sequence[Photo], seeing: bool, count: TokenCounter) -> int:
+    """Tokens a user's message takes in a prompt, its pictures counted as IMAGE_TOKENS each."""
+    message = user_message(text, photos, seeing)
+    return message_cost(message.content, count) + IMAGE_TOKENS * len(message.images)
+
+
+def turn_cost(turn: Turn, count: TokenCounter, seeing: bool = False) -> int:
     """Tokens a turn (question and answer) takes in a prompt."""
-    return message_cost(turn.question, count) + message_cost(turn.answer, count)
+    return user_cost(turn.question, turn.photos, seeing, count) + message_cost(turn.answer, count)
 
 
-def history_budget(policy: PromptPolicy, question: str, count: TokenCounter) -> int:
+class Sight:
+    """Which turns, newest first, still send their pictures: the newest `vision_history` that have any."""
+
+    def __init__(self, vision_history: int) -> None:
+        self._left = vision_history
+
+    def sees(self, photos: Sequence[Photo]) -> bool:
+        """Whether the next older message with these pictures sends them (a message without any sends none)."""
+        if not photos or self._left <= 0:
+            return False
+        self._left -= 1
+        return True
+
+
+def history_budget(
+    policy: PromptPolicy, question: str, count: TokenCounter, photos: Sequence[Photo] = (), seeing: bool = False
+) -> int:
     """Tokens left for past turns once the persona and the question are in; raises QuestionTooLong if none."""
-    fixed = message_cost(policy.persona, count) + message_cost(question, count)
+    fixed = message_cost(policy.persona, count) + user_cost(question, photos, seeing, count)
     if fixed > policy.budget:
         raise QuestionTooLong(fixed, policy.budget)
     return policy.budget - fixed
 
 
-def newest_fitting(turns_newest_first: Iterable[Turn], budget: int, count: TokenCounter) -> list[Turn]:
+def newest_fitting(
+    turns_newest_first: Iterable[Turn], budget: int, count: TokenCounter, sight: Sight | None = None
+) -> list[Turn]:
     """The longest run of newest turns whose cost fits the budget, newest first."""
+    sight = sight or Sight(0)
     kept: list[Turn] = []
     for turn in turns_newest_first:
-        cost = turn_cost(turn, count)
+        cost = turn_cost(turn, count, sight.sees(turn.photos))
         if cost > budget:
             break
         budget -= cost
@@ -152,27 +228,36 @@ def newest_fitting(turns_newest_first: Iterable[Turn], budget: int, count: Token
     return kept
 
 
-def assemble(persona: str, turns: Sequence[Turn], question: str) -> tuple[Message, ...]:
-    """The prompt's messages: persona, turns oldest-first as user/assistant pairs, the question last."""
-    messages = [Message("system", persona)]
-    for turn in turns:
-        messages += [Message("user", turn.question), Message("assistant", turn.answer)]
-    messages.append(Message("user", question))
-    return tuple(messages)
+def assemble(
+    policy: PromptPolicy, turns: Sequence[Turn], question: str, photos: Sequence[Photo] = ()
+) -> tuple[Message, ...]:
+    """The prompt's messages: persona, turns oldest-first as user/assistant pairs, the question last; the newest
+    `vision_history` messages with pictures send them."""
+    sight = Sight(policy.vision_history)
+    newest_first = [user_message(question, photos, sight.sees(photos))]
+    for turn in reversed(turns):
+        asked = user_message(turn.question, turn.photos, sight.sees(turn.photos))
+        newest_first += [Message("assistant", turn.answer), asked]
+    return (Message("system", policy.persona), *reversed(newest_first))
 
 
 def build_prompt(
-    policy: PromptPolicy, turns: Sequence[Turn], question: str, count: TokenCounter = estimate_tokens
+    policy: PromptPolicy,
+    turns: Sequence[Turn],
+    question: str,
+    count: TokenCounter = estimate_tokens,
+    photos: Sequence[Photo] = (),
 ) -> tuple[Message, ...]:
     """The prompt for a question after these turns (oldest first), fitted to the policy's budget."""
-    budget = history_budget(policy, question, count)
-    kept = newest_fitting(reversed(turns), budget, count)
-    return assemble(policy.persona, kept[::-1], question)
+    sight = Sight(policy.vision_history)
+    budget = history_budget(policy, question, count, photos, sight.sees(photos))
+    kept = newest_fitting(reversed(turns), budget, count, sight)
+    return assemble(policy, kept[::-1], question, photos)
 
 
 def conversation_turns(events: Iterable[RecordedEvent], before: int | None = None) -> list[Turn]:
     """Answered turns since the last reset and not undone, oldest first, among events older than version `before`."""
-    questions: dict[int, str] = {}
+    questions: dict[int, QuestionAsked] = {}
     turns: list[Turn] = []
     undone: set[int] = set()
     for recorded in events:
@@ -184,9 +269,9 @@ def conversation_turns(events: Iterable[RecordedEvent], before: int | None = Non
                 turns.clear()
                 undone.clear()
             case QuestionAsked():
-                questions[recorded.version] = spoken(recorded.event)
+                questions[recorded.version] = recorded.event
             case AnswerGiven(text=answer, question_version=asked) if asked in questions and asked not in undone:
-                turns.append(Turn(asked, questions.pop(asked), answer))
+                turns.append(turn_of(asked, questions.pop(asked), answer))
             case TurnUndone(question_version=asked):
                 undone.add(asked)
                 turns = [turn for turn in turns if turn.question_version != asked]
@@ -205,7 +290,8 @@ def prompt_for(
         raise DomainError(f"version {question_version} is not a question")
     floor = question_version - policy.lookback
     turns = [t for t in conversation_turns(events, before=question_version) if t.question_version > floor]
-    return build_prompt(with_persona(policy, persona_before(events, question_version)), turns, spoken(question), count)
+    chat_policy = with_persona(policy, persona_before(events, question_version))
+    return build_prompt(chat_policy, turns, spoken(question), count, question.photos)
 
 
 def persona_before(events: Iterable[RecordedEvent], version: int) -> str | None:

@@ -18,6 +18,7 @@ from domain.events import (
     AnswerGiven,
     ConversationReset,
     DeliveryFailed,
+    FileText,
     ImageFailed,
     ImageGenerated,
     ImageRequested,
@@ -26,14 +27,17 @@ from domain.events import (
     ModelSelected,
     ModeSelected,
     PersonaSelected,
+    Photo,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
     TurnUndone,
+    VoiceRepliesSelected,
 )
 from domain.prompt import (
     Message,
     PromptPolicy,
+    Sight,
     TokenCounter,
     Turn,
     assemble,
@@ -42,6 +46,7 @@ from domain.prompt import (
     history_budget,
     spoken,
     turn_cost,
+    turn_of,
 )
 
 
@@ -60,9 +65,9 @@ class _Backwards:
 class StateTail:
     """Folds a stream read newest first into its State.
 
-    Done once it knows each setting (the newest ModeSelected, PersonaSelected, ModelSelected and LanguageSelected,
-    or the stream's start) and the newest request since the last reset. The decider restates each setting every
-    MODE_HORIZON versions, so that is a short read.
+    Done once it knows each setting (the newest ModeSelected, PersonaSelected, ModelSelected, LanguageSelected and
+    VoiceRepliesSelected, or the stream's start) and the newest request since the last reset. The decider restates
+    each setting every MODE_HORIZON versions, so that is a short read.
     """
 
     def __init__(self) -> None:
@@ -76,6 +81,8 @@ class StateTail:
         self._model_version = 0
         self._language: LanguageSelected | None = None
         self._language_version = 0
+        self._voice: VoiceRepliesSelected | None = None
+        self._voice_version = 0
         self._at_start = False
         self._request_known = False
         self._pending: Pending | None = None
@@ -86,7 +93,7 @@ class StateTail:
     @property
     def done(self) -> bool:
         """True once older events cannot change the state."""
-        settings = (self._mode, self._persona, self._model, self._language)
+        settings = (self._mode, self._persona, self._model, self._language, self._voice)
         settings_known = all(setting is not None for setting in settings)
         return self._request_known and (settings_known or self._at_start)
 
@@ -103,6 +110,8 @@ class StateTail:
             self._model, self._model_version = event, recorded.version
         if self._language is None and isinstance(event, LanguageSelected):
             self._language, self._language_version = event, recorded.version
+        if self._voice is None and isinstance(event, VoiceRepliesSelected):
+            self._voice, self._voice_version = event, recorded.version
         if not self._request_known:
             self._track_request(recorded)
         if recorded.version == 1:
@@ -147,6 +156,8 @@ class StateTail:
             model_version=self._model_version,
             language=self._language.language if self._language is not None else None,
             language_version=self._language_version,
+            voice_replies=self._voice.on if self._voice is not None else False,
+            voice_replies_version=self._voice_version,
             pending=self._pending,
             undelivered=self._undelivered,
         )
@@ -163,9 +174,11 @@ class PromptTail:
         if not isinstance(question.event, QuestionAsked):
             raise DomainError(f"version {question.version} is not a question")
         self._question = spoken(question.event)
+        self._photos = question.event.photos
         self._policy = policy
         self._count = count
-        self._budget = history_budget(policy, self._question, count)
+        self._sight = Sight(policy.vision_history)
+        self._budget = history_budget(policy, self._question, count, self._photos, self._sight.sees(self._photos))
         self._floor = question.version - policy.lookback
         self._order = _Backwards(question.version)
         self._answers: dict[int, str] = {}
@@ -194,12 +207,12 @@ class PromptTail:
             case TurnUndone(question_version=asked):
                 self._undone.add(asked)
             case QuestionAsked() if recorded.version in self._answers and recorded.version not in self._undone:
-                self._keep(Turn(recorded.version, spoken(recorded.event), self._answers.pop(recorded.version)))
+                self._keep(turn_of(recorded.version, recorded.event, self._answers.pop(recorded.version)))
         if recorded.version == 1:
             self._done = True
 
     def _keep(self, turn: Turn) -> None:
-        cost = turn_cost(turn, self._count)
+        cost = turn_cost(turn, self._count, self._sight.sees(turn.photos))
         if cost > self._budget:
             self._done = True
             return
@@ -213,7 +226,7 @@ class PromptTail:
 
     def messages(self) -> tuple[Message, ...]:
         """The prompt; call when done or after the stream's oldest event was fed."""
-        return assemble(self._policy.persona, self._kept[::-1], self._question)
+        return assemble(self._policy, self._kept[::-1], self._question, self._photos)
 
 
 @attrs.frozen
@@ -232,6 +245,10 @@ class AskedQuestion:
     """Whether it was taken out of the context (by /undo, /redo or an edit)."""
     sender_name: str | None = None
     """Who asked it, as the group showed them."""
+    photos: tuple[Photo, ...] = ()
+    """The pictures it was asked with."""
+    files: tuple[FileText, ...] = ()
+    """The documents it was asked with."""
 
 
 class RecentTurns:
@@ -281,10 +298,10 @@ class RecentTurns:
                 self._answered.add(asked)
             case TurnUndone(question_version=asked):
                 self._undone.add(asked)
-            case QuestionAsked(text=text, message_id=message_id, sender_name=name):
+            case QuestionAsked(text=text, message_id=message_id, sender_name=name, photos=photos, files=files):
                 undone = recorded.version in self._undone
                 answered = recorded.version in self._answered and not undone
-                question = AskedQuestion(recorded.version, text, message_id, answered, undone, name)
+                question = AskedQuestion(recorded.version, text, message_id, answered, undone, name, photos, files)
                 self._latest = self._latest or question
                 if answered:
                     self._newest_turn = question
@@ -313,6 +330,8 @@ def recent_turns(events: Sequence[RecordedEvent], lookback: int) -> tuple[AskedQ
             answered=recorded.version in in_context,
             undone=recorded.version in undone,
             sender_name=recorded.event.sender_name,
+            photos=recorded.event.photos,
+            files=recorded.event.files,
         )
         for recorded in since_reset
         if isinstance(recorded.event, QuestionAsked)

@@ -13,7 +13,15 @@ from decimal import Decimal
 
 import attrs
 
-from domain.events import AnswerFailed, AnswerGiven, Event, ImageGenerated, RecordedEvent
+from domain.events import (
+    AnswerFailed,
+    AnswerGiven,
+    AnswerSpoken,
+    Event,
+    ImageGenerated,
+    RecordedEvent,
+    VoiceTranscribed,
+)
 from domain.prices import PriceTable
 
 UNITS = ("input", "cached_input", "output", "image", "audio_second", "speech_char")
@@ -72,6 +80,10 @@ def billed_by(event: Event) -> tuple[Billed, ...]:
         case ImageGenerated(model=model, size=size, quality=quality, count=count) if count > 0:
             unit = f"image:{size}" if quality in ("", "standard", "auto") else f"image:{quality}:{size}"
             return (Billed(model, unit, count),)
+        case VoiceTranscribed(model=model, duration_s=seconds) if seconds > 0:
+            return (Billed(model, "audio_second", seconds),)
+        case AnswerSpoken(model=model, characters=characters) if characters > 0:
+            return (Billed(model, "speech_char", characters),)
         case _:
             return ()
 
@@ -81,7 +93,8 @@ def charge_of(recorded: RecordedEvent) -> Charge | None:
     billed = billed_by(recorded.event)
     if not billed:
         return None
-    asker = getattr(recorded.event, "asker_id", None)
+    event = recorded.event
+    asker = event.sender_id if isinstance(event, VoiceTranscribed) else getattr(event, "asker_id", None)
     return Charge(recorded.stream, recorded.version, asker, recorded.recorded_at, billed)
 
 

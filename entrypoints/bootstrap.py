@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from adapters.openai.settings import build_models
+from adapters.openai.settings import build_audio, build_models
 from adapters.openai.tokens import model_prompts
 from adapters.telegram.settings import TelegramSettings
+from domain.ports import Speaker
 from domain.prompt import estimate_tokens
 from entrypoints.config import store_url
 from entrypoints.logs import Redactor
@@ -33,17 +34,20 @@ async def build_service(
     settings = ServiceSettings.from_env(env)
     if redactor is not None:
         redactor.add(settings.model.secrets())
-    return await _service(settings, env, outbox)
+    service, _ = await _service(settings, env, outbox)
+    return service
 
 
 async def _service(
     settings: ServiceSettings, env: Mapping[str, str], outbox: Outbox | None, exempt: frozenset[int] = frozenset()
-) -> ConversationService:
+) -> tuple[ConversationService, Speaker]:
+    """The service, and the speaker of spoken answers on the same model server (the front end speaks them)."""
     store = await open_configured_store(env)
     chat, images = build_models(settings.model)
+    transcriber, speaker = build_audio(settings.model, chat.client)
     prompts = model_prompts(settings.model, settings.prompt.policy())
     exact = prompts.count is not estimate_tokens or settings.model.base_url is None  # OpenAI's own API: no /tokenize
-    return ConversationService(
+    service = ConversationService(
         store,
         chat,
         images,
@@ -55,8 +59,11 @@ async def _service(
         budgets=prompts.budgets,
         spending=settings.budgets.limits(exempt),
         prices=settings.prices,
+        transcriber=transcriber,
+        vision=settings.media.vision_policy(),
         takeover_after=settings.recovery.takeover_after(store_url(env)),
     )
+    return service, speaker
 
 
 @attrs.frozen
@@ -85,7 +92,9 @@ async def build_bot(env: Mapping[str, str], redactor: Redactor) -> TelegramBot:
     from adapters.telegram.app import build_bot as bot_api_client
     from adapters.telegram.app import build_dispatcher
     from adapters.telegram.delivery import TelegramOutbox
+    from adapters.telegram.files import TelegramFiles
     from adapters.telegram.handlers.choices import Choices
+    from adapters.telegram.handlers.media import MediaOptions
 
     telegram = TelegramSettings.from_env(env)
     settings = ServiceSettings.from_env(env)
@@ -93,9 +102,13 @@ async def build_bot(env: Mapping[str, str], redactor: Redactor) -> TelegramBot:
     bot = bot_api_client(telegram)
     try:
         outbox = TelegramOutbox(bot, telegram.show_reasoning == "collapsed")
-        service = await _service(settings, env, outbox, exempt=telegram.admins)
+        service, speaker = await _service(settings, env, outbox, exempt=telegram.admins)
     except BaseException:
         await bot.session.close()
         raise
     choices = Choices(settings.personas, settings.model.models)
-    return TelegramBot(bot, build_dispatcher(service, telegram, choices), service, telegram)
+    files = TelegramFiles(bot)
+    service.pictures.attach(files)
+    media = MediaOptions(max_side=settings.media.vision_max_side)
+    dispatcher = build_dispatcher(service, telegram, choices, files=files, speaker=speaker, media_options=media)
+    return TelegramBot(bot, dispatcher, service, telegram)

@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 
 from domain.commands import Sender
 from domain.errors import EmptyMessage
-from domain.ports import StoreUnavailable
+from domain.ports import StoreUnavailable, TextSoFar
+from entrypoints.attachments import AttachmentError, send_file
 from service.conversations import ConversationService, Request
 from service.outcomes import Answered, Drawn, Failed, Outcome
 
-HELP = "Commands: /chat, /image [prompt], /reset, /history, /help, /quit. Anything else is sent as a message."
+HELP = (
+    "Commands: /chat, /image [prompt], /file PATH [question] (a picture, a sound or a document), /reset, "
+    "/history, /help, /quit. Anything else is sent as a message."
+)
 
 
 class TerminalChat:
@@ -70,13 +75,27 @@ class TerminalChat:
             outcome = await self._service.request_image(self._request(), rest)
             self._show(outcome)
             await self._service.mark_delivered(self._stream, outcome)
+        elif command == "/file":
+            await self._send_file(rest)
         elif command == "/history":
             for turn in await self._service.history(self._stream):
                 print(f"  you: {turn.question}\n  bot: {turn.answer}")
         else:
             await self._say(line)
 
+    async def _send_file(self, rest: str) -> None:
+        try:
+            await self._answer(lambda grow: send_file(self._service, self._request(), rest, grow))
+        except AttachmentError as error:
+            print(f"({error})")
+
     async def _say(self, line: str) -> None:
+        async def said(grow: TextSoFar) -> tuple[str, Outcome]:
+            return "", await self._service.say(self._request(), line, grow)
+
+        await self._answer(said)
+
+    async def _answer(self, ask: Callable[[TextSoFar], Awaitable[tuple[str, Outcome]]]) -> None:
         shown = 0
 
         async def grow(text: str) -> None:
@@ -87,7 +106,9 @@ class TerminalChat:
             sys.stdout.flush()
             shown = len(text)
 
-        outcome = await self._service.say(self._request(), line, grow)
+        before, outcome = await ask(grow)
+        if before and not shown:
+            print(before)
         if shown:
             print()
         if not (shown and isinstance(outcome, Answered)):

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from rich import box
 from rich.console import Console
 from rich.panel import Panel
@@ -20,6 +21,7 @@ from domain.conversation import State
 from domain.events import (
     AnswerFailed,
     AnswerGiven,
+    AnswerSpoken,
     ConversationReset,
     DeliveryFailed,
     Event,
@@ -32,8 +34,11 @@ from domain.events import (
     PersonaSelected,
     QuestionAsked,
     ReplyDelivered,
+    TranscriptionFailed,
     TurnUndone,
     UserRegistered,
+    VoiceRepliesSelected,
+    VoiceTranscribed,
 )
 from domain.prompt import Message
 from service.replay import PromptRecord, Replay, Step, StreamSummary
@@ -112,9 +117,16 @@ def _prompt_json(record: PromptRecord) -> dict[str, Any]:
     }
 
 
-def _messages_json(messages: Iterable[Message]) -> list[dict[str, str]]:
-    """Messages as the chat API takes them."""
-    return [{"role": message.role, "content": message.content} for message in messages]
+def _messages_json(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """Messages as the chat API takes them; a message with pictures names them in `images` (never their bytes)."""
+    return [_message_json(message) for message in messages]
+
+
+def _message_json(message: Message) -> dict[str, Any]:
+    shown: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        shown["images"] = [attrs.asdict(image.photo) for image in message.images]
+    return shown
 
 
 # --------------------------------------------------------------------------------------------------- table
@@ -221,9 +233,10 @@ def _diff_text(record: PromptRecord, full: bool) -> Text:
 
 
 def _diff_line(sign: str, style: str, message: Message, full: bool) -> Text:
-    """One message of a diff on one line (escaped, cut unless `full`)."""
+    """One message of a diff on one line (escaped, cut unless `full`), its pictures named."""
     shown = safe(message.content) if full else clip(message.content, DIFF_CHARS)
-    return Text(f"{sign} {message.role}: {shown}", style=style)
+    pictures = "".join(f"[picture sha256:{clip(image.photo.sha256, 12)}] " for image in message.images)
+    return Text(f"{sign} {message.role}: {pictures}{shown}", style=style)
 
 
 # --------------------------------------------------------------------------------------------------- summaries
@@ -246,9 +259,19 @@ def summary(event: Event) -> str:
         case LanguageSelected(language=language, restated=restated):
             chosen = "each user's own language" if language is None else clip(language, 16)
             return f"{chosen} (restated)" if restated else chosen
-        case QuestionAsked(text=text, sender_name=name) if name:
-            return f"{clip(name, SUMMARY_CHARS)}: {quoted(text)}"
-        case QuestionAsked(text=text) | ImageRequested(prompt=text):
+        case VoiceRepliesSelected(on=on, restated=restated):
+            chosen = "answers spoken too" if on else "answers in text only"
+            return f"{chosen} (restated)" if restated else chosen
+        case VoiceTranscribed(text=text, model=model, duration_s=seconds, kind=kind):
+            return f"{kind} {seconds} s by {clip(model, SUMMARY_CHARS)}: {quoted(text)}"
+        case TranscriptionFailed(kind=kind, message=message, model=model):
+            return f"{kind} ({clip(model, SUMMARY_CHARS)}): {clip(message, SUMMARY_CHARS)}"
+        case AnswerSpoken(question_version=version, model=model, voice=voice, characters=chars, parts=parts):
+            speaker = f"{clip(model, SUMMARY_CHARS)}/{clip(voice, 20)}"
+            return f"the answer to v{version}: {chars:,} chars in {parts} voice note(s) by {speaker}"
+        case QuestionAsked():
+            return _question_summary(event)
+        case ImageRequested(prompt=text):
             return quoted(text)
         case AnswerGiven():
             return _answer_summary(event)
@@ -269,6 +292,24 @@ def summary(event: Event) -> str:
         case TurnUndone(question_version=version, reason=reason):
             return f"the turn of v{version} leaves the prompt ({reason})"
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover - the match covers Event
+
+
+def _question_summary(event: QuestionAsked) -> str:
+    """The question, who asked it in a group, and what came with it: pictures and documents."""
+    said = quoted(event.text)
+    if event.sender_name:
+        said = f"{clip(event.sender_name, SUMMARY_CHARS)}: {said}"
+    pictures = [f"[photo {p.width}x{p.height} sha256:{clip(p.sha256, 12)}]" for p in event.photos]
+    files = [
+        f"[file {clip(f.name, SUMMARY_CHARS)} {len(f.text):,} chars"
+        + (f", {f.dropped_chars:,} cut]" if f.dropped_chars else "]")
+        for f in event.files
+    ]
+    return " ".join([*pictures, *files, said])
+
+
+def _dropped_note(dropped: int) -> str:
+    return f", {dropped:,} cut" if dropped else ""
 
 
 def _answer_summary(event: AnswerGiven) -> str:

@@ -27,6 +27,7 @@ from domain.prompt import PromptPolicy
 from service.budgets import BudgetLimits
 from service.personas import PersonaFileError, Personas, load_personas
 from service.price_file import PriceFileError, load_price_file
+from service.vision import Vision, VisionMode
 
 _POLICY = PromptPolicy()
 
@@ -44,6 +45,21 @@ class PromptSettings(EnvSettings):
     def policy(self) -> PromptPolicy:
         """The prompt policy these settings describe."""
         return PromptPolicy(persona=self.persona, budget=self.budget, lookback=self.lookback)
+
+
+class MediaSettings(EnvSettings):
+    """Pictures sent to the chat model."""
+
+    vision: VisionMode = setting("CONVO_VISION", default="auto")
+    """`auto`: send pictures until a model's server refuses them, then say so; `on`: always; `off`: never."""
+    vision_max_side: Whole = setting("CONVO_VISION_MAX_SIDE", default=1536, ge=90, le=10_000)
+    """The longest side, in pixels, of the photo size sent (the largest Telegram size within it)."""
+    vision_history: Whole = setting("CONVO_VISION_HISTORY", default=1, ge=0, le=20)
+    """How many of the newest turns with pictures send them again; older ones become a `[photo]` mark."""
+
+    def vision_policy(self) -> Vision:
+        """Which models are sent pictures, and how many turns' pictures."""
+        return Vision(self.vision, self.vision_history)
 
 
 class PersonaSettings(EnvSettings):
@@ -127,6 +143,8 @@ class ServiceSettings:
     """The spending caps."""
     prices: PriceTable
     """What model usage costs."""
+    media: MediaSettings
+    """Pictures sent to the chat model."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
@@ -138,4 +156,5 @@ class ServiceSettings:
             personas=PersonaSettings.from_env(env).personas(),
             budgets=BudgetSettings.from_env(env),
             prices=price_table(env),
+            media=MediaSettings.from_env(env),
         )

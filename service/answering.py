@@ -29,12 +29,13 @@ from domain.events import (
     RecordedEvent,
 )
 from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, StopSignal, TextSoFar
-from domain.prompt import Message, ModelPrompts, PromptPolicy, message_cost, with_persona
+from domain.prompt import Message, ModelPrompts, PromptPolicy, prompt_cost, with_persona
 from service.budgets import BudgetGuard
 from service.loading import load_prompt
 from service.outcomes import Answered, Drawn, Failed, Outcome
 from service.recording import record
 from service.state_cache import StateCache
+from service.vision import Pictures, Vision
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,10 @@ class Models:
     """Persona, budget, lookback and token count of prompts to each chat model."""
     meter: PromptMeter | None = None
     """The model server's own count of a whole prompt, where it has one."""
+    vision: Vision = attrs.field(factory=Vision)
+    """Which chat models are sent pictures."""
+    pictures: Pictures = attrs.field(factory=Pictures)
+    """The bytes of the pictures prompts send."""
 
 
 class Answering:
@@ -82,8 +87,10 @@ class Answering:
         if isinstance(asked.event, QuestionAsked):
             if refusal is not None:
                 return await self._question_failed(asked, ModelFailure("over_budget", refusal.message))
-            policy = with_persona(self._models.prompts.policy_for(state.model), state.persona_prompt)
-            chat = _ChatCall(policy, state.model, on_text, stop)
+            models = self._models
+            policy = with_persona(models.prompts.policy_for(state.model), state.persona_prompt)
+            seen = models.vision.history_for(state.model or models.chat.name)
+            chat = _ChatCall(attrs.evolve(policy, vision_history=seen), state.model, on_text, stop)
             return await self._answer(asked, chat)
         if refusal is not None:
             return await self._image_failed(asked, ModelFailure("over_budget", refusal.message))
@@ -144,10 +151,12 @@ class Answering:
         (`context_too_long`: a token count the estimate got wrong) is asked once more with half the budget,
         dropping the oldest turns, before the question fails."""
         models = self._models
-        prompt = await self._fitted_prompt(asked, call)
+        prompt = await models.pictures.filled(await self._fitted_prompt(asked, call))
         try:
             return await models.chat.answer(prompt, call.on_text, call.stop, call.model)
         except ModelFailure as failure:
+            if failure.kind == "no_vision":
+                models.vision.refused(call.model or models.chat.name)
             if failure.kind != "context_too_long":
                 raise
             smaller = attrs.evolve(call.policy, budget=call.policy.budget // 2)
@@ -156,7 +165,7 @@ class Answering:
             except QuestionTooLong:
                 raise failure from None
             log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
-            return await models.chat.answer(prompt, call.on_text, call.stop, call.model)
+            return await models.chat.answer(await models.pictures.filled(prompt), call.on_text, call.stop, call.model)
 
     async def _fitted_prompt(self, asked: RecordedEvent, call: _ChatCall) -> Sequence[Message]:
         """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts
@@ -167,7 +176,7 @@ class Answering:
         measured = await models.meter.measure(prompt) if models.meter is not None else None
         if measured is None or measured <= policy.budget:
             return prompt
-        estimated = sum(message_cost(message.content, count) for message in prompt)
+        estimated = prompt_cost(prompt, count)
         budget = policy.budget * estimated * 95 // (measured * 100)
         log.info("prompt_refit", measured=measured, budget=policy.budget, estimate_budget=budget)
         return await load_prompt(store, asked, attrs.evolve(policy, budget=budget), count)

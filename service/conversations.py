@@ -20,6 +20,7 @@ from domain.commands import (
     Ask,
     Command,
     EditQuestion,
+    FailTranscription,
     MarkDelivered,
     Redo,
     RequestImage,
@@ -29,20 +30,42 @@ from domain.commands import (
     SelectMode,
     SelectModel,
     SelectPersona,
+    SelectVoiceReplies,
     Sender,
+    SpeakAnswer,
     Start,
     Undo,
 )
 from domain.conversation import Pending, State
-from domain.events import ImageRequested, Mode, QuestionAsked, RecordedEvent, TurnUndone
-from domain.ports import ChatModel, EventStore, ImageModel, PromptMeter, StopSignal, TextSoFar
+from domain.events import FileText, ImageRequested, Mode, Photo, QuestionAsked, RecordedEvent, TurnUndone
+from domain.ports import (
+    ChatModel,
+    EventStore,
+    ImageModel,
+    ModelFailure,
+    PromptMeter,
+    StopSignal,
+    TextSoFar,
+    Transcriber,
+)
 from domain.prices import PriceTable
-from domain.prompt import ModelPrompts, PromptPolicy, TokenCounter, Turn, estimate_tokens
+from domain.prompt import (
+    MESSAGE_OVERHEAD,
+    ModelPrompts,
+    PromptPolicy,
+    TokenCounter,
+    Turn,
+    estimate_tokens,
+    message_cost,
+    with_persona,
+)
 from domain.tail import AskedQuestion, RecentTurns
 from service import queries
 from service.answering import Answering, Models
 from service.budgets import BudgetGuard, BudgetLimits, UsageSummary, usage_summary
 from service.deliveries import Deliveries, request_version
+from service.documents import fitted
+from service.hearing import Heard, Note, NotHeard, failed_on, heard_before, transcribe
 from service.loading import find_event, load_recent
 from service.locks import StreamLocks
 from service.outcomes import Failed, Outbox, Outcome, Started
@@ -50,6 +73,7 @@ from service.recording import record
 from service.state_cache import StateCache
 from service.takeover import Takeover
 from service.usage_projection import UsageProjection
+from service.vision import Pictures, Vision
 
 
 @attrs.frozen
@@ -85,20 +109,31 @@ class ConversationService:
         budgets: Mapping[str, int] | None = None,
         spending: BudgetLimits | None = None,
         prices: PriceTable | None = None,
+        transcriber: Transcriber | None = None,
+        vision: Vision | None = None,
+        pictures: Pictures | None = None,
         takeover_after: float = 0.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
         prompts = ModelPrompts(policy, count, budgets=dict(budgets or {}), counters=dict(counters or {}))
-        self._models = Models(chat=chat, images=images, prompts=prompts, meter=meter)
+        self._models = Models(
+            chat=chat,
+            images=images,
+            prompts=prompts,
+            meter=meter,
+            vision=vision or Vision(),
+            pictures=pictures or Pictures(),
+        )
+        self._transcriber = transcriber
         self._locks = StreamLocks()
         self._states = StateCache(store)
         self.usage = UsageProjection(store, prices or PriceTable())
         self._spending = spending or BudgetLimits()
         self._now = now
-        guard = BudgetGuard(self.usage, self._spending, now)
-        self._answering = Answering(self._states, self._models, guard)
+        self._guard = BudgetGuard(self.usage, self._spending, now)
+        self._answering = Answering(self._states, self._models, self._guard)
         self._deliveries = Deliveries(self._states, outbox)
         self._takeover = Takeover(
             self._states, self._answering, self._deliveries, takeover_after=takeover_after, now=now, sleep=sleep
@@ -154,6 +189,26 @@ class ConversationService:
         async with self._locks.hold(request.stream):
             await self._record_request(request, SelectLanguage(sender=request.sender, language=language))
 
+    async def select_voice_replies(self, request: Request, on: bool) -> None:
+        """Send each later answer here as a voice note too (on), or not (off)."""
+        async with self._locks.hold(request.stream):
+            await self._record_request(request, SelectVoiceReplies(sender=request.sender, on=on))
+
+    async def record_spoken(self, stream: str, spoken: SpeakAnswer, causation_id: str) -> None:
+        """Record that an answer was also sent as voice notes (what the speech model billed)."""
+        async with self._locks.hold(stream):
+            await record(self._states, stream, spoken, causation_id)
+
+    async def fit_file(self, stream: str, question: str, file: FileText) -> tuple[FileText, int]:
+        """The document cut to what the chat's prompt budget leaves once the persona and the question are in (the
+        cut recorded in `dropped_chars`), and that budget. Raises FileDoesNotFit when too little is left."""
+        state = await self._states.load(stream)
+        prompts = self._models.prompts
+        policy = with_persona(prompts.policy_for(state.model), state.persona_prompt)
+        count = prompts.count_for(state.model)
+        taken = message_cost(policy.persona, count) + message_cost(question, count) + MESSAGE_OVERHEAD
+        return fitted(file, policy.budget - taken, policy.budget, count), policy.budget
+
     async def usage_summary(self, request: Request) -> UsageSummary:
         """What the asker spent today and this month, and their chat this month, with what is left of the caps."""
         return await usage_summary(self.usage, self._spending, request.sender.user_id, request.stream, self._now())
@@ -173,12 +228,70 @@ class ConversationService:
             await self.store.delete_stream(stream)
             self._states.forget(stream)
 
+    @property
+    def chat_model(self) -> str:
+        """The operator's default chat model (a chat that picked none is answered by it)."""
+        return self._models.chat.name
+
+    @property
+    def vision(self) -> Vision:
+        """Which chat models are sent pictures."""
+        return self._models.vision
+
+    @property
+    def pictures(self) -> Pictures:
+        """The bytes of the pictures prompts send."""
+        return self._models.pictures
+
     async def say(
-        self, request: Request, text: str, on_text: TextSoFar | None = None, stop: StopSignal | None = None
+        self,
+        request: Request,
+        text: str,
+        on_text: TextSoFar | None = None,
+        stop: StopSignal | None = None,
+        *,
+        heard: Heard | None = None,
+        photos: tuple[Photo, ...] = (),
+        files: tuple[FileText, ...] = (),
     ) -> Outcome:
-        """Plain text: a question in chat mode, an image prompt in image mode (the decider reads the mode)."""
-        command = Say(sender=request.sender, text=text, message_id=request.message_id, sender_name=request.sender_name)
+        """Plain text: a question in chat mode, an image prompt in image mode (the decider reads the mode); with
+        pictures or documents always a question. `heard`: the text is the transcript of a note (recorded with it)."""
+        command = Say(
+            sender=request.sender,
+            text=text,
+            message_id=request.message_id,
+            sender_name=request.sender_name,
+            photos=photos,
+            files=files,
+            heard=heard.transcript if heard is not None else None,
+        )
         return _made(await self._outcome(request, _given(command), on_text, stop))
+
+    async def hear(self, request: Request, note: Note) -> Heard:
+        """A note's transcript: from the log when the same file was heard before, else from the transcription
+        model, to be recorded with the request it becomes (`say(heard=...)`). Raises NotHeard once the failure is
+        recorded: nothing reaches the chat model."""
+        lookback = self._models.prompts.policy.lookback
+        known = await heard_before(self.store, request.stream, note.file_unique_id, request.causation_id, lookback)
+        if known is not None:
+            return known
+        refusal = await self._guard.refusal(request.sender.user_id, request.stream)
+        failure = ModelFailure("over_budget", refusal.message) if refusal is not None else None
+        if failure is None:
+            try:
+                return Heard(await transcribe(self._transcriber, note, request.sender.user_id), None)
+            except ModelFailure as error:
+                failure = error
+        command = FailTranscription(
+            sender=request.sender,
+            kind=failure.kind,
+            message=failure.message,
+            model=failed_on(self._transcriber),
+            file_unique_id=note.file_unique_id,
+        )
+        async with self._locks.hold(request.stream):
+            await self._record_request(request, command)
+        raise NotHeard(failure)
 
     async def ask(
         self, request: Request, text: str, on_text: TextSoFar | None = None, stop: StopSignal | None = None
@@ -227,6 +340,8 @@ class ConversationService:
                 text=latest.text,
                 message_id=latest.message_id,
                 sender_name=latest.sender_name,
+                photos=latest.photos,
+                files=latest.files,
             )
 
         return await self._outcome(request, command, on_text, stop)
@@ -286,6 +401,10 @@ class ConversationService:
     async def history(self, stream: str, limit: int = 10) -> list[Turn]:
         """The newest answered turns since the last reset, oldest first (for /history)."""
         return await queries.history(self.store, stream, limit)
+
+    async def asked_with_photo(self, stream: str, file_unique_id: str) -> bool:
+        """Whether one of the stream's newest questions was asked with this picture."""
+        return await queries.asked_with_photo(self.store, stream, file_unique_id)
 
     async def pending(self, stream: str) -> Pending | None:
         """The request the stream is waiting on (for a result, or for its delivery), if any."""

@@ -27,9 +27,8 @@ from domain.prompt import (
     PromptPolicy,
     TokenCounter,
     Turn,
-    assemble,
-    message_cost,
     persona_before,
+    prompt_cost,
     with_persona,
 )
 from domain.tail import PromptTail
@@ -185,7 +184,7 @@ def _prompt_record(
         return PromptRecord(asked, answer_version, (), (), (), 0, policy.budget, str(error)), previous
     keyed = _keyed(messages, turns, asked)
     added, dropped = _diff(previous, keyed)
-    tokens = sum(message_cost(message.content, count) for message in messages)
+    tokens = prompt_cost(messages, count)
     return PromptRecord(asked, answer_version, messages, added, dropped, tokens, policy.budget), keyed
 
 
@@ -219,9 +218,9 @@ def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> _K
     """
     pairs = (len(messages) - 2) // 2
     kept = turns[len(turns) - pairs :] if pairs > 0 else []
-    persona, question = messages[0].content, messages[-1].content
-    expected = assemble(persona, kept, question)
-    if tuple(messages) != expected:
+    persona = messages[0].content
+    answers = tuple(message.content for message in messages[2:-1:2])
+    if len(messages) != 2 * len(kept) + 2 or answers != tuple(turn.answer for turn in kept):
         return _keyed_by_content(messages)
     turn_keys = [(role, turn.question_version) for turn in kept for role in ("user", "assistant")]
     keys: list[_Key] = [("system", persona), *turn_keys, ("user", asked)]
@@ -240,11 +239,12 @@ def _keyed_by_content(messages: Sequence[Message]) -> _KeyedPrompt:
 
 
 def _diff(old: _KeyedPrompt, new: _KeyedPrompt) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
-    """(added, dropped): messages only in the new prompt, in its order; only in the old one, in its order."""
-    old_keys = {key for key, _ in old}
-    new_keys = {key for key, _ in new}
-    added = tuple(message for key, message in new if key not in old_keys)
-    dropped = tuple(message for key, message in old if key not in new_keys)
+    """(added, dropped): messages only in the new prompt, in its order; only in the old one, in its order. A message
+    that changed in place (a turn's picture become a mark as it aged) is dropped as it was and added as it is."""
+    old_keys = set(old)
+    new_keys = set(new)
+    added = tuple(message for key, message in new if (key, message) not in old_keys)
+    dropped = tuple(message for key, message in old if (key, message) not in new_keys)
     return added, dropped
 
 

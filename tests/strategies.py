@@ -20,17 +20,21 @@ from domain.commands import (
     FailAnswer,
     FailDelivery,
     FailImage,
+    FailTranscription,
     GiveAnswer,
     GiveImage,
     MarkDelivered,
     Redo,
     RequestImage,
     Reset,
+    Say,
     SelectLanguage,
     SelectMode,
     SelectModel,
     SelectPersona,
+    SelectVoiceReplies,
     Sender,
+    SpeakAnswer,
     Start,
     Undo,
 )
@@ -39,12 +43,15 @@ from domain.errors import EmptyMessage
 from domain.events import (
     FAILURE_KINDS,
     MODES,
+    SOUND_KINDS,
     UNDO_REASONS,
     AnswerFailed,
     AnswerGiven,
+    AnswerSpoken,
     ConversationReset,
     DeliveryFailed,
     Event,
+    FileText,
     ImageFailed,
     ImageGenerated,
     ImageRequested,
@@ -52,11 +59,15 @@ from domain.events import (
     ModelSelected,
     ModeSelected,
     PersonaSelected,
+    Photo,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
+    TranscriptionFailed,
     TurnUndone,
     UserRegistered,
+    VoiceRepliesSelected,
+    VoiceTranscribed,
 )
 from domain.prompt import PromptPolicy
 from domain.tail import StateTail, recent_turns
@@ -91,6 +102,28 @@ senders = st.builds(
 )
 """Telegram users, with and without usernames."""
 
+photos = st.builds(
+    Photo,
+    file_id=st.text(min_size=1, max_size=20),
+    file_unique_id=st.text(min_size=1, max_size=12),
+    width=st.integers(1, 2560),
+    height=st.integers(1, 2560),
+    size=small_ints,
+    sha256=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+)
+"""Pictures as the log records them."""
+
+file_texts = st.builds(
+    FileText,
+    name=st.text(max_size=30),
+    mime_type=st.sampled_from(["text/plain", "application/pdf", "text/csv"]),
+    size=small_ints,
+    sha256=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    text=texts,
+    dropped_chars=st.integers(0, 10**6),
+)
+"""Documents as the log records them."""
+
 events: st.SearchStrategy[Event] = st.one_of(
     st.builds(
         UserRegistered,
@@ -100,7 +133,41 @@ events: st.SearchStrategy[Event] = st.one_of(
         language_code=st.none() | st.text(),
     ),
     st.builds(ModeSelected, mode=modes, restated=st.booleans()),
-    st.builds(QuestionAsked, text=texts, message_id=st.none() | small_ints, sender_name=st.none() | st.text()),
+    st.builds(
+        QuestionAsked,
+        text=texts,
+        message_id=st.none() | small_ints,
+        sender_name=st.none() | st.text(),
+        photos=st.lists(photos, max_size=3).map(tuple),
+        files=st.lists(file_texts, max_size=2).map(tuple),
+    ),
+    st.builds(VoiceRepliesSelected, on=st.booleans(), restated=st.booleans()),
+    st.builds(
+        VoiceTranscribed,
+        text=texts,
+        model=st.text(),
+        duration_s=small_ints,
+        file_unique_id=st.text(),
+        kind=st.sampled_from(SOUND_KINDS),
+        sender_id=st.none() | small_ints,
+    ),
+    st.builds(
+        TranscriptionFailed,
+        kind=failure_kinds,
+        message=st.text(),
+        model=st.text(),
+        file_unique_id=st.text(),
+        sender_id=st.none() | small_ints,
+    ),
+    st.builds(
+        AnswerSpoken,
+        question_version=versions,
+        model=st.text(),
+        voice=st.text(),
+        characters=small_ints,
+        parts=small_ints,
+        asker_id=st.none() | small_ints,
+    ),
     st.builds(PersonaSelected, name=st.text(), prompt=st.none() | texts, restated=st.booleans()),
     st.builds(ModelSelected, model=st.none() | st.text(), restated=st.booleans()),
     st.builds(LanguageSelected, language=st.none() | st.sampled_from(["de", "uk"]), restated=st.booleans()),
@@ -172,8 +239,9 @@ policies = st.builds(
     persona=st.text(max_size=200),
     budget=st.integers(min_value=0, max_value=3_000),
     lookback=st.integers(min_value=1, max_value=400),
+    vision_history=st.integers(min_value=0, max_value=3),
 )
-"""Prompt policies from starved to roomy, with short and long lookbacks."""
+"""Prompt policies from starved to roomy, with short and long lookbacks, sending pictures of up to three turns."""
 
 
 @attrs.frozen
@@ -218,6 +286,11 @@ class _Edit:
 
 
 @attrs.frozen
+class _Speak:
+    """A script step: the newest answer was also spoken."""
+
+
+@attrs.frozen
 class _Delivery:
     """A script step: the reply for the request with an undelivered outcome reached the user."""
 
@@ -228,8 +301,31 @@ class _Undeliverable:
 
 
 _PERSONA_NAMES = st.sampled_from(["default", "concise", "custom"])
-_DELIVERIES = st.sampled_from([(_Delivery(),), (_Delivery(),), (_Undeliverable(),), ()])
 _NO_SENDER: Any = None
+_ATTACHED_QUESTIONS = st.builds(
+    Ask,
+    sender=st.just(_NO_SENDER),
+    text=texts,
+    photos=st.lists(photos, max_size=3).map(tuple),
+    files=st.lists(file_texts, max_size=2).map(tuple),
+)
+"""Questions with pictures (an album: several) and documents."""
+_SPOKEN_SAYS = st.builds(
+    Say,
+    sender=st.just(_NO_SENDER),
+    text=texts,
+    heard=st.builds(
+        VoiceTranscribed,
+        text=texts,
+        model=st.just("whisper-1"),
+        duration_s=st.integers(0, 600),
+        file_unique_id=st.text(max_size=8),
+        kind=st.sampled_from(SOUND_KINDS),
+        sender_id=st.none() | small_ints,
+    ),
+)
+"""Voice notes: the transcript said in the chat's mode."""
+_DELIVERIES = st.sampled_from([(_Delivery(),), (_Delivery(),), (_Undeliverable(),), ()])
 _STEPS = st.one_of(
     st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts), _OUTCOMES),
     st.tuples(st.builds(Ask, sender=st.just(_NO_SENDER), text=texts), _OUTCOMES, st.just(_Delivery())),
@@ -254,6 +350,20 @@ _STEPS = st.one_of(
     st.tuples(st.just(_Redo()), _OUTCOMES, st.just(_Delivery())),
     st.tuples(st.just(_Redo())),
     st.tuples(st.builds(_Edit, texts), _OUTCOMES, st.just(_Delivery())),
+    st.tuples(_ATTACHED_QUESTIONS, _OUTCOMES, st.just(_Delivery())),
+    st.tuples(_ATTACHED_QUESTIONS, _OUTCOMES, st.just(_Delivery())),
+    st.tuples(_SPOKEN_SAYS, _OUTCOMES, st.just(_Delivery()), st.just(_Speak())),
+    st.tuples(st.builds(SelectVoiceReplies, sender=st.just(_NO_SENDER), on=st.booleans())),
+    st.tuples(
+        st.builds(
+            FailTranscription,
+            sender=st.just(_NO_SENDER),
+            kind=failure_kinds,
+            message=st.text(max_size=10),
+            model=st.just("whisper-1"),
+            file_unique_id=st.text(max_size=8),
+        )
+    ),
 )
 """Script steps: mostly a request with its outcome; sometimes a lone request, outcome, reset or mode switch."""
 
@@ -263,6 +373,19 @@ def _command_for(step: Any, state: State, sender: Sender, recorded: list[Recorde
         return _turn_control(step, sender, recorded)
     if isinstance(step, _Outcome):
         return _outcome_command(step, state.pending)
+    if isinstance(step, _Speak):
+        answered = next((e for e in reversed(recorded) if isinstance(e.event, AnswerGiven)), None)
+        if answered is None or not isinstance(answered.event, AnswerGiven):
+            return None
+        chars = len(answered.event.text)
+        return SpeakAnswer(
+            question_version=answered.event.question_version,
+            model="gpt-4o-mini-tts",
+            voice="alloy",
+            characters=chars,
+            parts=chars // 4096 + 1,
+            asker_id=answered.event.asker_id,
+        )
     if isinstance(step, _Delivery):
         return MarkDelivered(request_version=state.undelivered.version) if state.undelivered is not None else None
     if isinstance(step, _Undeliverable):
@@ -301,6 +424,8 @@ def _turn_control(step: _Undo | _Redo | _Edit, sender: Sender, recorded: list[Re
         text=latest.text,
         message_id=latest.message_id,
         sender_name=latest.sender_name,
+        photos=latest.photos,
+        files=latest.files,
     )
 
 
@@ -348,6 +473,9 @@ def run_script(
     for index, step in enumerate(steps):
         if tag is not None and isinstance(step, Ask | _Outcome | _Edit):
             step = attrs.evolve(step, text=tag(index, step.text))
+        if tag is not None and isinstance(step, Say) and step.heard is not None:
+            spoken = tag(index, step.text)
+            step = attrs.evolve(step, text=spoken, heard=attrs.evolve(step.heard, text=spoken))
         if isinstance(step, Ask):
             step = attrs.evolve(step, message_id=index)
         command = _command_for(step, state, sender, recorded)

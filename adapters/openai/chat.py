@@ -21,6 +21,7 @@ connection closes, so the server stops generating) and what arrived is returned,
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ import attrs
 import openai
 import structlog
 from openai import AsyncOpenAI, AsyncStream, omit
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
 from adapters.openai.errors import CallerError, IncompleteAnswer, detail
 from adapters.openai.retry import RetryPolicy
@@ -56,7 +57,28 @@ def wire_message(message: Message) -> ChatCompletionMessageParam:
         return {"role": "system", "content": message.content}
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
-    return {"role": "user", "content": message.content}
+    pictures = [image.data for image in message.images if image.data is not None]
+    if not pictures:
+        return {"role": "user", "content": message.content}
+    parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": message.content}]
+    parts += [{"type": "image_url", "image_url": {"url": data_url(data)}} for data in pictures]
+    return {"role": "user", "content": parts}
+
+
+def data_url(data: bytes) -> str:
+    """A picture's bytes as a `data:` URL, typed by their first bytes (Telegram's photos are JPEG)."""
+    return f"data:{image_type(data)};base64,{base64.b64encode(data).decode()}"
+
+
+def image_type(data: bytes) -> str:
+    """The media type a picture's bytes begin with; JPEG when unsure."""
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"
 
 
 _EMPTY_STREAM = "the model server ended the stream without a word, as llama.cpp does for a prompt over its window"
@@ -210,6 +232,11 @@ class OpenAIChatModel:
     def name(self) -> str:
         """The configured model name."""
         return self._model
+
+    @property
+    def client(self) -> AsyncOpenAI:
+        """The OpenAI client this model calls through (other endpoints of the same server share it)."""
+        return self._client
 
     def server_tokenizer(self) -> ServerTokenizer:
         """A meter over this model server's own `/tokenize` (llama.cpp, vLLM), sharing this model's client."""

@@ -31,6 +31,12 @@ _CONTEXT = re.compile(
     r"|maximum length is",
     re.IGNORECASE,
 )
+_NO_VISION = re.compile(
+    r"image_url is only supported|image input is not supported|not a multimodal model|does not support (image|vision)"
+    r"|(vision|image input|multimodal)( is)? not (supported|enabled)|mmproj",
+    re.IGNORECASE,
+)
+"""How servers refuse a picture sent to a model that cannot see: OpenAI, llama.cpp, vLLM, Ollama."""
 _SAFETY = re.compile(r"safety system|content (management )?policy|content filter", re.IGNORECASE)
 _SECRET_PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_*\-]{3,}"),
@@ -221,6 +227,8 @@ def _status_verdict(error: openai.APIStatusError, secrets: tuple[str, ...]) -> V
             return Verdict("auth", f"model not found (404): check the model name{suffix}", False)
         missing = f"the model server has no such endpoint (404): check OPENAI_BASE_URL{suffix}"
         return Verdict("unsupported", missing, False)
+    if status in (400, 422, 500) and _NO_VISION.search(message):
+        return Verdict("no_vision", f"the model cannot take pictures ({status}){suffix}", False)
     if status in (400, 413, 422):
         refused = _refusal_or_context(code, kind, message, secrets)
         if refused is not None:

@@ -1,4 +1,4 @@
-"""Model settings read from the environment, and the one place the OpenAI client and both models are built.
+"""Model settings read from the environment, and the one place the OpenAI client and the models are built.
 
 | variable                    | default        | meaning                                                    |
 | --------------------------- | -------------- | ---------------------------------------------------------- |
@@ -9,6 +9,11 @@
 | `CONVO_MODELS`              | the chat model | comma-separated models a chat may pick, the default first  |
 | `CONVO_IMAGE_MODEL`         | dall-e-2       |                                                            |
 | `CONVO_IMAGE_SIZE`          | 1024x1024      | `WIDTHxHEIGHT` or `auto`                                   |
+| `CONVO_TRANSCRIBE_MODEL`    | gpt-4o-mini-   | speech to text (`whisper-1`, or a local server's model)    |
+|                             | transcribe     |                                                            |
+| `CONVO_SPEECH_MODEL`        | gpt-4o-mini-   | text to speech (`tts-1`, or a local server's model)        |
+|                             | tts            |                                                            |
+| `CONVO_SPEECH_VOICE`        | alloy          | one word: a voice the speech server knows                  |
 | `CONVO_MAX_TOKENS`          | 1024           | answer limit; `none` sends no limit                        |
 | `CONVO_MODEL_TIMEOUT`       | 60             | seconds per attempt (for a stream: most seconds of silence)|
 | `CONVO_MODEL_RETRIES`       | 4              | attempts per call, the first included                      |
@@ -33,6 +38,7 @@ from adapters.env_settings import EnvSettings, StreamMode, setting
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
+    from adapters.openai.audio import OpenAISpeaker, OpenAITranscriber
     from adapters.openai.chat import OpenAIChatModel
     from adapters.openai.images import OpenAIImageModel
     from adapters.openai.retry import RetryPolicy
@@ -115,6 +121,12 @@ class OpenAISettings(ModelChoice):
     """Model for pictures."""
     image_size: str = setting("CONVO_IMAGE_SIZE", default="1024x1024")
     """Picture size, `WIDTHxHEIGHT` or `auto`."""
+    transcribe_model: str = setting("CONVO_TRANSCRIBE_MODEL", default="gpt-4o-mini-transcribe")
+    """Model that makes voice notes into text."""
+    speech_model: str = setting("CONVO_SPEECH_MODEL", default="gpt-4o-mini-tts")
+    """Model that reads answers aloud."""
+    speech_voice: str = setting("CONVO_SPEECH_VOICE", default="alloy")
+    """The voice answers are read in."""
     max_tokens: int | None = setting("CONVO_MAX_TOKENS", default=1024, gt=0)
     """Most tokens per answer; None sends no limit."""
     timeout: float = setting("CONVO_MODEL_TIMEOUT", default=60.0, gt=0, allow_inf_nan=False)
@@ -132,6 +144,13 @@ class OpenAISettings(ModelChoice):
         if any(character.isspace() for character in key.get_secret_value()):
             raise ValueError("must not contain spaces or line breaks")
         return key
+
+    @field_validator("transcribe_model", "speech_model", "speech_voice")
+    @classmethod
+    def _word(cls, name: str) -> str:
+        if not name or any(character.isspace() for character in name):
+            raise ValueError(f"must be one word (a name the model server knows), not {name!r}")
+        return name
 
     @field_validator("base_url")
     @classmethod
@@ -199,3 +218,16 @@ def build_models(settings: OpenAISettings) -> tuple[OpenAIChatModel, OpenAIImage
         client, model=settings.image_model, size=settings.image_size, timeout=settings.timeout, retry=retry
     )
     return chat, images
+
+
+def build_audio(settings: OpenAISettings, client: AsyncOpenAI) -> tuple[OpenAITranscriber, OpenAISpeaker]:
+    """The transcriber and the speaker on an OpenAI client (`build_client`; share the models' to share one
+    connection pool), with the models' timeout and retry policy."""
+    from adapters.openai.audio import OpenAISpeaker, OpenAITranscriber
+
+    retry = settings.retry_policy()
+    transcriber = OpenAITranscriber(client, model=settings.transcribe_model, timeout=settings.timeout, retry=retry)
+    speaker = OpenAISpeaker(
+        client, model=settings.speech_model, voice=settings.speech_voice, timeout=settings.timeout, retry=retry
+    )
+    return transcriber, speaker

@@ -33,8 +33,10 @@ from pydantic import ValidationError
 from adapters.settings import ConfigError
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
-from adapters.telegram.handlers import choices, commands, forget, language, messages, turns, usage
+from adapters.telegram.files import TelegramFiles
+from adapters.telegram.handlers import choices, commands, forget, language, media, messages, turns, usage, voice
 from adapters.telegram.handlers.choices import Choices
+from adapters.telegram.handlers.media import MediaOptions
 from adapters.telegram.i18n import ENGLISH, LANGUAGES, translated
 from adapters.telegram.identity import causation_of, chat_of
 from adapters.telegram.intake import Intake, Sharing
@@ -53,10 +55,11 @@ from adapters.telegram.patience import Patience
 from adapters.telegram.polling import SafePolling
 from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.settings import TelegramSettings
+from adapters.telegram.speech import Speech
 from adapters.telegram.streaming import StreamStyle
 from adapters.telegram.tuning import pin_response_models, settle_heap
 from adapters.telegram.webhook import build_webhook_app
-from domain.ports import LeaseTaken, StoreError
+from domain.ports import LeaseTaken, Speaker, StoreError
 from service.conversations import ConversationService
 from service.locks import StreamLocks
 from service.recovery import recover_pending
@@ -79,9 +82,16 @@ def build_bot(settings: TelegramSettings) -> Bot:
 
 
 def build_dispatcher(
-    service: ConversationService, settings: TelegramSettings, options: Choices | None = None
+    service: ConversationService,
+    settings: TelegramSettings,
+    options: Choices | None = None,
+    *,
+    files: TelegramFiles | None = None,
+    speaker: Speaker | None = None,
+    media_options: MediaOptions | None = None,
 ) -> Dispatcher:
-    """Routers and middlewares; the service and settings reach handlers by keyword injection."""
+    """Routers and middlewares; the service and settings reach handlers by keyword injection. `files` reads what
+    users send (None: nothing can be read), `speaker` speaks answers for /voice (None: nobody can)."""
     chat_locks = StreamLocks()
     limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
     dispatcher = Dispatcher(
@@ -92,6 +102,9 @@ def build_dispatcher(
         admins=Admins(settings.admins),
         chat_locks=chat_locks,
         rate_limiter=limiter,
+        files=files,
+        speech=Speech(speaker),
+        media=media_options or MediaOptions(),
     )
     access = AccessControl(settings.allowed_users, settings.allowed_chats)
     middlewares = (
@@ -106,7 +119,15 @@ def build_dispatcher(
     for middleware in middlewares:
         dispatcher.update.outer_middleware(middleware)
     dispatcher.include_routers(
-        choices.router, language.router, usage.router, forget.router, turns.router, commands.router, messages.router
+        choices.router,
+        language.router,
+        usage.router,
+        voice.router,
+        forget.router,
+        turns.router,
+        commands.router,
+        media.router,
+        messages.router,
     )
     return dispatcher
 

@@ -15,7 +15,7 @@ from service.budgets import parse_refusal
 
 WELCOME = N_("Hello{name}! I'm a chat bot backed by an AI model.")
 HELP = N_(
-    "Just send me a message and I'll answer. Commands:\n"
+    "Send me a message, a voice message, a photo or a document, and I'll answer. Commands:\n"
     "/chat – chat mode (the default): your messages are questions\n"
     "/image – image mode: your messages are picture prompts; or /image <prompt> for one picture\n"
     "/cancel – stop the answer being written\n"
@@ -25,6 +25,7 @@ HELP = N_(
     "/model – which AI model answers here\n"
     "/language – the language of my messages here\n"
     "/usage – what you have used, and what is left of your budget\n"
+    "/voice – answers as voice messages too: /voice on or /voice off\n"
     "/reset – start the conversation over\n"
     "/forget – erase everything I stored about you\n"
     "/help – this help"
@@ -40,7 +41,45 @@ FORGET_BUTTON_YES = N_("Yes, erase it")
 FORGET_BUTTON_NO = N_("Cancel")
 STALE_BUTTON = N_("This button is no longer valid.")
 EMPTY = N_("Send me some text — for example a question, or /image a red fox in the snow.")
-NOT_TEXT = N_("I can only read text. Send your question as a text message, or /image <prompt> for a picture.")
+NOT_TEXT = N_(
+    "I can't read this kind of message. I read text, voice messages, photos, text files and PDFs. "
+    "Send your question as one of those, or /image <prompt> for a picture."
+)
+TOO_BIG = N_("That file is too big: bots can download files of at most 20 MB.")
+FILE_GONE = N_("I couldn't download that file from Telegram. Please send it again.")
+TRANSCRIPT = N_("🎤 “{text}”")
+NOT_HEARD = N_("I couldn't transcribe that voice message, so I didn't answer it. Please try again, or type it.")
+HEARD_NOTHING = N_("I couldn't make out any words in that voice message.")
+NO_TRANSCRIPTION = N_(
+    "I can't transcribe voice messages here: the bot's AI server has no transcription endpoint. Please type it."
+)
+PHOTO_QUESTION = N_("What is in this picture?")
+FILE_QUESTION = N_("Please read this file and tell me what it says, briefly.")
+VISION_OFF = N_("Pictures are turned off for this bot. Please describe it in text.")
+NO_VISION = N_("The model {model} can't see pictures. Please ask in text, or pick another model with /model.")
+NOT_READABLE = N_(
+    "I can't read this kind of file. I read text files (.txt, .md, .csv, .json, source code), PDFs, photos and "
+    "voice messages."
+)
+FILE_NO_TEXT = N_("I found no text in that file (a scanned PDF has none).")
+FILE_TOO_MUCH = N_("That file holds more than {limit} of text, more than I read. Please send a part of it.")
+FILE_ENCODING = N_("I couldn't tell how that file's text is encoded. Please send it as UTF-8.")
+FILE_BROKEN = N_("I couldn't open that file: it may be damaged or protected by a password.")
+FILE_NO_ROOM = N_(
+    "That file doesn't fit: this chat's prompt budget is {budget} tokens. Ask a shorter question, /reset, or pick "
+    "a model with a larger budget."
+)
+FILE_CUT = N_(
+    "✂️ Only the first {percent} percent of {name} fits this chat's prompt budget of {budget} tokens; I left the "
+    "rest out and told the AI so."
+)
+VOICE_ON = N_("🔊 From now on I also send each answer here as a voice message.")
+VOICE_OFF = N_("🔇 From now on my answers here are text only.")
+VOICE_USAGE = N_("Voice answers are {state} here. Send /voice on or /voice off.")
+VOICE_STATE_ON = N_("on")
+VOICE_STATE_OFF = N_("off")
+VOICE_TOO_LONG = N_("This answer is too long to speak, so it comes as text only.")
+VOICE_FAILED = N_("I couldn't make a voice message of this answer; the text above is complete.")
 EDITED = N_("I only re-answer an edit of your latest question — send the corrected text as a new message.")
 NOTHING_RUNNING = N_("Nothing is being answered right now.")
 CANCEL_NOT_YOURS = N_("Only the person who asked, or an admin of this chat, can stop this answer.")
@@ -104,6 +143,7 @@ _FAILURES: dict[FailureKind, str] = {
     "abandoned": N_("That request was interrupted before it finished. Please send it again."),
     "stopped": N_("⏹ Stopped before the answer began."),
     "over_budget": N_("A spending budget is used up, so I can't ask the AI model now. Please try again later."),
+    "no_vision": N_("This AI model can't see pictures. Please ask in text, or pick another model with /model."),
 }
 _OVER_BUDGET = {
     "user_day": N_("You've used up your daily budget ({limit} USD). It starts over at {resets}."),
@@ -124,6 +164,7 @@ COMMANDS = (
     ("model", N_("Which AI model answers in this chat")),
     ("language", N_("The language of the bot's messages here")),
     ("usage", N_("What I have used, and what is left of my budget")),
+    ("voice", N_("Answers as voice messages too: on or off")),
     ("reset", N_("Start the conversation over")),
     ("help", N_("What I can do")),
     ("forget", N_("Erase everything stored about you")),

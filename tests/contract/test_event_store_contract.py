@@ -13,9 +13,11 @@ from domain.events import (
     EVENT_TYPES,
     AnswerFailed,
     AnswerGiven,
+    AnswerSpoken,
     ConversationReset,
     DeliveryFailed,
     Event,
+    FileText,
     ImageFailed,
     ImageGenerated,
     ImageRequested,
@@ -23,11 +25,15 @@ from domain.events import (
     ModelSelected,
     ModeSelected,
     PersonaSelected,
+    Photo,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
+    TranscriptionFailed,
     TurnUndone,
     UserRegistered,
+    VoiceRepliesSelected,
+    VoiceTranscribed,
 )
 from domain.ports import ConcurrencyConflict, EventStore
 from tests.contract.backends import a_clock, open_backend
@@ -65,6 +71,24 @@ SAMPLES: tuple[Event, ...] = (
     DeliveryFailed(request_version=8, reason="Forbidden: bot was blocked by the user"),
     TurnUndone(question_version=5, reason="edit"),
     ConversationReset(),
+    VoiceRepliesSelected(on=True),
+    VoiceRepliesSelected(on=False, restated=True),
+    VoiceTranscribed(text="what is this", model="whisper-1", duration_s=4, file_unique_id="AgADvoice", sender_id=42),
+    TranscriptionFailed(kind="unsupported", message="no endpoint", model="whisper-1", file_unique_id="AgADx"),
+    QuestionAsked(
+        text="What is in this picture?",
+        sender_id=42,
+        photos=(
+            Photo(file_id="AgACAgIA", file_unique_id="AQADphoto", width=1280, height=960, size=81234, sha256="ab" * 32),
+            Photo(file_id="AgACAgIB", file_unique_id="AQADphot2", width=800, height=600, size=40000, sha256="cd" * 32),
+        ),
+        files=(
+            FileText(
+                name="report.pdf", mime_type="application/pdf", size=48000, sha256="ef" * 32, text="Q3", dropped_chars=9
+            ),
+        ),
+    ),
+    AnswerSpoken(question_version=5, model="gpt-4o-mini-tts", voice="alloy", characters=120, parts=1, asker_id=42),
 )
 
 UNICODE = (

@@ -10,7 +10,14 @@ for the real ``openai`` Python client to talk to it:
 * ``POST /v1/images/generations`` -- ``url`` (default) or ``b64_json`` images (real PNG bytes),
   ``revised_prompt`` for ``dall-e-3``; the bytes behind each URL are served at
   ``GET /images/<id>.png`` (no auth, like the real pre-signed blob URLs);
-* ``GET /v1/models`` and ``GET /v1/models/<id>``.
+* ``GET /v1/models`` and ``GET /v1/models/<id>``;
+* ``POST /v1/audio/transcriptions`` and ``POST /v1/audio/speech`` -- see :mod:`tests.doubles.openai_audio`
+  (``fake.set_transcript``, ``fake.transcriptions``, ``fake.speeches``).
+
+Chat messages may carry content parts (``text``, ``image_url`` with ``https`` or ``data:`` URLs), checked
+and billed as :mod:`tests.doubles.openai_vision` describes; ``fake.refuse_images(model)`` makes a model
+refuse them like a text-only one, ``fake.chat_requests[-1].images`` lists them decoded, and the default
+echo answer ends with `` [N image(s)]`` when the request held images.
 
 Any model name is accepted.  Requests are checked like the real API does it: ``Authorization:
 Bearer <key>`` first (401 ``invalid_api_key``), then the JSON body, then the request shape
@@ -49,7 +56,8 @@ Reasoning
 
 Faults
     ``fake.fail_next(kind, times=1, endpoint="chat", **options)`` queues ``times`` faults; each
-    request to that endpoint (``"chat"``, ``"images"`` or ``"models"``) consumes one.
+    request to that endpoint (``"chat"``, ``"images"``, ``"models"``, ``"transcriptions"`` or ``"speech"``)
+    consumes one.
     ``fake.fail_always(kind, endpoint="chat", **options)`` sets a persistent fault used whenever
     the queue is empty, until ``fake.clear_faults()``.  Every kind accepts ``delay`` (seconds to
     wait before acting).  Kinds and their options:
@@ -68,6 +76,7 @@ Faults
     ``malformed``           200 with a broken JSON body; in a stream, ``after_chunks`` (default 1)
                             good chunks then a broken ``data:`` line.
     ``invalid_api_key``     401 ``invalid_api_key`` whatever key was sent.
+    ``not_found``           404 ``Invalid URL (POST /v1/...)``: a server without the endpoint.
     ``error``               any error: ``status`` (required), ``message``, ``type``, ``code``,
                             ``param``, ``headers``, or a raw ``body`` (dict or str).
     ``content_policy``      400; images: ``content_policy_violation`` ("Your request was rejected as
@@ -139,6 +148,24 @@ from typing import Any, Final, Literal, TypeAlias
 
 from aiohttp import web
 
+from tests.doubles.openai_audio import SPEECH_PATH, TRANSCRIPTIONS_PATH, AudioMixin, parse_form
+from tests.doubles.openai_vision import ImagePart, VisionMixin, check_content_parts, image_parts, image_tokens
+from tests.doubles.openai_wire import (
+    TOKEN_RE,
+    ApiError,
+    JSONDict,
+    below_minimum,
+    count_tokens,
+    dumps,
+    go_duration,
+    invalid_json_error,
+    invalid_key_error,
+    invalid_type,
+    invalid_value,
+    missing_key_error,
+    missing_param,
+)
+
 __all__ = [
     "FAULT_KINDS",
     "Answer",
@@ -151,11 +178,10 @@ __all__ = [
     "render_png",
 ]
 
-Endpoint: TypeAlias = Literal["chat", "images", "models"]
-JSONDict: TypeAlias = dict[str, Any]
+Endpoint: TypeAlias = Literal["chat", "images", "models", "transcriptions", "speech"]
 ReasoningField: TypeAlias = Literal["reasoning_content", "reasoning"]
 
-ENDPOINTS: Final = ("chat", "images", "models")
+ENDPOINTS: Final = ("chat", "images", "models", "transcriptions", "speech")
 CHAT_PATH: Final = "/v1/chat/completions"
 IMAGES_PATH: Final = "/v1/images/generations"
 DEFAULT_MODELS: Final = (
@@ -189,6 +215,7 @@ FAULT_KINDS: Final[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = {
     "hang": (_ALL, frozenset()),
     "malformed": (_ALL, frozenset({"after_chunks"})),
     "invalid_api_key": (_ALL, frozenset()),
+    "not_found": (_ALL, frozenset()),
     "error": (_ALL, frozenset({"status", "message", "type", "code", "param", "headers", "body"})),
     "content_policy": (frozenset({"chat", "images"}), frozenset({"code", "message"})),
     "context_length": (_CHAT, frozenset({"limit"})),
@@ -199,7 +226,6 @@ FAULT_KINDS: Final[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = {
     "stream_error": (_CHAT, frozenset({"after_chunks", "message"})),
 }
 
-_TOKEN_RE: Final = re.compile(r"\w+|[^\w\s]")
 _PIECE_RE: Final = re.compile(r"\s*(?:\w+|[^\w\s])")
 _SIZE_RE: Final = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 _IMAGE_SIZES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -224,14 +250,9 @@ _BAD_GATEWAY_HTML: Final = (
 # --------------------------------------------------------------------------------------------
 
 
-def count_tokens(text: str) -> int:
-    """Count "tokens" deterministically: every word and every punctuation mark is one."""
-    return len(_TOKEN_RE.findall(text))
-
-
 def truncate_tokens(text: str, limit: int) -> str:
     """Return the prefix of ``text`` holding its first ``limit`` tokens."""
-    for index, match in enumerate(_TOKEN_RE.finditer(text)):
+    for index, match in enumerate(TOKEN_RE.finditer(text)):
         if index == limit - 1:
             return text[: match.end()]
     return text
@@ -275,65 +296,20 @@ def content_text(content: object) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [part.get("text", "") for part in content if isinstance(part, dict)]
+        texts = [part.get("text") for part in content if isinstance(part, dict) and part.get("type", "text") == "text"]
         return "\n".join(text for text in texts if isinstance(text, str))
     return ""
 
 
 def prompt_tokens(messages: Iterable[object]) -> int:
-    """Count prompt tokens like OpenAI's cookbook does: 3 per message, 3 to prime the reply."""
+    """Count prompt tokens like OpenAI's cookbook does: 3 per message, 3 to prime the reply; images cost what
+    :mod:`tests.doubles.openai_vision` says."""
     total = 3
     for message in messages:
         if isinstance(message, dict):
-            total += 3 + count_tokens(content_text(message.get("content")))
+            total += 3 + count_tokens(content_text(message.get("content"))) + image_tokens(message.get("content"))
             total += count_tokens(str(message.get("name", "")))
     return total
-
-
-def json_type_name(value: object) -> str:
-    """Name a JSON value's type the way the API's validation messages do."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a decimal"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
-def quote_values(values: Iterable[str]) -> str:
-    """Format ``['a', 'b', 'c']`` as ``'a', 'b', and 'c'``."""
-    quoted = [f"'{value}'" for value in values]
-    if len(quoted) <= 2:
-        return " and ".join(quoted)
-    return ", ".join(quoted[:-1]) + ", and " + quoted[-1]
-
-
-def go_duration(seconds: float) -> str:
-    """Format a duration like the ``x-ratelimit-reset-*`` headers do (``"6ms"``, ``"1m30s"``)."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    minutes, rest = divmod(seconds, 60)
-    text = f"{rest:g}s"
-    return f"{int(minutes)}m{text}" if minutes else text
-
-
-def mask_key(key: str) -> str:
-    """Mask an API key like the 401 message does (``sk-ab****wxyz``)."""
-    if len(key) <= 8:
-        return "*" * len(key)
-    return key[:3] + "*" * (len(key) - 7) + key[-4:]
-
-
-def dumps(payload: object) -> str:
-    """Serialise compactly, as the API does."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 def sse(payload: object) -> bytes:
@@ -364,92 +340,6 @@ def colour_for(text: str) -> tuple[int, int, int]:
 def new_id(prefix: str) -> str:
     """Make an id shaped like the API's (``chatcmpl-`` + 29 characters)."""
     return prefix + uuid.uuid4().hex[:29]
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApiError:
-    """An error answer: HTTP status, the ``error`` object and extra headers."""
-
-    status: int
-    message: str
-    type: str | None = "invalid_request_error"
-    param: str | None = None
-    code: str | int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def body(self) -> JSONDict:
-        """Return the ``{"error": {...}}`` body."""
-        error = {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
-        return {"error": {**error, **self.extra}}
-
-    def response(self) -> web.Response:
-        """Build the aiohttp response."""
-        return web.Response(
-            status=self.status,
-            text=dumps(self.body()),
-            content_type="application/json",
-            headers=dict(self.headers),
-        )
-
-
-def missing_param(param: str) -> ApiError:
-    """400 for a missing required parameter."""
-    return ApiError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
-
-
-def invalid_type(param: str, expected: str, value: object) -> ApiError:
-    """400 for a parameter of the wrong JSON type."""
-    message = f"Invalid type for '{param}': expected {expected}, but got {json_type_name(value)} instead."
-    return ApiError(400, message, param=param, code="invalid_type")
-
-
-def invalid_value(param: str, value: object, allowed: Iterable[str]) -> ApiError:
-    """400 for a value outside an enumeration."""
-    message = f"Invalid value: '{value}'. Supported values are: {quote_values(allowed)}."
-    return ApiError(400, message, param=param, code="invalid_value")
-
-
-def below_minimum(param: str, value: int, minimum: int) -> ApiError:
-    """400 for an integer below its minimum."""
-    message = f"Invalid '{param}': integer below minimum value. Expected a value >= {minimum}, but got {value} instead."
-    return ApiError(400, message, param=param, code="integer_below_min_value")
-
-
-def invalid_json_error() -> ApiError:
-    """400 for a body that is not JSON."""
-    return ApiError(
-        400,
-        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
-        "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
-        "valid JSON. If you have trouble figuring out how to fix this, please contact us through our "
-        "help center at help.openai.com.)",
-    )
-
-
-def missing_key_error() -> ApiError:
-    """401 without an ``Authorization`` header."""
-    return ApiError(
-        401,
-        "You didn't provide an API key. You need to provide your API key in an Authorization header "
-        "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank "
-        "username) if you're accessing the API from your browser and are prompted for a username and "
-        "password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
-    )
-
-
-def invalid_key_error(key: str) -> ApiError:
-    """401 for a wrong key."""
-    message = (
-        f"Incorrect API key provided: {mask_key(key)}. "
-        "You can find your API key at https://platform.openai.com/account/api-keys."
-    )
-    return ApiError(401, message, code="invalid_api_key")
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,6 +392,11 @@ class RecordedRequest:
         """The requested ``model``, if any."""
         model = self.body.get("model") if isinstance(self.body, dict) else None
         return model if isinstance(model, str) else None
+
+    @property
+    def images(self) -> list[ImagePart]:
+        """The ``image_url`` parts of a chat request, data URLs decoded (``[]`` otherwise)."""
+        return image_parts(self.messages)
 
     @property
     def last_user_text(self) -> str:
@@ -646,7 +541,7 @@ def _check_message(param: str, message: object) -> ApiError | None:
         return missing_param(f"{param}.content")
     if content is not None and not isinstance(content, str | list):
         return invalid_type(f"{param}.content", "one of a string or array of objects", content)
-    return None
+    return check_content_parts(param, role, content) if isinstance(content, list) else None
 
 
 def _check_positive_int(body: JSONDict, param: str, minimum: int) -> ApiError | None:
@@ -743,7 +638,7 @@ def image_dimensions(size: str | None) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 
 
-class FakeOpenAI:
+class FakeOpenAI(AudioMixin, VisionMixin):
     """A scriptable fake of the OpenAI HTTP API served by aiohttp on ``host:port``.
 
     ``api_key=None`` accepts any non-empty bearer key.  ``port=0`` picks a free port.
@@ -801,6 +696,8 @@ class FakeOpenAI:
         self._max_in_flight = 0
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._init_audio()
+        self._init_vision()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -837,6 +734,8 @@ class FakeOpenAI:
         app = web.Application(middlewares=[observe], client_max_size=64 * 1024 * 1024)
         app.router.add_post(CHAT_PATH, self._handle_chat)
         app.router.add_post(IMAGES_PATH, self._handle_images)
+        app.router.add_post(TRANSCRIPTIONS_PATH, self._handle_transcription)
+        app.router.add_post(SPEECH_PATH, self._handle_speech)
         app.router.add_get("/v1/models", self._handle_models)
         app.router.add_get("/v1/models/{model}", self._handle_model)
         app.router.add_get("/images/{name}", self._handle_image_file)
@@ -895,8 +794,9 @@ class FakeOpenAI:
         return self._max_in_flight
 
     def clear(self) -> None:
-        """Forget recorded requests and reset ``max_in_flight``."""
+        """Forget recorded requests (transcriptions and speeches too) and reset ``max_in_flight``."""
         self._requests.clear()
+        self._clear_audio_records()
         self._max_in_flight = self._in_flight
 
     def reset(self) -> None:
@@ -907,6 +807,8 @@ class FakeOpenAI:
         self._answer = self._default_answer
         self.reasoning, self.reasoning_field = self._default_reasoning
         self.billing = None
+        self._reset_audio()
+        self._init_vision()
 
     async def wait_for_requests(self, count: int, *, endpoint: str | None = None, within: float = 5.0) -> None:
         """Wait until ``count`` requests (to ``endpoint``, if given) have arrived; ``TimeoutError`` after
@@ -1014,16 +916,24 @@ class FakeOpenAI:
                 self._in_flight -= 1
 
     async def _record(self, request: web.Request) -> RecordedRequest:
-        text = (await request.read()).decode("utf-8", "replace")
-        try:
-            body: Any = json.loads(text) if text else None
-        except ValueError:
-            body = None
+        raw = await request.read()
+        body: Any = None
+        if request.content_type == "multipart/form-data":  # an upload: its text fields and file sizes
+            text, body = "", parse_form(raw, request.headers.get("Content-Type", "")).summary()
+        else:
+            text = raw.decode("utf-8", "replace")
+            with contextlib.suppress(ValueError):
+                body = json.loads(text) if text else None
         headers = dict(request.headers)
         for name in list(headers):
             if name.lower() == "authorization":
                 headers[name] = "<redacted>"
-        endpoint = {CHAT_PATH: "chat", IMAGES_PATH: "images"}.get(request.path)
+        endpoint = {
+            CHAT_PATH: "chat",
+            IMAGES_PATH: "images",
+            TRANSCRIPTIONS_PATH: "transcriptions",
+            SPEECH_PATH: "speech",
+        }.get(request.path)
         if request.path.startswith("/v1/models"):
             endpoint = "models"
         record = RecordedRequest(
@@ -1111,6 +1021,8 @@ class FakeOpenAI:
             return server_error(kind, fault)
         if kind == "invalid_api_key":
             return invalid_key_error(self.api_key or "sk-fake-key")
+        if kind == "not_found":
+            return unknown_route_error(record.method, record.path)
         if kind == "error":
             return custom_error(fault)
         return None
@@ -1130,7 +1042,7 @@ class FakeOpenAI:
         if not isinstance(begun, _Call):
             return begun
         call = begun
-        error = validate_chat(call.body) or self._context_error(call)
+        error = validate_chat(call.body) or self._image_refusal(call.body) or self._context_error(call)
         if error and error.code == "context_length_exceeded" and self._overflows_quietly(call):
             return await self._empty_stream(call)
         if error:
@@ -1211,7 +1123,8 @@ class FakeOpenAI:
     async def _resolve_answer(self, record: RecordedRequest) -> ReasonedAnswer:
         answer = self._queued_answers.popleft() if self._queued_answers else self._answer
         if answer is None:
-            return ReasonedAnswer("echo: " + record.last_user_text)
+            seen = len(record.images)
+            return ReasonedAnswer("echo: " + record.last_user_text + (f" [{seen} image(s)]" if seen else ""))
         result = answer if isinstance(answer, str | ReasonedAnswer) else answer(record)
         if inspect.isawaitable(result):
             result = await result
@@ -1366,7 +1279,7 @@ class FakeOpenAI:
         return web.Response(text=dumps(model_object(request.match_info["model"])), content_type="application/json")
 
     async def _handle_unknown(self, request: web.Request) -> web.StreamResponse:
-        return ApiError(404, f"Invalid URL ({request.method} {request.path})").response()
+        return unknown_route_error(request.method, request.path).response()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1466,6 +1379,11 @@ def gpt_image_extras(body: JSONDict, width: int, height: int, count: int) -> JSO
 # --------------------------------------------------------------------------------------------
 # Fault bodies
 # --------------------------------------------------------------------------------------------
+
+
+def unknown_route_error(method: str, path: str) -> ApiError:
+    """404 for a route the API does not have (also the ``not_found`` fault: a server without the endpoint)."""
+    return ApiError(404, f"Invalid URL ({method} {path})")
 
 
 def rate_limit_error(model: str, fault: Fault) -> ApiError:

@@ -13,6 +13,36 @@ import sys
 
 MUTATIONS = [
     (
+        "domain/tail.py",
+        "        if self._voice is None and isinstance(event, VoiceRepliesSelected):",
+        "        if False:",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
+        "domain/conversation.py",
+        "    if state.voice_replies_version <= far:",
+        "    if False:",
+        "test_a_setting_far_back_is_restated_and_found_by_a_short_tail_read",
+    ),
+    (
+        "domain/tail.py",
+        "        self._photos = question.event.photos",
+        "        self._photos = ()",
+        "test_tail_read_prompt_equals_full_fold_prompt",
+    ),
+    (
+        "domain/prompt.py",
+        "        self._left -= 1",
+        "        pass",
+        "test_pictures_are_sent_for_the_newest_turns_that_have_them_only",
+    ),
+    (
+        "domain/prompt.py",
+        '    return "".join(document_block(file) + "\\n\\n" for file in question.files) + said',
+        "    return said",
+        "test_documents_reach_the_prompt_ahead_of_the_question",
+    ),
+    (
         "domain/prompt.py",
         "            persona = recorded.event.prompt\n",
         "            pass\n",

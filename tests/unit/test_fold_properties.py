@@ -16,6 +16,7 @@ from domain.commands import (
     SelectMode,
     SelectModel,
     SelectPersona,
+    SelectVoiceReplies,
     Sender,
     Undo,
 )
@@ -31,6 +32,7 @@ from domain.events import (
     TurnUndone,
 )
 from domain.prompt import (
+    PHOTO_MARK,
     Message,
     PromptPolicy,
     build_prompt,
@@ -38,8 +40,11 @@ from domain.prompt import (
     estimate_tokens,
     message_cost,
     persona_before,
+    prompt_cost,
     prompt_for,
     spoken,
+    user_cost,
+    user_message,
     with_persona,
 )
 from domain.tail import PromptTail, RecentTurns, StateTail, recent_turns
@@ -118,7 +123,8 @@ def test_prompt_shape_is_persona_then_alternating_turns_then_question(stream, po
             continue
         assert prompt[0] == Message("system", with_persona(policy, persona_before(stream, question.version)).persona)
         assert [m.role for m in prompt[1:]] == ["user", "assistant"] * ((len(prompt) - 2) // 2) + ["user"]
-        assert prompt[-1].content == spoken(question.event)
+        seeing = policy.vision_history > 0
+        assert prompt[-1] == user_message(spoken(question.event), question.event.photos, seeing)
 
 
 @given(streams(), policies)
@@ -127,15 +133,49 @@ def test_kept_turns_are_the_newest_and_fit_the_budget(stream, policy):
         prompt = prompt_or_none(stream, question.version, policy)
         if prompt is None:
             persona = with_persona(policy, persona_before(stream, question.version)).persona
-            fixed = message_cost(persona, estimate_tokens) + message_cost(spoken(question.event), estimate_tokens)
-            assert fixed > policy.budget
+            seeing = policy.vision_history > 0
+            asked = user_cost(spoken(question.event), question.event.photos, seeing, estimate_tokens)
+            assert message_cost(persona, estimate_tokens) + asked > policy.budget
             continue
-        assert sum(message_cost(m.content, estimate_tokens) for m in prompt) <= policy.budget
+        assert prompt_cost(prompt, estimate_tokens) <= policy.budget
         floor = question.version - policy.lookback
         eligible = [t for t in conversation_turns(stream, before=question.version) if t.question_version > floor]
-        kept = [(u.content, a.content) for u, a in zip(prompt[1:-1:2], prompt[2:-1:2], strict=True)]
-        newest = [(t.question, t.answer) for t in eligible[len(eligible) - len(kept) :]] if kept else []
-        assert kept == newest
+        kept = list(zip(prompt[1:-1:2], prompt[2:-1:2], strict=True))
+        newest = eligible[len(eligible) - len(kept) :] if kept else []
+        assert len(kept) == len(newest)
+        for (user, assistant), turn in zip(kept, newest, strict=True):
+            assert user == user_message(turn.question, turn.photos, seeing=bool(user.images))
+            assert assistant.content == turn.answer
+
+
+@given(streams(max_steps=60), policies)
+def test_documents_reach_the_prompt_ahead_of_the_question(stream, policy):
+    """What replay shows the model was sent: each document's text, in order, then the question's own text."""
+    for question in questions_in(stream):
+        prompt = prompt_or_none(stream, question.version, policy)
+        if prompt is None:
+            continue
+        asked = prompt[-1].content
+        at = 0
+        for file in question.event.files:
+            found = asked.find(file.text, at)
+            assert found >= 0
+            at = found + len(file.text)
+        assert asked.endswith(question.event.text)
+
+
+@given(streams(max_steps=60), policies)
+def test_pictures_are_sent_for_the_newest_turns_that_have_them_only(stream, policy):
+    """The newest `vision_history` user messages with pictures send them; every older one sends a mark instead."""
+    for question in questions_in(stream):
+        prompt = prompt_or_none(stream, question.version, policy)
+        if prompt is None:
+            continue
+        users = [message for message in prompt if message.role == "user"]
+        with_pictures = [message for message in users if message.images or message.content.startswith(PHOTO_MARK)]
+        seeing = [bool(message.images) for message in reversed(with_pictures)]
+        allowed = min(policy.vision_history, len(seeing))
+        assert seeing == [True] * allowed + [False] * (len(seeing) - allowed)
 
 
 @given(streams(max_steps=80), policies)
@@ -169,6 +209,7 @@ _SETTINGS = st.sampled_from(
         SelectPersona(sender=_SOMEONE, name="custom", prompt="Speak like a sailor."),
         SelectModel(sender=_SOMEONE, model="m-far"),
         SelectLanguage(sender=_SOMEONE, language="uk"),
+        SelectVoiceReplies(sender=_SOMEONE, on=True),
     ]
 )
 
@@ -183,8 +224,14 @@ def test_a_setting_far_back_is_restated_and_found_by_a_short_tail_read(stream, s
     state = fold(recorded)
     tail_state, read = tail_read(recorded)
     assert tail_state == state
-    assert read <= MODE_HORIZON + 5  # four settings restated together, and the request they precede
-    known = {"mode": state.mode, "prompt": state.persona_prompt, "model": state.model, "language": state.language}
+    assert read <= MODE_HORIZON + 6  # five settings restated together, and the request they precede
+    known = {
+        "mode": state.mode,
+        "prompt": state.persona_prompt,
+        "model": state.model,
+        "language": state.language,
+        "on": state.voice_replies,
+    }
     field = next(name for name in known if hasattr(setting, name))
     assert known[field] == getattr(setting, field)
 
@@ -235,6 +282,8 @@ def test_redo_asks_with_the_prompt_the_old_answer_had(stream, policy):
         answered=latest.answered,
         text=latest.text,
         sender_name=latest.sender_name,
+        photos=latest.photos,
+        files=latest.files,
     )
     after = _record(stream, redo)
     redone = after[-1]

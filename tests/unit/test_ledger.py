@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.events import AnswerFailed, AnswerGiven, ImageGenerated, RecordedEvent
-from domain.prices import BUILT_IN_CHAT, ChatPrice, ImagePrice, PriceTable
+from domain.prices import BUILT_IN_CHAT, AudioPrice, ChatPrice, ImagePrice, PriceTable
 from domain.usage import Billed, LedgerKey, billed_by, charge_of, cost, fold_ledger, spent, unpriced
 from tests.strategies import streams
 
@@ -99,6 +99,11 @@ def test_every_billed_unit_reaches_the_ledger_for_the_asker_the_chat_and_the_tot
     assert sum(ledger[k] for k in users) == sum(line.quantity for c in asked for line in c.billed)
 
 
+def _doubled_audio(price: AudioPrice) -> AudioPrice:
+    minute, chars = price.per_minute, price.per_million_chars
+    return AudioPrice(None if minute is None else minute * 2, None if chars is None else chars * 2)
+
+
 @given(streams(max_steps=40), amounts, amounts)
 def test_repricing_changes_the_amounts_only_through_the_prices(stream, input_, output):
     """Another table prices the same ledger (nothing is rewritten): a model priced at zero costs nothing, and
@@ -114,6 +119,7 @@ def test_repricing_changes_the_amounts_only_through_the_prices(stream, input_, o
         images={
             name: ImagePrice({size: price * 2 for size, price in p.by_size.items()}) for name, p in base.images.items()
         },
+        audio={name: _doubled_audio(p) for name, p in base.audio.items()},
     )
     months = {(k.scope, k.holder, k.when) for k in ledger if k.period == "month"}
     for scope, holder, when in months:

@@ -150,6 +150,8 @@ def test_the_json_document_has_the_documented_shape() -> None:
         "message_id": None,
         "sender_name": None,
         "sender_id": ALICE.user_id,
+        "photos": [],
+        "files": [],
     }
     assert document["events"][1]["state"] == {
         "mode": "chat",

@@ -54,14 +54,14 @@ async def answer_live(
     preview: Preview | None,
     *,
     drawing: bool = False,
-) -> bool:
-    """Run a use case that may answer, streamed live, and deliver its outcome once; False when it had none."""
+) -> Outcome | None:
+    """Run a use case that may answer, streamed live, and deliver its outcome once; None when it had none."""
     outcome, reply = await live.run(bot, message, update.update_id, generate, preview=preview, drawing=drawing)
     if outcome is None:
-        return False
+        return None
     log_outcome(outcome)
     await deliver(service, request.stream, outcome, lambda: reply.finish(outcome))
-    return True
+    return outcome
 
 
 async def may_change(chat: Chat, user: User | None, bot: Bot, admins: Admins) -> bool:

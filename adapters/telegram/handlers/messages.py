@@ -12,6 +12,7 @@ from adapters.telegram.i18n import translated
 from adapters.telegram.identity import thread_of_message
 from adapters.telegram.intake import Preview
 from adapters.telegram.live import LiveAnswers
+from adapters.telegram.speech import Speech
 from domain.conversation import has_visible_text
 from service.conversations import ConversationService, Request
 
@@ -26,6 +27,7 @@ async def text(
     bot: Bot,
     service: ConversationService,
     live: LiveAnswers,
+    speech: Speech,
     preview: Preview | None = None,
     addressed_text: str | None = None,
 ) -> None:
@@ -38,7 +40,7 @@ async def text(
     # The service decides by the mode it reads under the chat's turn; the mode it last saw only picks the
     # indicator shown meanwhile (read only for a chat it has not seen: a stale guess costs just the indicator).
     mode = service.last_known_mode(request.stream) or await service.mode(request.stream)
-    await answer_live(
+    outcome = await answer_live(
         message,
         event_update,
         request,
@@ -49,10 +51,11 @@ async def text(
         preview,
         drawing=mode == "image",
     )
+    await speech.after(bot, message, request, service, outcome)
 
 
 @router.message()
 async def not_text(message: Message, bot: Bot) -> None:
-    """Stickers, photos, voice, documents, locations, contacts, polls...: say what the bot understands."""
+    """Stickers, videos, locations, contacts, polls...: say what the bot understands."""
     said("not_text")
     await send_plain(bot, message.chat.id, translated(replies.NOT_TEXT), thread=thread_of_message(message))

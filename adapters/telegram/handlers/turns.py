@@ -137,7 +137,7 @@ async def _answer(
     nothing: str | None,
 ) -> None:
     """Run a use case that may answer, streamed live; `nothing` is said when it had nothing to answer."""
-    if await answer_live(message, update, request, bot, service, live, generate, preview):
+    if await answer_live(message, update, request, bot, service, live, generate, preview) is not None:
         return
     said("nothing_to_answer")
     if nothing is not None:

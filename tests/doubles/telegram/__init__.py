@@ -10,8 +10,14 @@ Quick reference (all waits are ``async``; everything else is synchronous)::
         tg.send_text(alice, "hi", chat=None, thread=None) -> StoredMessage  # queues an update; send_* take thread=
         tg.send_command(alice, "start", "args") / tg.reply(alice, bot_msg, "text")     # reply: in bot_msg's topic
         tg.mention_bot(alice, group, "text", thread=t) / tg.post_to_channel(channel, "text")
-        tg.send_sticker / send_photo / send_voice / send_document / send_location
-        tg.send_contact / send_poll / send_content(alice, {...}) / edit_message(alice, msg, "new")
+        tg.send_sticker / send_location / send_contact / send_poll
+        tg.send_voice(alice, 3, data=None, size=None) / send_audio / send_video_note / send_document(alice,
+        #   "a.pdf", "application/pdf", data=b"...", size=25_000_000)  # real bytes (made up when data=None)
+        tg.send_photo(alice, "cap", width=, height=, data=None, media_group_id=None) / send_album(alice, 3, "cap")
+        tg.file(file_id) / file_bytes(file_id) / file_url(file_id) / downloads(file_id) -> int  # GET /file/bot…
+        tg.expire_file(file_id) / restore_file(file_id)   # getFile: "wrong file_id or the file is temporarily …"
+        tg.voices(chat_id)      # sendVoice messages; .upload holds the uploaded bytes (sendAudio/sendDocument too)
+        tg.send_content(alice, {...}) / edit_message(alice, msg, "new")
         tg.send_text(None, "anonymous", group)      # an update without "from"
         tg.press_button(alice, bot_msg, "data") -> callback query id
         tg.drafts(chat=None, draft_id=None) -> [DraftRecord]    # sendMessageDraft previews (no messages)

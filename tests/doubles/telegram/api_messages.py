@@ -257,7 +257,7 @@ def _uploaded_photo(state: BotState, upload: UploadedFile) -> list[dict[str, Any
     dimensions = image_size(upload.data)
     if dimensions is None:
         raise bad_request("IMAGE_PROCESS_FAILED")
-    return _remember_photo(state, state.files.photo(*dimensions, size=upload.size))
+    return _remember_photo(state, state.files.photo(*dimensions, data=upload.data))
 
 
 def _referenced_photo(state: BotState, reference: str) -> list[dict[str, Any]]:
@@ -266,7 +266,7 @@ def _referenced_photo(state: BotState, reference: str) -> list[dict[str, Any]]:
     if re.match(r"^https?://\S+$", reference, re.IGNORECASE):
         if reference in state.broken_urls:
             raise bad_request("failed to get HTTP URL content")
-        sizes = state.files.photo(*default_image_size(), size=150_000, source=reference)
+        sizes = state.files.photo(*default_image_size(), source=reference)
         return _remember_photo(state, sizes)
     raise bad_request("wrong file identifier/HTTP URL specified")
 

@@ -29,13 +29,10 @@ UNEMULATED = frozenset(
     name.lower()
     for name in (
         "sendAnimation",
-        "sendAudio",
         "sendDice",
-        "sendDocument",
         "sendSticker",
         "sendVideo",
         "sendVideoNote",
-        "sendVoice",
         "sendLocation",
         "sendVenue",
         "sendContact",
@@ -51,7 +48,6 @@ UNEMULATED = frozenset(
         "editMessageLiveLocation",
         "stopMessageLiveLocation",
         "deleteMessages",
-        "getFile",
         "getChatMemberCount",
         "leaveChat",
         "pinChatMessage",

@@ -25,11 +25,20 @@ import aiohttp
 import attrs
 from aiohttp import web
 
-from . import api_bot, api_drafts, api_members, api_messages, api_updates  # noqa: F401  (register the methods)
+from . import (  # noqa: F401  (register the methods)
+    api_bot,
+    api_drafts,
+    api_files,
+    api_media,
+    api_members,
+    api_messages,
+    api_updates,
+)
 from .control import add_control_routes
 from .errors import ApiError, not_found, unauthorized
+from .files import StoredFile
 from .flood import FloodLimits
-from .inject import UpdateInjector
+from .inject_media import MediaInjector
 from .models import (
     ApiCall,
     CallbackAnswer,
@@ -52,13 +61,14 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _API_PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[^/]*)$")
+_FILE_PATH = re.compile(r"^/file/bot(?P<token>[^/]+)/(?P<path>.+)$")
 _TOKEN = re.compile(r"^\d+:[\w-]+$")
 _MAX_REQUEST_SIZE = 60 * 1024 * 1024
 _CONFIGURED = object()
 _WEBHOOK_METHODS = frozenset({"setwebhook", "deletewebhook"})
 
 
-class FakeTelegram(UpdateInjector):
+class FakeTelegram(MediaInjector):
     """A fake Telegram Bot API server for one bot; see the package README for the full API."""
 
     def __init__(self, token: str = DEFAULT_TOKEN, **options: Any) -> None:
@@ -80,6 +90,7 @@ class FakeTelegram(UpdateInjector):
         self._stopping.clear()
         app = web.Application(client_max_size=_MAX_REQUEST_SIZE)
         add_control_routes(app, self)
+        app.router.add_get("/file/{tail:.*}", self._handle_download)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -163,6 +174,18 @@ class FakeTelegram(UpdateInjector):
         call.status, call.response = status, body
         self.state.notify()
         return web.json_response(body, status=status, dumps=lambda data: json.dumps(data, ensure_ascii=False))
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        """``GET /file/bot<token>/<file_path>``: a file's bytes; 404 for a wrong token, an unknown path, or a file
+        ``getFile`` would not hand out."""
+        match = _FILE_PATH.match(request.path)
+        files = self.state.files
+        stored = files.by_path.get(match["path"]) if match and match["token"] == self.token else None
+        if stored is None or not files.downloadable(stored):
+            return web.json_response(not_found().to_json(), status=404)
+        files.downloads[stored.file_id] += 1
+        self.state.notify()
+        return web.Response(body=stored.content, content_type=stored.mime_type or "application/octet-stream")
 
     async def _dispatch(self, method: str, params: Params) -> tuple[int, dict[str, Any]]:
         """Run one method; returns the HTTP status and response body."""
@@ -263,6 +286,17 @@ class FakeTelegram(UpdateInjector):
         """Photos sent by this URL fail with ``failed to get HTTP URL content``."""
         self.state.broken_urls.add(url)
 
+    def expire_file(self, file_id: str) -> None:
+        """From now on ``getFile`` answers ``wrong file_id or the file is temporarily unavailable`` for the file
+        and its download path is a 404 (Telegram lost it, or its link expired)."""
+        if self.state.files.get(file_id) is None:
+            raise LookupError(f"no file {file_id!r}")
+        self.state.files.unavailable.add(file_id)
+
+    def restore_file(self, file_id: str) -> None:
+        """Undo :meth:`expire_file`."""
+        self.state.files.unavailable.discard(file_id)
+
     def remove_method(self, method: str) -> None:
         """Emulate an older Bot API server without ``method``: it is answered ``404 Not Found`` like any unknown
         method (fault injection included: nothing runs), and its calls are counted (:meth:`removed_method_calls`).
@@ -323,6 +357,33 @@ class FakeTelegram(UpdateInjector):
         """Photo messages the bot sent."""
         sent = self.bot_messages(chat_id, include_deleted=True, thread=thread)
         return [message for message in sent if "photo" in message.content]
+
+    def voices(self, chat_id: int | None = None, *, thread: ThreadFilter = None) -> list[StoredMessage]:
+        """Voice notes the bot sent (``message.upload`` holds an uploaded one's bytes)."""
+        sent = self.bot_messages(chat_id, include_deleted=True, thread=thread)
+        return [message for message in sent if "voice" in message.content]
+
+    def file(self, file_id: str) -> StoredFile | None:
+        """A file the server issued (``.data``, ``.size``, ``.mime_type``, ``.file_path``...)."""
+        return self.state.files.get(file_id)
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """The bytes a download of the file serves."""
+        stored = self.state.files.get(file_id)
+        if stored is None:
+            raise LookupError(f"no file {file_id!r}")
+        return stored.content
+
+    def downloads(self, file_id: str) -> int:
+        """How many times the file was downloaded (``GET /file/bot<token>/<file_path>``)."""
+        return self.state.files.downloads[file_id]
+
+    def file_url(self, file_id: str) -> str:
+        """Where the file is downloaded from (as aiogram builds it from ``getFile``'s ``file_path``)."""
+        stored = self.state.files.get(file_id)
+        if stored is None:
+            raise LookupError(f"no file {file_id!r}")
+        return f"{self.api_base}/file/bot{self.token}/{stored.file_path}"
 
     def topics(self, chat: int | Chat) -> list[ForumTopic]:
         """The forum topics of a chat (:meth:`create_topic`), oldest first."""
