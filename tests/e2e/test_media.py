@@ -315,3 +315,39 @@ async def test_with_vision_off_an_album_is_declined_once(tg, ai, tmp_path):
         await wait_for_text(tg, alice.id, "echo: ok")
         assert sum("Pictures are turned off" in text for text in texts(tg, alice.id)) == 1
         assert_log_clean(bot)
+
+
+async def test_after_a_restart_the_photo_is_fetched_again_and_a_file_telegram_lost_leaves_the_text(tg, ai, tmp_path):
+    alice = tg.new_user("Alice")
+    picture = media_samples.jpeg(1280, 960, seed="kept")
+    env = sqlite_env(tg, ai, tmp_path)
+    async with running_bot(env, tmp_path):
+        sent = tg.send_photo(alice, "what is it?", data=picture)
+        await wait_for_text(tg, alice.id, "echo: what is it? [1 image(s)]")
+    largest = max(sent.content["photo"], key=lambda size: size["width"])["file_id"]
+    assert tg.downloads(largest) == 1
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_text(alice, "bigger?")
+        await wait_for_text(tg, alice.id, "echo: bigger? [1 image(s)]")
+        assert tg.downloads(largest) == 2, "a new process fetches the picture again through getFile"
+        assert [image.data for image in ai.chat_requests[-1].images] == [picture]
+        assert_log_clean(bot)
+    tg.expire_file(largest)
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_text(alice, "and now?")
+        await wait_for_text(tg, alice.id, "echo: and now?")
+        assert ai.chat_requests[-1].images == []
+        gaps = [line for line in bot.log_lines() if line.get("event") == "photo_gone"]
+        assert gaps and gaps[0]["file_unique_id"]
+
+
+async def test_in_a_group_a_photo_captioned_to_the_bot_is_asked_without_the_mention(tg, ai, tmp_path):
+    member = tg.new_user("Mia")
+    group = tg.new_group("Club")
+    env = sqlite_env(tg, ai, tmp_path)
+    async with running_bot(env, tmp_path) as bot:
+        tg.send_photo(member, "what bird is this?", group)  # not addressed: ignored
+        tg.send_photo(member, f"@{tg.state.bot_user.username} what bird is this?", group)
+        await wait_for_text(tg, group.id, "echo: Mia: what bird is this? [1 image(s)]")
+        assert len(ai.chat_requests) == 1
+        assert_log_clean(bot)

@@ -34,7 +34,7 @@ MUTATIONS = [
         "domain/prompt.py",
         "        self._left -= 1",
         "        pass",
-        "test_pictures_are_sent_for_the_newest_turns_that_have_them_only",
+        "test_only_the_newest_turns_with_pictures_send_them",
     ),
     (
         "domain/prompt.py",

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from domain.commands import (
     Ask,
+    GiveAnswer,
     Redo,
     RequestImage,
     SelectLanguage,
@@ -27,6 +28,7 @@ from domain.events import (
     ImageRequested,
     ModeSelected,
     PersonaSelected,
+    Photo,
     QuestionAsked,
     RecordedEvent,
     TurnUndone,
@@ -162,6 +164,36 @@ def test_documents_reach_the_prompt_ahead_of_the_question(stream, policy):
             assert found >= 0
             at = found + len(file.text)
         assert asked.endswith(question.event.text)
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=8), st.integers(min_value=0, max_value=4))
+def test_only_the_newest_turns_with_pictures_send_them(with_photo, vision_history):
+    """Turns with and without a picture, all fitting a roomy budget: exactly the newest `vision_history` turns with
+    a picture (the question counts) send it, every older one a mark, for the full fold and the tail read alike."""
+    photo = Photo(file_id="f", file_unique_id="u", width=1, height=1, size=1, sha256="0" * 64)
+    stream: list[RecordedEvent] = []
+    for n, has_photo in enumerate(with_photo):
+        stream = _record(stream, Ask(sender=SENDER, text=f"q{n}", photos=(photo,) if has_photo else ()))
+        asked = stream[-1].version
+        stream = _record(
+            stream,
+            GiveAnswer(
+                question_version=asked, text=f"a{n}", model="m", prompt_tokens=1, completion_tokens=1, latency_ms=1
+            ),
+        )
+    question = stream[-2]
+    policy = PromptPolicy(budget=100_000, vision_history=vision_history)
+    prompt = prompt_for(stream, question.version, policy)
+    assert tail_prompt(stream, question, policy) == prompt
+    users = [message for message in prompt if message.role == "user"]
+    assert [bool(message.images) for message in users] == [
+        has_photo and with_photo[index + 1 :].count(True) < vision_history for index, has_photo in enumerate(with_photo)
+    ]
+    assert all(
+        message.content.startswith(PHOTO_MARK)
+        for message, seen in zip(users, with_photo, strict=True)
+        if seen and not message.images
+    )
 
 
 @given(streams(max_steps=60), policies)

@@ -109,14 +109,16 @@ async def photo(
     speech: Speech,
     media: MediaOptions,
     preview: Preview | None = None,
+    addressed_text: str | None = None,
 ) -> None:
-    """A question about a picture (an album's pictures): its caption, or a default question."""
+    """A question about a picture (an album's pictures): its caption (without the bot's @mention), or a default
+    question."""
     group = message.media_group_id
     if group is not None and group in _DECLINED_ALBUMS:
         said("album_part_declined")  # the album's first photo was declined, and said so
         return
     sizes = [largest_within(message.photo or [], media.max_side)]
-    caption = message.caption or ""
+    caption = _caption(message, addressed_text)
     if group is not None:
         if await service.asked_with_photo(request.stream, sizes[0].file_unique_id):
             said("album_part_asked")  # the album's first photo asked about this one too
@@ -182,8 +184,10 @@ async def document(
     files: TelegramFiles,
     speech: Speech,
     preview: Preview | None = None,
+    addressed_text: str | None = None,
 ) -> None:
-    """A question about a text file or a PDF: its caption, or a request to summarise it."""
+    """A question about a text file or a PDF: its caption (without the bot's @mention), or a request to summarise
+    it."""
     sent = message.document
     assert sent is not None
     name = sent.file_name or "file"
@@ -193,7 +197,7 @@ async def document(
     if (sent.mime_type or "") in PICTURE_TYPES:  # a picture sent as a file (uncompressed): a photo all the same
         size = PhotoSize(file_id=sent.file_id, file_unique_id=sent.file_unique_id, width=0, height=0)
         pictures = Pictures(message, event_update, request, bot, service, live, files, speech, preview)
-        await pictures.ask([size], message.caption or "")
+        await pictures.ask([size], _caption(message, addressed_text))
         return
     try:
         data = await files.read(sent.file_id)
@@ -204,7 +208,7 @@ async def document(
     except Unreadable as unreadable:
         await _reply(bot, message, f"file_{unreadable.reason}", _unreadable(unreadable))
         return
-    question = message.caption or translated(replies.FILE_QUESTION)
+    question = _caption(message, addressed_text) or translated(replies.FILE_QUESTION)
     whole = FileText(
         name=name, mime_type=sent.mime_type or "", size=len(data), sha256=hashlib.sha256(data).hexdigest(), text=text
     )
@@ -243,6 +247,11 @@ async def _photo(files: TelegramFiles, service: ConversationService, size: Photo
     )
     service.pictures.keep(seen, data)
     return seen
+
+
+def _caption(message: Message, addressed_text: str | None) -> str:
+    """The caption as the question: in a group, without the @mention that addressed the bot."""
+    return (addressed_text if addressed_text is not None else message.caption or "").strip()
 
 
 def _sound_of(message: Message) -> tuple[SoundKind, Voice | Audio | VideoNote]:
