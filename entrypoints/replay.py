@@ -201,6 +201,10 @@ def _messages_text(messages: Sequence[Message], full: bool) -> Text:
     indent = Text("\n" + " " * _ROLE_WIDTH)
     for message in messages:
         text.append(f"{message.role}:".ljust(_ROLE_WIDTH), style=_ROLE_STYLES[message.role])
+        for image in message.images:
+            photo = image.photo
+            text.append(f"[picture {photo.width}x{photo.height} sha256:{clip(photo.sha256, 12)}]", style="magenta")
+            text.append_text(indent)
         text.append_text(indent.join(_content(message.content, full).split("\n", allow_blank=True)))
         text.append("\n")
     return text

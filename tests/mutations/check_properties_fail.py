@@ -122,8 +122,8 @@ MUTATIONS = [
     ),
     (
         "domain/prompt.py",
-        '    messages.append(Message("user", question))\n',
-        '    messages.insert(1, Message("user", question))\n',
+        '    return (Message("system", policy.persona), *reversed(newest_first))\n',
+        '    return (Message("system", policy.persona), newest_first[0], *reversed(newest_first[1:]))\n',
         "test_prompt_shape_is_persona_then_alternating_turns_then_question",
     ),
     (

@@ -18,6 +18,7 @@ from collections import deque
 import attrs
 from aiogram import Bot, F, Router
 from aiogram.types import Audio, Message, PhotoSize, Update, VideoNote, Voice
+from aiogram.utils.chat_action import ChatActionSender
 
 from adapters.documents import MAX_TEXT_BYTES, Unreadable, read_text
 from adapters.telegram import replies
@@ -28,7 +29,7 @@ from adapters.telegram.handlers.common import answer_live, said
 from adapters.telegram.i18n import translated
 from adapters.telegram.identity import thread_of_message
 from adapters.telegram.intake import Preview
-from adapters.telegram.live import LiveAnswers
+from adapters.telegram.live import INDICATOR_AFTER, LiveAnswers
 from adapters.telegram.speech import Speech
 from domain.events import FileText, Photo, SoundKind
 from domain.ports import FileGone, Sound
@@ -72,8 +73,12 @@ async def note(
         await _reply(bot, message, "too_big", translated(replies.TOO_BIG))
         return
     heard_note = Note(sound.file_unique_id, sound.duration, kind, lambda: _download_sound(files, kind, sound))
+    listening = ChatActionSender.typing(
+        chat_id=message.chat.id, bot=bot, initial_sleep=INDICATOR_AFTER, message_thread_id=thread_of_message(message)
+    )
     try:
-        heard = await service.hear(request, heard_note)
+        async with listening:
+            heard = await service.hear(request, heard_note)
     except NotHeard as failed:
         await _reply(bot, message, f"not_heard_{failed.failure.kind}", _not_heard(failed))
         return
