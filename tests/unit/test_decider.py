@@ -70,7 +70,7 @@ def test_the_settings_are_restated_so_tail_reads_stay_short():
     assert restated[0].event.mode == "image"
     tail_state, read = tail_read(stream)
     assert tail_state == fold(stream)
-    assert read <= MODE_HORIZON + 5  # the mode, persona, model and language are restated together
+    assert read <= MODE_HORIZON + 6  # the mode, persona, model, language and voice setting are restated together
 
 
 @given(streams(), senders)
