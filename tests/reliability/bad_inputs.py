@@ -281,10 +281,38 @@ CORPUS: tuple[BadInput, ...] = (
     BadInput("/help@thisbot with a huge argument", _help_to_this_bot, reply="/reset"),
     # --- not text
     BadInput("sticker", _content(lambda tg, u: tg.send_sticker(u)), reply=NOT_TEXT),
-    BadInput("photo", _content(lambda tg, u: tg.send_photo(u)), reply=NOT_TEXT),
-    BadInput("photo with a caption", _content(lambda tg, u: tg.send_photo(u, caption="what is this?")), reply=NOT_TEXT),
-    BadInput("voice", _content(lambda tg, u: tg.send_voice(u)), reply=NOT_TEXT),
-    BadInput("document", _content(lambda tg, u: tg.send_document(u)), reply=NOT_TEXT),
+    # --- media: read, or refused saying what the bot reads
+    BadInput(
+        "photo", _content(lambda tg, u: tg.send_photo(u)), reply=ANSWERED + "What is in this picture?", records=True
+    ),
+    BadInput(
+        "photo with a caption",
+        _content(lambda tg, u: tg.send_photo(u, caption="what is this?")),
+        reply=ANSWERED + "what is this?",
+        records=True,
+    ),
+    BadInput("voice", _content(lambda tg, u: tg.send_voice(u)), reply=ANSWERED + "transcript of", records=True),
+    BadInput("voice over 20 MB", _content(lambda tg, u: tg.send_voice(u, size=25_000_000)), reply="at most 20 MB"),
+    BadInput(
+        "an archive",
+        _content(lambda tg, u: tg.send_document(u, "a.zip", "application/zip", data=b"PK\x03\x04" + bytes(64))),
+        reply="I can't read this kind of file",
+    ),
+    BadInput(
+        "binary bytes named .txt",
+        _content(lambda tg, u: tg.send_document(u, "notes.txt", "text/plain", data=bytes(range(256)) * 4)),
+        reply="I can't read this kind of file",
+    ),
+    BadInput(
+        "a PDF that is not one",
+        _content(lambda tg, u: tg.send_document(u, "report.pdf", "application/pdf", data=b"%PDF-1.4 garbage")),
+        reply="I couldn't open that file",
+    ),
+    BadInput(
+        "an empty text file",
+        _content(lambda tg, u: tg.send_document(u, "empty.txt", "text/plain", data=b"")),
+        reply="I found no text in that file",
+    ),
     BadInput("location", _content(lambda tg, u: tg.send_location(u)), reply=NOT_TEXT),
     BadInput("contact", _content(lambda tg, u: tg.send_contact(u)), reply=NOT_TEXT),
     BadInput("poll", _content(lambda tg, u: tg.send_poll(u)), reply=NOT_TEXT),
