@@ -120,6 +120,12 @@ async def _bot(args: argparse.Namespace, env: Mapping[str, str], redactor: Redac
     return 0
 
 
+def _columns(env: Mapping[str, str]) -> int:
+    """The width of output that is not a terminal: COLUMNS when set, else 160."""
+    columns = env.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 40 else 160
+
+
 async def _chat(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.bootstrap import build_service
     from entrypoints.chat import TerminalChat
@@ -142,7 +148,7 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
     if args.at is not None and args.at < 1:
         raise ConfigError("--at must be a version of 1 or more")
     store = await open_configured_store(env)
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = Console() if sys.stdout.isatty() else Console(width=_columns(env))
     try:
         if args.list:
             summaries = await list_streams(store)
@@ -152,12 +158,12 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
                 replay.render_stream_list(summaries, console)
             return 0
         from adapters.openai.settings import ModelChoice
-        from adapters.openai.tokens import model_prompts
+        from adapters.openai.tokens import model_prompts, token_counter
         from entrypoints.settings import PromptSettings
 
         prompts = model_prompts(ModelChoice.from_env(env), PromptSettings.from_env(env).policy())
         try:
-            result = await replay_stream(store, args.user, prompts, at=args.at)
+            result = await replay_stream(store, args.user, prompts, at=args.at, counter_for=token_counter)
         except StreamNotFound as missing:
             print(f"convo: {missing.args[0] if missing.args else missing}", file=sys.stderr)
             return 1
