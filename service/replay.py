@@ -158,19 +158,19 @@ async def replay_stream(
     if not events:
         raise StreamNotFound(stream)
     newest = await store.current_version(stream)
-    folding = _Folding(prompts, counter_for or prompts.count_for)
-    return Replay(stream, tuple(_steps(events, folding)), max(newest, events[-1].version), prompts)
+    folding = Folding(prompts, counter_for or prompts.count_for)
+    return Replay(stream, tuple(replay_steps(events, folding)), max(newest, events[-1].version), prompts)
 
 
 @attrs.frozen
-class _Folding:
+class Folding:
     """How replay folds prompts: with the settings the log recorded, counted by model name; `fallback` for
     questions asked before settings were recorded."""
 
     fallback: ModelPrompts
     counter_for: Callable[[str], TokenCounter]
 
-    def policy(self, asked: _Asked, budget: int) -> tuple[PromptPolicy, TokenCounter]:
+    def policy(self, asked: Asked, budget: int) -> tuple[PromptPolicy, TokenCounter]:
         """The policy (persona aside) and the counter of the prompt of a question asked in this state."""
         if asked.shaping is None:
             return self.fallback.policy_for(asked.model), self.fallback.count_for(asked.model)
@@ -178,26 +178,26 @@ class _Folding:
 
 
 @attrs.frozen
-class _Asked:
+class Asked:
     """What shaped a question's prompt, as the log held it when it was asked."""
 
     model: str | None
     shaping: PromptSettingsRecorded | None
 
 
-def _steps(events: Sequence[RecordedEvent], folding: _Folding) -> Iterable[Step]:
+def replay_steps(events: Sequence[RecordedEvent], folding: Folding) -> Iterable[Step]:
     """Each event with the state after it and, for answers and failed questions, the prompt diffed against the
     previous one."""
     state = INITIAL
     previous: _KeyedPrompt = ()
     undone = {e.event.question_version: e.event.reason for e in events if isinstance(e.event, TurnUndone)}
-    asked_of: dict[int, _Asked] = {}
+    asked_of: dict[int, Asked] = {}
     for recorded in events:
         state = evolve(state, recorded)
         record = None
         event = recorded.event
         if isinstance(event, QuestionAsked):
-            asked_of[recorded.version] = _Asked(state.model, state.shaping)
+            asked_of[recorded.version] = Asked(state.model, state.shaping)
         if isinstance(event, AnswerGiven | AnswerFailed) and event.question_version in asked_of:
             asked = asked_of[event.question_version]
             record, keyed = _prompt_record(events, recorded.version, event, folding, asked, previous)
@@ -226,8 +226,8 @@ def _prompt_record(
     events: Sequence[RecordedEvent],
     outcome_version: int,
     outcome: AnswerGiven | AnswerFailed,
-    folding: _Folding,
-    asked: _Asked,
+    folding: Folding,
+    asked: Asked,
     previous: _KeyedPrompt,
 ) -> tuple[PromptRecord, _KeyedPrompt]:
     """The prompt a question was sent (or would have been, for one that failed), diffed against the previous built
@@ -238,7 +238,7 @@ def _prompt_record(
     policy, count = folding.policy(asked, outcome.prompt_budget)
     failed = outcome.kind if isinstance(outcome, AnswerFailed) else None
     try:
-        messages, turns = _prompt(events, outcome_version, question, policy, count)
+        messages, turns = rebuild_prompt(events, outcome_version, question, policy, count)
     except DomainError as error:
         empty = PromptRecord(question, outcome_version, (), (), (), 0, policy.budget, str(error), failed=failed)
         return empty, previous
@@ -252,22 +252,29 @@ def _prompt_record(
     return record, keyed
 
 
-def _verification(messages: Sequence[Message], digest: str, asked: _Asked) -> Verification:
+def _verification(messages: Sequence[Message], digest: str, asked: Asked) -> Verification:
     if not digest or asked.shaping is None:
         return "unrecorded"
     return "verified" if prompt_digest(messages) == digest else "differs"
 
 
-def _prompt(
-    events: Sequence[RecordedEvent], answered: int, asked: int, policy: PromptPolicy, count: TokenCounter
+def rebuild_prompt(
+    events: Sequence[RecordedEvent],
+    answered: int,
+    asked: int,
+    policy: PromptPolicy,
+    count: TokenCounter,
+    persona: str | None = None,
 ) -> tuple[tuple[Message, ...], tuple[Turn, ...]]:
     """The prompt of the question at version `asked` (answered at `answered`) and the turns it kept, by the tail
     fold the bot itself uses (`domain.tail.PromptTail`): the events before the question, newest first, until older
-    ones cannot matter. Raises DomainError when the log before the answer holds no question at `asked`."""
+    ones cannot matter; with the chat's persona, or `persona` in its place. Raises DomainError when the log before
+    the answer holds no question at `asked`."""
     at = bisect.bisect_left(events, asked, key=_version)
     if asked > answered or at == len(events) or events[at].version != asked:
         raise DomainError(f"version {asked} is not a question")
-    tail = PromptTail(events[at], with_persona(policy, persona_before(events[:at], asked)), count)
+    chosen = persona if persona is not None else persona_before(events[:at], asked)
+    tail = PromptTail(events[at], with_persona(policy, chosen), count)
     for recorded in reversed(events[:at]):
         if tail.done:
             break
