@@ -53,7 +53,11 @@ async def replayed(ai, workdir: Path) -> dict:
         "replay",
         "cli:tester",
         "--json",
-        env={"PATH": "/usr/bin:/bin", "CONVO_STORE": f"sqlite:///{workdir}/convo.db"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CONVO_STORE": f"sqlite:///{workdir}/convo.db",
+            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
+        },
         cwd=workdir,
         stdout=subprocess.PIPE,
     )
