@@ -6,7 +6,7 @@ from typing import TypeAlias
 
 import attrs
 
-from domain.events import FailureKind, FileText, Mode, Photo, VoiceTranscribed
+from domain.events import FailureKind, FileText, Mode, Photo, PromptSettingsRecorded, VoiceTranscribed
 from domain.text import storable_fields
 
 
@@ -30,6 +30,8 @@ class Start:
 
     sender: Sender
     """Who sent /start."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes prompts as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -50,6 +52,8 @@ class Ask:
     """Documents sent with it, with the text to put to the model."""
     heard: VoiceTranscribed | None = None
     """The transcript this text is, when the user spoke it (recorded right before the request)."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes the prompt as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -62,6 +66,8 @@ class RequestImage:
     """What to draw."""
     heard: VoiceTranscribed | None = None
     """The transcript this prompt is, when the user spoke it (recorded right before the request)."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes prompts as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -82,6 +88,8 @@ class Say:
     """Documents sent with it, with the text to put to the model."""
     heard: VoiceTranscribed | None = None
     """The transcript this text is, when the user spoke it (recorded right before the request)."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes the prompt as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -90,6 +98,8 @@ class Reset:
 
     sender: Sender
     """Who reset."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes prompts as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -158,6 +168,8 @@ class FailTranscription:
     """The transcription model asked."""
     file_unique_id: str
     """Telegram's lasting id of the sound file."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes prompts as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -202,6 +214,10 @@ class GiveAnswer:
     """Of the prompt tokens, those billed as cached."""
     reasoning_tokens: int = 0
     """Of the completion tokens, those spent thinking."""
+    prompt_digest: str = ""
+    """SHA-256 of the messages sent (empty when no prompt was sent)."""
+    prompt_budget: int = 0
+    """The budget the prompt sent was folded to (0 when no prompt was sent)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -224,6 +240,10 @@ class FailAnswer:
     """Completion tokens billed for it."""
     cached_tokens: int = 0
     """Of the prompt tokens, those billed as cached."""
+    prompt_digest: str = ""
+    """SHA-256 of the messages sent (empty when no prompt was sent)."""
+    prompt_budget: int = 0
+    """The budget the prompt sent was folded to (0 when no prompt was sent)."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -284,6 +304,8 @@ class Undo:
     """Who undid."""
     question_version: int
     """Version of the question whose turn is undone."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes prompts as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -306,6 +328,8 @@ class Redo:
     """The pictures it was asked with."""
     files: tuple[FileText, ...] = ()
     """The documents it was asked with."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes the prompt as the operator set it now, recorded first when the stream last recorded other."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -324,6 +348,8 @@ class EditQuestion:
     """The front end's id of the edited message."""
     sender_name: str | None = None
     """The editor's name as a group shows it; None in a private chat."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes the prompt as the operator set it now, recorded first when the stream last recorded other."""
 
 
 UserCommand: TypeAlias = (

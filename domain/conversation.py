@@ -55,6 +55,7 @@ from domain.events import (
     ModelSelected,
     ModeSelected,
     PersonaSelected,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
@@ -116,6 +117,10 @@ class State:
     """Whether answers here are spoken too (/voice)."""
     voice_replies_version: int = 0
     """Version of the event that last stated it; 0 while it was never stated."""
+    shaping: PromptSettingsRecorded | None = None
+    """What shapes prompts here as last recorded (None: never recorded, in streams older than the record)."""
+    shaping_version: int = 0
+    """Version of the event that last stated it; 0 while it was never stated."""
     pending: Pending | None = None
     """The newest request since the last reset, while it has no outcome."""
     undelivered: Pending | None = None
@@ -144,6 +149,8 @@ def evolve(state: State, recorded: RecordedEvent) -> State:
             return attrs.evolve(state, language=language, language_version=recorded.version)
         case VoiceRepliesSelected(on=on):
             return attrs.evolve(state, voice_replies=on, voice_replies_version=recorded.version)
+        case PromptSettingsRecorded():
+            return attrs.evolve(state, shaping=recorded.event, shaping_version=recorded.version)
         case QuestionAsked(text=text):
             return attrs.evolve(state, pending=pending_from("question", recorded, text), undelivered=None)
         case ImageRequested(prompt=prompt):
@@ -173,7 +180,7 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
     """The events a command produces in this state (possibly none); raises EmptyMessage for blank text."""
     match command:
         case Start(sender=sender):
-            return _register(state, sender)
+            return (*_register(state, sender), *_shaped(state, command.shaping))
         case Say(sender=sender, text=text, heard=heard):
             meant: Command = (
                 RequestImage(sender=sender, prompt=text, heard=heard)
@@ -186,6 +193,7 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
                     photos=command.photos,
                     files=command.files,
                     heard=heard,
+                    shaping=command.shaping,
                 )
             )
             return decide(state, meant)
@@ -199,9 +207,10 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
                 photos=command.photos,
                 files=command.files,
             )
-            return (*_preamble(state, sender), *_abandon(state), *_heard(command.heard), asked)
+            return (*_preamble(state, sender, command.shaping), *_abandon(state), *_heard(command.heard), asked)
         case Undo(sender=sender, question_version=asked):
-            return (*_preamble(state, sender), *_abandon(state), TurnUndone(question_version=asked, reason="undo"))
+            taken_back = TurnUndone(question_version=asked, reason="undo")
+            return (*_preamble(state, sender, command.shaping), *_abandon(state), taken_back)
         case Redo(sender=sender, question_version=asked, answered=answered, text=text, message_id=message_id):
             undone = (TurnUndone(question_version=asked, reason="redo"),) if answered else ()
             again = QuestionAsked(
@@ -212,24 +221,24 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
                 photos=command.photos,
                 files=command.files,
             )
-            return (*_preamble(state, sender), *_abandon(state), *undone, again)
+            return (*_preamble(state, sender, command.shaping), *_abandon(state), *undone, again)
         case EditQuestion(sender=sender, question_version=asked, answered=answered, text=text):
             _require_text(text)
             undone = (TurnUndone(question_version=asked, reason="edit"),) if answered else ()
             asked_again = QuestionAsked(
                 text=text, message_id=command.message_id, sender_name=command.sender_name, sender_id=sender.user_id
             )
-            return (*_preamble(state, sender), *_abandon(state), *undone, asked_again)
+            return (*_preamble(state, sender, command.shaping), *_abandon(state), *undone, asked_again)
         case RequestImage(sender=sender, prompt=prompt):
             _require_text(prompt)
             return (
-                *_preamble(state, sender),
+                *_preamble(state, sender, command.shaping),
                 *_abandon(state),
                 *_heard(command.heard),
                 ImageRequested(prompt=prompt, sender_id=sender.user_id),
             )
         case Reset(sender=sender):
-            return (*_preamble(state, sender), *_abandon(state), ConversationReset())
+            return (*_preamble(state, sender, command.shaping), *_abandon(state), ConversationReset())
         case SelectMode(sender=sender, mode=mode):
             if state.registered and mode == state.mode:
                 return ()
@@ -258,7 +267,7 @@ def decide(state: State, command: Command) -> tuple[Event, ...]:
                 file_unique_id=command.file_unique_id,
                 sender_id=sender.user_id,
             )
-            return (*_preamble(state, sender), failed)
+            return (*_preamble(state, sender, command.shaping), failed)
         case _:
             return _decide_outcome(state, command)
 
@@ -281,6 +290,8 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
                     cached_tokens=command.cached_tokens,
                     reasoning_tokens=command.reasoning_tokens,
                     asker_id=_asker(pending),
+                    prompt_digest=command.prompt_digest,
+                    prompt_budget=command.prompt_budget,
                 ),
             )
         case FailAnswer() if _waits(pending, "question", command.question_version):
@@ -295,6 +306,8 @@ def _decide_outcome(state: State, command: Command) -> tuple[Event, ...]:
                     completion_tokens=command.completion_tokens,
                     cached_tokens=command.cached_tokens,
                     asker_id=_asker(pending),
+                    prompt_digest=command.prompt_digest,
+                    prompt_budget=command.prompt_budget,
                 ),
             )
         case GiveImage() if _waits(pending, "image", command.request_version):
@@ -360,10 +373,11 @@ def _waits(pending: Pending | None, kind: str, version: int) -> bool:
     return pending is not None and pending.kind == kind and pending.version == version
 
 
-def _preamble(state: State, sender: Sender) -> tuple[Event, ...]:
-    """Registration for a new stream; each setting restated when its last statement is far back."""
+def _preamble(state: State, sender: Sender, shaping: PromptSettingsRecorded | None = None) -> tuple[Event, ...]:
+    """Registration for a new stream; each setting restated when its last statement is far back; the prompt
+    settings recorded when they changed."""
     if not state.registered:
-        return _register(state, sender)
+        return (*_register(state, sender), *_shaped(state, shaping))
     far = state.version - MODE_HORIZON
     restated: list[Event] = []
     if state.mode_version <= far:
@@ -376,7 +390,17 @@ def _preamble(state: State, sender: Sender) -> tuple[Event, ...]:
         restated.append(LanguageSelected(language=state.language, restated=True))
     if state.voice_replies_version <= far:
         restated.append(VoiceRepliesSelected(on=state.voice_replies, restated=True))
-    return tuple(restated)
+    changed = _shaped(state, shaping)
+    if state.shaping is not None and state.shaping_version <= far and not changed:
+        restated.append(attrs.evolve(state.shaping, restated=True))
+    return (*restated, *changed)
+
+
+def _shaped(state: State, shaping: PromptSettingsRecorded | None) -> tuple[Event, ...]:
+    """The prompt settings a question is asked under, recorded when the stream last recorded other ones."""
+    if shaping is None or shaping.same_as(state.shaping):
+        return ()
+    return (attrs.evolve(shaping, restated=False),)
 
 
 def _heard(transcript: VoiceTranscribed | None) -> tuple[Event, ...]:

@@ -135,6 +135,29 @@ class LanguageSelected:
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
+class PromptSettingsRecorded:
+    """What shapes this chat's prompts from now on, as the operator set it: recorded before a question whenever it
+    differs from what the stream last recorded, so that replay rebuilds every prompt from the log alone."""
+
+    persona: str
+    """The operator's default persona (CONVO_PERSONA); a chat's own PersonaSelected outranks it."""
+    budget: int
+    """The prompt budget of the model that answers here."""
+    lookback: int
+    """Most stream versions before a question that its prompt may draw on."""
+    model: str
+    """The model that answers here: the chat's pick, else the operator's default."""
+    vision_history: int = 1
+    """How many of the newest turns with pictures send them (0: the model is sent none)."""
+    restated: bool = False
+    """True when the decider repeated the current settings so that tail reads never look far back for them."""
+
+    def same_as(self, other: PromptSettingsRecorded | None) -> bool:
+        """Whether `other` holds the same settings (restated or not)."""
+        return other is not None and attrs.evolve(other, restated=self.restated) == self
+
+
+@attrs.frozen(kw_only=True, field_transformer=storable_fields)
 class QuestionAsked:
     """A user's message for the chat model."""
 
@@ -242,6 +265,10 @@ class AnswerGiven:
     """Of the completion tokens, those a reasoning model spent thinking (0 when the server did not say)."""
     asker_id: int | None = None
     """Who asked (the request's sender id), charged for this call; None when the request did not record it."""
+    prompt_digest: str = ""
+    """SHA-256 of the messages sent (`domain.prompt.prompt_digest`); empty in answers recorded before digests."""
+    prompt_budget: int = 0
+    """The budget the prompt sent was folded to (less than the recorded one after a refit); 0 when not recorded."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -266,6 +293,10 @@ class AnswerFailed:
     """Of the prompt tokens, those billed as served from the cache."""
     asker_id: int | None = None
     """Who asked (the request's sender id), charged for this call; None when the request did not record it."""
+    prompt_digest: str = ""
+    """SHA-256 of the messages sent, when a prompt was sent; empty when none was (or before digests)."""
+    prompt_budget: int = 0
+    """The budget the prompt sent was folded to; 0 when no prompt was sent or it was not recorded."""
 
 
 @attrs.frozen(kw_only=True, field_transformer=storable_fields)
@@ -353,6 +384,7 @@ Event: TypeAlias = (
     | PersonaSelected
     | ModelSelected
     | LanguageSelected
+    | PromptSettingsRecorded
     | VoiceRepliesSelected
     | VoiceTranscribed
     | TranscriptionFailed
@@ -374,6 +406,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PersonaSelected,
     ModelSelected,
     LanguageSelected,
+    PromptSettingsRecorded,
     VoiceRepliesSelected,
     VoiceTranscribed,
     TranscriptionFailed,

@@ -15,6 +15,8 @@ Rules, the same for the full fold here and the tail reader in `domain.tail`:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +31,7 @@ from domain.events import (
     FileText,
     PersonaSelected,
     Photo,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
     TurnUndone,
@@ -164,6 +167,24 @@ def _piece_tokens(piece: str) -> int:
 def message_cost(content: str, count: TokenCounter) -> int:
     """Tokens one message takes in a prompt."""
     return count(content) + MESSAGE_OVERHEAD
+
+
+def prompt_digest(messages: Iterable[Message]) -> str:
+    """SHA-256 (hex) of a prompt: each message's role, content and the hashes of its pictures, in order. Recorded
+    with each answer, it lets replay prove the prompt it rebuilds is the one that was sent."""
+    shape = [[m.role, m.content, [image.photo.sha256 for image in m.images]] for m in messages]
+    return hashlib.sha256(json.dumps(shape, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def shaped_policy(shaping: PromptSettingsRecorded, persona: str | None, budget: int = 0) -> PromptPolicy:
+    """The policy a recorded shaping gives, with the chat's own persona (None: the shaping's) and the budget the
+    prompt was actually folded to when it was recorded with the answer (0: the shaping's)."""
+    return PromptPolicy(
+        persona=shaping.persona if persona is None else persona,
+        budget=budget or shaping.budget,
+        lookback=shaping.lookback,
+        vision_history=shaping.vision_history,
+    )
 
 
 def prompt_cost(messages: Iterable[Message], count: TokenCounter) -> int:

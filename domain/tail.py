@@ -28,6 +28,7 @@ from domain.events import (
     ModeSelected,
     PersonaSelected,
     Photo,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
@@ -65,9 +66,9 @@ class _Backwards:
 class StateTail:
     """Folds a stream read newest first into its State.
 
-    Done once it knows each setting (the newest ModeSelected, PersonaSelected, ModelSelected, LanguageSelected and
-    VoiceRepliesSelected, or the stream's start) and the newest request since the last reset. The decider restates
-    each setting every MODE_HORIZON versions, so that is a short read.
+    Done once it knows each setting (the newest ModeSelected, PersonaSelected, ModelSelected, LanguageSelected,
+    VoiceRepliesSelected and PromptSettingsRecorded, or the stream's start) and the newest request since the last
+    reset. The decider restates each setting every MODE_HORIZON versions, so that is a short read.
     """
 
     def __init__(self) -> None:
@@ -83,6 +84,8 @@ class StateTail:
         self._language_version = 0
         self._voice: VoiceRepliesSelected | None = None
         self._voice_version = 0
+        self._shaping: PromptSettingsRecorded | None = None
+        self._shaping_version = 0
         self._at_start = False
         self._request_known = False
         self._pending: Pending | None = None
@@ -93,7 +96,7 @@ class StateTail:
     @property
     def done(self) -> bool:
         """True once older events cannot change the state."""
-        settings = (self._mode, self._persona, self._model, self._language, self._voice)
+        settings = (self._mode, self._persona, self._model, self._language, self._voice, self._shaping)
         settings_known = all(setting is not None for setting in settings)
         return self._request_known and (settings_known or self._at_start)
 
@@ -112,6 +115,8 @@ class StateTail:
             self._language, self._language_version = event, recorded.version
         if self._voice is None and isinstance(event, VoiceRepliesSelected):
             self._voice, self._voice_version = event, recorded.version
+        if self._shaping is None and isinstance(event, PromptSettingsRecorded):
+            self._shaping, self._shaping_version = event, recorded.version
         if not self._request_known:
             self._track_request(recorded)
         if recorded.version == 1:
@@ -158,6 +163,8 @@ class StateTail:
             language_version=self._language_version,
             voice_replies=self._voice.on if self._voice is not None else False,
             voice_replies_version=self._voice_version,
+            shaping=self._shaping,
+            shaping_version=self._shaping_version,
             pending=self._pending,
             undelivered=self._undelivered,
         )

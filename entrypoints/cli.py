@@ -11,13 +11,17 @@ import json
 import sys
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from domain.ports import StoreUnavailable
 from entrypoints.config import CommonSettings, ConfigError, environment, store_url
 from entrypoints.logs import Redactor, configure_logging
+
+if TYPE_CHECKING:
+    from domain.ports import EventStore
+    from domain.prompt import ModelPrompts
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--at", type=int, metavar="VERSION", help="stop at this version")
     replay.add_argument("--json", action="store_true", help="print one JSON document")
     replay.add_argument("--full", action="store_true", help="print long texts in full")
+    replay.add_argument(
+        "--what-if", action="store_true", help="fold every recorded prompt again under other settings (read only)"
+    )
+    replay.add_argument("--persona", metavar="TEXT|NAME", help="with --what-if: a persona's name, or a system prompt")
+    replay.add_argument("--model", metavar="M", help="with --what-if: another model (its tokenizer; asked with --ask)")
+    replay.add_argument("--budget", type=int, metavar="TOKENS", help="with --what-if: another prompt budget")
+    replay.add_argument(
+        "--ask", action="store_true", help="with --what-if: put the questions to the model again (nothing recorded)"
+    )
 
     store = commands.add_parser("store", help="event store administration")
     store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
@@ -120,6 +133,51 @@ async def _bot(args: argparse.Namespace, env: Mapping[str, str], redactor: Redac
     return 0
 
 
+async def _what_if(
+    args: argparse.Namespace, env: Mapping[str, str], store: EventStore, prompts: ModelPrompts, console: Console
+) -> int:
+    """`convo replay USER --what-if`: the recorded prompts folded again under other settings, read only."""
+    from adapters.openai.tokens import token_counter
+    from entrypoints import what_if as rendering
+    from entrypoints.replay import json_text
+    from entrypoints.settings import PersonaSettings, price_table
+    from service.replay import StreamNotFound
+    from service.what_if import WhatIf, ask_again, recorded_answer, what_if
+
+    if args.budget is not None and args.budget < 1:
+        raise ConfigError("--budget must be 1 or more tokens")
+    preset = PersonaSettings.from_env(env).personas().find(args.persona) if args.persona else None
+    change = WhatIf(persona=preset.prompt if preset is not None else args.persona, model=args.model, budget=args.budget)
+    try:
+        alternatives = await what_if(store, args.user, prompts, change, question=args.at, counter_for=token_counter)
+    except StreamNotFound as missing:
+        print(f"convo: {missing.args[0] if missing.args else missing}", file=sys.stderr)
+        return 1
+    answers = []
+    if args.ask:
+        from adapters.openai.settings import OpenAISettings, build_models
+
+        chat, _ = build_models(OpenAISettings.from_env(env))
+        prices = price_table(env)
+        try:
+            for alternative in alternatives:
+                new = await ask_again(alternative, chat, prices)
+                answers.append((recorded_answer(alternative, prices), new))
+        finally:
+            await chat.close()
+    if args.json:
+        print(json_text(rendering.what_if_json(args.user, change, alternatives, answers)))
+    else:
+        rendering.render_what_if(alternatives, answers, console)
+    return 0
+
+
+def _columns(env: Mapping[str, str]) -> int:
+    """The width of output that is not a terminal: COLUMNS when set, else 160."""
+    columns = env.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 40 else 160
+
+
 async def _chat(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.bootstrap import build_service
     from entrypoints.chat import TerminalChat
@@ -142,7 +200,7 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
     if args.at is not None and args.at < 1:
         raise ConfigError("--at must be a version of 1 or more")
     store = await open_configured_store(env)
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = Console() if sys.stdout.isatty() else Console(width=_columns(env))
     try:
         if args.list:
             summaries = await list_streams(store)
@@ -152,12 +210,14 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
                 replay.render_stream_list(summaries, console)
             return 0
         from adapters.openai.settings import ModelChoice
-        from adapters.openai.tokens import model_prompts
+        from adapters.openai.tokens import model_prompts, token_counter
         from entrypoints.settings import PromptSettings
 
         prompts = model_prompts(ModelChoice.from_env(env), PromptSettings.from_env(env).policy())
+        if args.what_if:
+            return await _what_if(args, env, store, prompts, console)
         try:
-            result = await replay_stream(store, args.user, prompts, at=args.at)
+            result = await replay_stream(store, args.user, prompts, at=args.at, counter_for=token_counter)
         except StreamNotFound as missing:
             print(f"convo: {missing.args[0] if missing.args else missing}", file=sys.stderr)
             return 1

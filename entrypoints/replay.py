@@ -32,6 +32,7 @@ from domain.events import (
     ModelSelected,
     ModeSelected,
     PersonaSelected,
+    PromptSettingsRecorded,
     QuestionAsked,
     ReplyDelivered,
     TranscriptionFailed,
@@ -114,6 +115,8 @@ def _prompt_json(record: PromptRecord) -> dict[str, Any]:
         "tokens": record.tokens,
         "budget": record.budget,
         "error": record.error,
+        "verification": record.verification,
+        "failed": record.failed,
     }
 
 
@@ -142,11 +145,11 @@ def render_table(replay: Replay, console: Console, *, full: bool = False) -> Non
     for step in replay.steps:
         rows.append(step)
         if step.prompt is not None:
-            console.print(_event_table(rows, replay))
+            console.print(_event_table(rows, replay, console.width))
             console.print(_prompt_panel(step.prompt, full))
             rows = []
     if rows:
-        console.print(_event_table(rows, replay))
+        console.print(_event_table(rows, replay, console.width))
 
 
 def _heading(replay: Replay) -> Text:
@@ -156,36 +159,61 @@ def _heading(replay: Replay) -> Text:
     return Text.assemble(("stream ", "bold"), (safe(repr(replay.stream)), "bold cyan"), f" · {shown}")
 
 
-def _event_table(steps: Sequence[Step], replay: Replay) -> Table:
-    """A table of events; fixed widths keep the tables between prompts aligned with each other."""
+NARROW = 120
+"""Below this many columns the time and the state go under each event's data, which keeps most of the width."""
+
+
+def _event_table(steps: Sequence[Step], replay: Replay, width: int = 160) -> Table:
+    """A table of events; fixed widths keep the tables between prompts aligned with each other. On a narrow
+    console the time and the state after each event are a dim second line of its data."""
     digits = max(3, len(str(replay.newest_version)))
+    narrow = width < NARROW
     table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
     table.add_column("v", justify="right", width=digits, no_wrap=True)
-    table.add_column("time (UTC)", width=20, no_wrap=True)
-    table.add_column("type", width=17, no_wrap=True, style="bold")
-    table.add_column("data", ratio=1, overflow="fold")
-    table.add_column("state after", width=20, overflow="fold")
+    if not narrow:
+        table.add_column("time (UTC)", width=20, no_wrap=True)
+    table.add_column("type", width=17 if not narrow else 14, overflow="fold", style="bold")
+    table.add_column("data" if not narrow else "data · time (UTC) · state after", ratio=1, overflow="fold")
+    if not narrow:
+        table.add_column("state after", width=20, overflow="fold")
     for step in steps:
         recorded = step.recorded
-        table.add_row(
-            str(recorded.version),
-            utc_seconds(recorded.recorded_at),
-            type(recorded.event).__name__,
-            Text(summary(recorded.event) + ("" if step.undone is None else f" [undone: {step.undone}]")),
-            Text(state_summary(step.state), style="dim"),
-        )
+        data = Text(summary(recorded.event) + ("" if step.undone is None else f" [undone: {step.undone}]"))
+        state = Text(state_summary(step.state), style="dim")
+        when = utc_seconds(recorded.recorded_at)
+        kind = type(recorded.event).__name__
+        if narrow:
+            data.append(f"\n{when} · ", style="dim").append_text(state)
+            table.add_row(str(recorded.version), kind, data)
+        else:
+            table.add_row(str(recorded.version), when, kind, data, state)
     return table
 
 
 def _prompt_panel(record: PromptRecord, full: bool) -> Panel:
     """The prompt sent for one question, message by message, then its diff to the previous prompt."""
-    title = f"prompt for v{record.question_version} (answered at v{record.answer_version})"
+    outcome = (
+        f"failed at v{record.answer_version}: {record.failed}"
+        if record.failed
+        else f"answered at v{record.answer_version}"
+    )
+    title = f"prompt for v{record.question_version} ({outcome})"
     if record.error is not None:
         body = Text(f"not built: {safe(record.error)}", style="red")
         return Panel(body, title=title, title_align="left", box=box.ROUNDED, border_style="red")
-    subtitle = f"{len(record.messages)} messages · {record.tokens}/{record.budget} tokens"
+    subtitle = (
+        f"{len(record.messages)} messages · {record.tokens}/{record.budget} tokens · {_VERIFIED[record.verification]}"
+    )
     body = _messages_text(record.messages, full) + _diff_text(record, full)
-    return Panel(body, title=title, subtitle=subtitle, title_align="left", subtitle_align="left")
+    border = "red" if record.verification == "differs" or record.failed else ""
+    return Panel(body, title=title, subtitle=subtitle, title_align="left", subtitle_align="left", border_style=border)
+
+
+_VERIFIED = {
+    "verified": "verified against the digest sent",
+    "differs": "DIFFERS from the digest sent",
+    "unrecorded": "unverified: nothing recorded to check",
+}
 
 
 _ROLE_WIDTH = len("assistant: ")
@@ -263,6 +291,12 @@ def summary(event: Event) -> str:
         case LanguageSelected(language=language, restated=restated):
             chosen = "each user's own language" if language is None else clip(language, 16)
             return f"{chosen} (restated)" if restated else chosen
+        case PromptSettingsRecorded(restated=restated):
+            shaped = (
+                f"{clip(event.model, SUMMARY_CHARS)} budget {event.budget} lookback {event.lookback} "
+                f"pictures of {event.vision_history} turn(s), persona {quoted(event.persona)}"
+            )
+            return f"{shaped} (restated)" if restated else shaped
         case VoiceRepliesSelected(on=on, restated=restated):
             chosen = "answers spoken too" if on else "answers in text only"
             return f"{chosen} (restated)" if restated else chosen
@@ -318,7 +352,10 @@ def _dropped_note(dropped: int) -> str:
 
 def _answer_summary(event: AnswerGiven) -> str:
     """Model, billed tokens, latency, the question answered and the answer's start."""
-    usage = f"{event.prompt_tokens}+{event.completion_tokens} tok {event.latency_ms} ms"
+    if event.prompt_tokens:
+        usage = f"{event.prompt_tokens}+{event.completion_tokens} tok {event.latency_ms} ms"
+    else:  # a prompt is never 0 tokens: the server reported no usage
+        usage = f"tokens unknown {event.latency_ms} ms"
     stopped = " stopped" if event.stopped else ""
     thought = f" reasoning {quoted(event.reasoning)}" if event.reasoning else ""
     return (

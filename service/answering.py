@@ -25,11 +25,12 @@ from domain.events import (
     ImageFailed,
     ImageGenerated,
     ImageRequested,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
 )
 from domain.ports import ChatModel, Completion, ImageModel, ModelFailure, PromptMeter, StopSignal, TextSoFar
-from domain.prompt import Message, ModelPrompts, PromptPolicy, prompt_cost, with_persona
+from domain.prompt import Message, ModelPrompts, PromptPolicy, prompt_cost, prompt_digest, shaped_policy
 from service.budgets import BudgetGuard
 from service.loading import load_prompt
 from service.outcomes import Answered, Drawn, Failed, Outcome
@@ -56,6 +57,23 @@ class Models:
     """Which chat models are sent pictures."""
     pictures: Pictures = attrs.field(factory=Pictures)
     """The bytes of the pictures prompts send."""
+
+    def shaping_of(self, state: State) -> PromptSettingsRecorded:
+        """What shapes the chat's prompts now, as the operator set it: recorded before its next question."""
+        policy = self.prompts.policy_for(state.model)
+        model = state.model or self.chat.name
+        return PromptSettingsRecorded(
+            persona=policy.persona,
+            budget=policy.budget,
+            lookback=policy.lookback,
+            model=model,
+            vision_history=self.vision.history_for(model),
+        )
+
+    def policy_of(self, state: State) -> PromptPolicy:
+        """The policy of the chat's next prompt: the shaping the log recorded (else the operator's now), with the
+        chat's persona."""
+        return shaped_policy(state.shaping or self.shaping_of(state), state.persona_prompt)
 
 
 class Answering:
@@ -87,10 +105,7 @@ class Answering:
         if isinstance(asked.event, QuestionAsked):
             if refusal is not None:
                 return await self._question_failed(asked, ModelFailure("over_budget", refusal.message))
-            models = self._models
-            policy = with_persona(models.prompts.policy_for(state.model), state.persona_prompt)
-            seen = models.vision.history_for(state.model or models.chat.name)
-            chat = _ChatCall(attrs.evolve(policy, vision_history=seen), state.model, on_text, stop)
+            chat = _ChatCall(self._models.policy_of(state), state.model, on_text, stop, _Sent())
             return await self._answer(asked, chat)
         if refusal is not None:
             return await self._image_failed(asked, ModelFailure("over_budget", refusal.message))
@@ -113,10 +128,10 @@ class Answering:
         except QuestionTooLong as error:
             return await self._question_failed(asked, ModelFailure("context_too_long", str(error)))
         except ModelFailure as failure:
-            return await self._question_failed(asked, failure)
+            return await self._question_failed(asked, failure, sent=call.sent)
         if completion.stopped and not has_visible_text(completion.text):
             stopped = ModelFailure("stopped", "stopped before the answer began")
-            return await self._question_failed(asked, stopped, completion.reasoning)
+            return await self._question_failed(asked, stopped, completion.reasoning, call.sent)
         answer = GiveAnswer(
             question_version=asked.version,
             text=completion.text,
@@ -128,10 +143,16 @@ class Answering:
             stopped=completion.stopped,
             cached_tokens=completion.cached_tokens,
             reasoning_tokens=completion.reasoning_tokens,
+            prompt_digest=call.sent.digest,
+            prompt_budget=call.sent.budget,
         )
-        return await self._record_outcome(asked, answer, Answered(**attrs.asdict(answer)))
+        shown = attrs.fields_dict(Answered)
+        fields = {name: value for name, value in attrs.asdict(answer).items() if name in shown}
+        return await self._record_outcome(asked, answer, Answered(**fields))
 
-    async def _question_failed(self, asked: RecordedEvent, failure: ModelFailure, reasoning: str = "") -> Outcome:
+    async def _question_failed(
+        self, asked: RecordedEvent, failure: ModelFailure, reasoning: str = "", sent: _Sent | None = None
+    ) -> Outcome:
         billed = failure.billed
         command = FailAnswer(
             question_version=asked.version,
@@ -142,6 +163,8 @@ class Answering:
             prompt_tokens=billed.prompt_tokens if billed is not None else 0,
             completion_tokens=billed.completion_tokens if billed is not None else 0,
             cached_tokens=billed.cached_tokens if billed is not None else 0,
+            prompt_digest=sent.digest if sent is not None else "",
+            prompt_budget=sent.budget if sent is not None else 0,
         )
         failed = attrs.evolve(_failed("question", asked, failure), reasoning=reasoning)
         return await self._record_outcome(asked, command, failed)
@@ -153,7 +176,7 @@ class Answering:
         models = self._models
         prompt = await models.pictures.filled(await self._fitted_prompt(asked, call))
         try:
-            return await models.chat.answer(prompt, call.on_text, call.stop, call.model)
+            return await models.chat.answer(call.sent.sending(prompt), call.on_text, call.stop, call.model)
         except ModelFailure as failure:
             if failure.kind == "no_vision":
                 models.vision.refused(call.model or models.chat.name)
@@ -165,7 +188,9 @@ class Answering:
             except QuestionTooLong:
                 raise failure from None
             log.info("prompt_window_halved", budget=smaller.budget, messages=len(prompt))
-            return await models.chat.answer(await models.pictures.filled(prompt), call.on_text, call.stop, call.model)
+            call.sent.budget = smaller.budget
+            sent = call.sent.sending(await models.pictures.filled(prompt))
+            return await models.chat.answer(sent, call.on_text, call.stop, call.model)
 
     async def _fitted_prompt(self, asked: RecordedEvent, call: _ChatCall) -> Sequence[Message]:
         """The folded prompt, refolded once with a budget scaled down if the model server's own tokenizer counts
@@ -173,12 +198,14 @@ class Answering:
         models, store = self._models, self._states.store
         policy, count = call.policy, models.prompts.count_for(call.model)
         prompt = await load_prompt(store, asked, policy, count)
+        call.sent.budget = policy.budget
         measured = await models.meter.measure(prompt) if models.meter is not None else None
         if measured is None or measured <= policy.budget:
             return prompt
         estimated = prompt_cost(prompt, count)
         budget = policy.budget * estimated * 95 // (measured * 100)
         log.info("prompt_refit", measured=measured, budget=policy.budget, estimate_budget=budget)
+        call.sent.budget = budget
         return await load_prompt(store, asked, attrs.evolve(policy, budget=budget), count)
 
     async def _draw(self, asked: RecordedEvent) -> Outcome:
@@ -224,6 +251,20 @@ class _ChatCall:
     model: str | None
     on_text: TextSoFar | None
     stop: StopSignal | None
+    sent: _Sent
+
+
+class _Sent:
+    """The prompt last sent to the model for a question (its digest) and the budget it was folded to."""
+
+    def __init__(self) -> None:
+        self.digest = ""
+        self.budget = 0
+
+    def sending(self, prompt: Sequence[Message]) -> Sequence[Message]:
+        """Note the prompt as the one sent; it, unchanged."""
+        self.digest = prompt_digest(prompt)
+        return prompt
 
 
 def _failed(request: Literal["question", "image"], asked: RecordedEvent, failure: ModelFailure) -> Failed:

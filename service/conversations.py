@@ -450,7 +450,11 @@ class ConversationService:
         self, request: Request, command: Command
     ) -> tuple[tuple[RecordedEvent, ...], State | None]:
         """Record the request once no other update's request is unfinished: the batch this update recorded (now
-        or when it was first delivered), and the state right after it when this call wrote it."""
+        or when it was first delivered), and the state right after it when this call wrote it. A command that
+        records the prompt settings is given the operator's current ones."""
+        if "shaping" in attrs.fields_dict(type(command)) and getattr(command, "shaping", None) is None:
+            shaping = self._models.shaping_of(await self._states.load(request.stream))
+            command = attrs.evolve(command, shaping=shaping)  # type: ignore[arg-type]
         recorded = await record(
             self._states,
             request.stream,

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import attrs
 
 from domain.conversation import INITIAL, State, evolve
 from domain.errors import DomainError
-from domain.events import AnswerGiven, QuestionAsked, RecordedEvent, TurnUndone, UndoReason, UserRegistered
+from domain.events import (
+    AnswerFailed,
+    AnswerGiven,
+    FailureKind,
+    PromptSettingsRecorded,
+    QuestionAsked,
+    RecordedEvent,
+    TurnUndone,
+    UndoReason,
+    UserRegistered,
+)
 from domain.ports import EventStore
 from domain.prompt import (
     Message,
@@ -29,6 +39,8 @@ from domain.prompt import (
     Turn,
     persona_before,
     prompt_cost,
+    prompt_digest,
+    shaped_policy,
     with_persona,
 )
 from domain.tail import PromptTail
@@ -62,6 +74,13 @@ class PromptRecord:
     """The budget it was folded to: that of the model the chat had picked when the question was asked."""
     error: str | None = None
     """Why no prompt could be built (the question alone overflows the budget, or the stream is malformed)."""
+    verification: Verification = "unrecorded"
+    """`verified`: the rebuilt prompt is the one whose digest was recorded when it was sent; `differs`: it is not
+    (the fold changed since, or a picture could not be sent); `unrecorded`: the log holds no digest to check (the
+    question got no prompt sent, or was recorded before digests), or no prompt settings (folded with the current
+    ones)."""
+    failed: FailureKind | None = None
+    """For a question that got no answer: why (the prompt shown is the one sent, or that would have been)."""
 
     @property
     def persona_changed(self) -> bool:
@@ -121,32 +140,69 @@ class StreamSummary:
     """When the newest event was recorded (UTC)."""
 
 
-async def replay_stream(store: EventStore, stream: str, prompts: ModelPrompts, at: int | None = None) -> Replay:
-    """The stream up to version `at` (all of it when None or beyond the end); raises StreamNotFound, ValueError."""
+async def replay_stream(
+    store: EventStore,
+    stream: str,
+    prompts: ModelPrompts,
+    at: int | None = None,
+    counter_for: Callable[[str], TokenCounter] | None = None,
+) -> Replay:
+    """The stream up to version `at` (all of it when None or beyond the end); raises StreamNotFound, ValueError.
+
+    Each prompt is folded with the settings the log recorded before its question and counted by `counter_for`
+    (model name -> counter; default: `prompts`'); `prompts` folds only questions recorded before the settings
+    were."""
     if at is not None and at < 1:
         raise ValueError(f"--at must be a version of 1 or more, got {at}")
     events = [recorded async for recorded in store.read_forwards(stream, 1, limit=at)]
     if not events:
         raise StreamNotFound(stream)
     newest = await store.current_version(stream)
-    return Replay(stream, tuple(_steps(events, prompts)), max(newest, events[-1].version), prompts)
+    folding = Folding(prompts, counter_for or prompts.count_for)
+    return Replay(stream, tuple(replay_steps(events, folding)), max(newest, events[-1].version), prompts)
 
 
-def _steps(events: Sequence[RecordedEvent], prompts: ModelPrompts) -> Iterable[Step]:
-    """Each event with the state after it and, for answers, the prompt diffed against the previous one."""
+@attrs.frozen
+class Folding:
+    """How replay folds prompts: with the settings the log recorded, counted by model name; `fallback` for
+    questions asked before settings were recorded."""
+
+    fallback: ModelPrompts
+    counter_for: Callable[[str], TokenCounter]
+
+    def policy(self, asked: Asked, budget: int) -> tuple[PromptPolicy, TokenCounter]:
+        """The policy (persona aside) and the counter of the prompt of a question asked in this state."""
+        if asked.shaping is None:
+            return self.fallback.policy_for(asked.model), self.fallback.count_for(asked.model)
+        return shaped_policy(asked.shaping, None, budget), self.counter_for(asked.shaping.model)
+
+
+@attrs.frozen
+class Asked:
+    """What shaped a question's prompt, as the log held it when it was asked."""
+
+    model: str | None
+    shaping: PromptSettingsRecorded | None
+
+
+def replay_steps(events: Sequence[RecordedEvent], folding: Folding) -> Iterable[Step]:
+    """Each event with the state after it and, for answers and failed questions, the prompt diffed against the
+    previous one."""
     state = INITIAL
     previous: _KeyedPrompt = ()
     undone = {e.event.question_version: e.event.reason for e in events if isinstance(e.event, TurnUndone)}
-    asked_of: dict[int, str | None] = {}
-    """The chat's model when each question was asked."""
+    asked_of: dict[int, Asked] = {}
     for recorded in events:
         state = evolve(state, recorded)
         record = None
-        if isinstance(recorded.event, QuestionAsked):
-            asked_of[recorded.version] = state.model
-        if isinstance(recorded.event, AnswerGiven):
-            model = asked_of.get(recorded.event.question_version)
-            record, previous = _prompt_record(events, recorded.version, recorded.event, prompts, model, previous)
+        event = recorded.event
+        if isinstance(event, QuestionAsked):
+            asked_of[recorded.version] = Asked(state.model, state.shaping)
+        if isinstance(event, AnswerGiven | AnswerFailed) and event.question_version in asked_of:
+            asked = asked_of[event.question_version]
+            record, keyed = _prompt_record(events, recorded.version, event, folding, asked, previous)
+            if isinstance(event, AnswerGiven):  # diffs run from answer to answer; a failure's is shown alone
+                previous = keyed
         yield Step(recorded, state, record, undone.get(_turn_of(recorded)))
 
 
@@ -154,11 +210,12 @@ def _turn_of(recorded: RecordedEvent) -> int:
     """The question version of the turn a question or an answer belongs to (0 for other events)."""
     if isinstance(recorded.event, QuestionAsked):
         return recorded.version
-    if isinstance(recorded.event, AnswerGiven):
+    if isinstance(recorded.event, AnswerGiven | AnswerFailed):
         return recorded.event.question_version
     return 0
 
 
+Verification: TypeAlias = Literal["verified", "differs", "unrecorded"]
 _Key: TypeAlias = tuple[object, ...]
 
 
@@ -167,37 +224,57 @@ _KeyedPrompt: TypeAlias = tuple[tuple[_Key, Message], ...]
 
 def _prompt_record(
     events: Sequence[RecordedEvent],
-    answer_version: int,
-    answer: AnswerGiven,
-    prompts: ModelPrompts,
-    model: str | None,
+    outcome_version: int,
+    outcome: AnswerGiven | AnswerFailed,
+    folding: Folding,
+    asked: Asked,
     previous: _KeyedPrompt,
 ) -> tuple[PromptRecord, _KeyedPrompt]:
-    """The prompt an answer's question was sent, diffed against the previous built prompt; with the prompt the
-    next one is diffed against (still the previous one when this prompt cannot be built). It is folded as the bot
-    folded it: with the budget and the token count of the model the chat had picked when the question was asked."""
-    asked = answer.question_version
-    policy, count = prompts.policy_for(model), prompts.count_for(model)
+    """The prompt a question was sent (or would have been, for one that failed), diffed against the previous built
+    prompt and checked against the digest recorded with the outcome; with the prompt the next one is diffed
+    against (still the previous one when this prompt cannot be built). It is folded as the bot folded it: with the
+    settings recorded before the question and the budget recorded with the outcome."""
+    question = outcome.question_version
+    policy, count = folding.policy(asked, outcome.prompt_budget)
+    failed = outcome.kind if isinstance(outcome, AnswerFailed) else None
     try:
-        messages, turns = _prompt(events, answer_version, asked, policy, count)
+        messages, turns = rebuild_prompt(events, outcome_version, question, policy, count)
     except DomainError as error:
-        return PromptRecord(asked, answer_version, (), (), (), 0, policy.budget, str(error)), previous
-    keyed = _keyed(messages, turns, asked)
+        empty = PromptRecord(question, outcome_version, (), (), (), 0, policy.budget, str(error), failed=failed)
+        return empty, previous
+    keyed = _keyed(messages, turns, question)
     added, dropped = _diff(previous, keyed)
     tokens = prompt_cost(messages, count)
-    return PromptRecord(asked, answer_version, messages, added, dropped, tokens, policy.budget), keyed
+    verification = _verification(messages, outcome.prompt_digest, asked)
+    record = PromptRecord(
+        question, outcome_version, messages, added, dropped, tokens, policy.budget, None, verification, failed
+    )
+    return record, keyed
 
 
-def _prompt(
-    events: Sequence[RecordedEvent], answered: int, asked: int, policy: PromptPolicy, count: TokenCounter
+def _verification(messages: Sequence[Message], digest: str, asked: Asked) -> Verification:
+    if not digest or asked.shaping is None:
+        return "unrecorded"
+    return "verified" if prompt_digest(messages) == digest else "differs"
+
+
+def rebuild_prompt(
+    events: Sequence[RecordedEvent],
+    answered: int,
+    asked: int,
+    policy: PromptPolicy,
+    count: TokenCounter,
+    persona: str | None = None,
 ) -> tuple[tuple[Message, ...], tuple[Turn, ...]]:
     """The prompt of the question at version `asked` (answered at `answered`) and the turns it kept, by the tail
     fold the bot itself uses (`domain.tail.PromptTail`): the events before the question, newest first, until older
-    ones cannot matter. Raises DomainError when the log before the answer holds no question at `asked`."""
+    ones cannot matter; with the chat's persona, or `persona` in its place. Raises DomainError when the log before
+    the answer holds no question at `asked`."""
     at = bisect.bisect_left(events, asked, key=_version)
     if asked > answered or at == len(events) or events[at].version != asked:
         raise DomainError(f"version {asked} is not a question")
-    tail = PromptTail(events[at], with_persona(policy, persona_before(events[:at], asked)), count)
+    chosen = persona if persona is not None else persona_before(events[:at], asked)
+    tail = PromptTail(events[at], with_persona(policy, chosen), count)
     for recorded in reversed(events[:at]):
         if tail.done:
             break

@@ -60,6 +60,7 @@ from domain.events import (
     ModeSelected,
     PersonaSelected,
     Photo,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
@@ -142,6 +143,15 @@ events: st.SearchStrategy[Event] = st.one_of(
         files=st.lists(file_texts, max_size=2).map(tuple),
     ),
     st.builds(VoiceRepliesSelected, on=st.booleans(), restated=st.booleans()),
+    st.builds(
+        PromptSettingsRecorded,
+        persona=texts,
+        budget=small_ints,
+        lookback=small_ints,
+        model=st.text(),
+        vision_history=st.integers(0, 5),
+        restated=st.booleans(),
+    ),
     st.builds(
         VoiceTranscribed,
         text=texts,
@@ -302,6 +312,17 @@ class _Undeliverable:
 
 _PERSONA_NAMES = st.sampled_from(["default", "concise", "custom"])
 _NO_SENDER: Any = None
+_SHAPINGS = st.builds(
+    PromptSettingsRecorded,
+    persona=st.sampled_from(["Be brief.", "You are a pirate.", "x" * 300]),
+    budget=st.integers(min_value=0, max_value=3_000),
+    lookback=st.integers(min_value=1, max_value=400),
+    model=st.sampled_from(["m-1", "m-2"]),
+    vision_history=st.integers(min_value=0, max_value=2),
+)
+"""Prompt settings as the operator may set them, from starved to roomy."""
+_SHAPED_QUESTIONS = st.builds(Ask, sender=st.just(_NO_SENDER), text=texts, shaping=_SHAPINGS)
+"""Questions asked under the operator's settings, recorded before them when they changed."""
 _ATTACHED_QUESTIONS = st.builds(
     Ask,
     sender=st.just(_NO_SENDER),
@@ -352,6 +373,8 @@ _STEPS = st.one_of(
     st.tuples(st.builds(_Edit, texts), _OUTCOMES, st.just(_Delivery())),
     st.tuples(_ATTACHED_QUESTIONS, _OUTCOMES, st.just(_Delivery())),
     st.tuples(_ATTACHED_QUESTIONS, _OUTCOMES, st.just(_Delivery())),
+    st.tuples(_SHAPED_QUESTIONS, _OUTCOMES, st.just(_Delivery())),
+    st.tuples(_SHAPED_QUESTIONS, _OUTCOMES, st.just(_Delivery())),
     st.tuples(_SPOKEN_SAYS, _OUTCOMES, st.just(_Delivery()), st.just(_Speak())),
     st.tuples(st.builds(SelectVoiceReplies, sender=st.just(_NO_SENDER), on=st.booleans())),
     st.tuples(

@@ -30,6 +30,7 @@ from domain.events import (
     ModeSelected,
     PersonaSelected,
     Photo,
+    PromptSettingsRecorded,
     QuestionAsked,
     ReplyDelivered,
     TranscriptionFailed,
@@ -136,6 +137,15 @@ def event_strategies(texts: st.SearchStrategy[str]) -> dict[type[Event], st.Sear
             ).map(tuple),
         ),
         VoiceRepliesSelected: st.builds(VoiceRepliesSelected, on=st.booleans(), restated=st.booleans()),
+        PromptSettingsRecorded: st.builds(
+            PromptSettingsRecorded,
+            persona=texts,
+            budget=counts,
+            lookback=counts,
+            model=texts,
+            vision_history=counts,
+            restated=st.booleans(),
+        ),
         VoiceTranscribed: st.builds(
             VoiceTranscribed,
             text=texts,

@@ -26,6 +26,7 @@ from domain.events import (
     ModeSelected,
     PersonaSelected,
     Photo,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
     ReplyDelivered,
@@ -89,6 +90,18 @@ SAMPLES: tuple[Event, ...] = (
         ),
     ),
     AnswerSpoken(question_version=5, model="gpt-4o-mini-tts", voice="alloy", characters=120, parts=1, asker_id=42),
+    PromptSettingsRecorded(persona="You are a helpful assistant.", budget=3072, lookback=2000, model="gpt-4o-mini"),
+    PromptSettingsRecorded(persona="Be brief.", budget=12000, lookback=50, model="m", vision_history=0, restated=True),
+    AnswerGiven(
+        text="ok",
+        model="m",
+        prompt_tokens=3,
+        completion_tokens=1,
+        latency_ms=5,
+        question_version=5,
+        prompt_digest="ab" * 32,
+        prompt_budget=1536,
+    ),
 )
 
 UNICODE = (

@@ -135,8 +135,9 @@ async def replay_list(env: Mapping[str, str], workdir: Path) -> list[str]:
     return [item["stream"] for item in json.loads(result.stdout)["streams"]]
 
 
-BOOKKEEPING = frozenset({"ReplyDelivered"})
-"""Event types that record delivery, not conversation: most tests compare the conversation alone."""
+BOOKKEEPING = frozenset({"ReplyDelivered", "PromptSettingsRecorded"})
+"""Event types that record delivery and the prompt settings, not conversation: most tests compare the conversation
+alone."""
 
 
 def conversation(events: list[dict[str, Any]]) -> list[str]:

@@ -55,7 +55,13 @@ async def crash_while_answering_then_restart(tg, ai, tmp_path, store: str, **ext
     mine = [e for e in events if e["causation_id"] == f"tg:{question.update_id}"]
     assert [e["type"] for e in mine].count("QuestionAsked") == 1
     before = before_question(events)
-    assert [e["type"] for e in before] == ["UserRegistered", "QuestionAsked", "AnswerGiven", "ReplyDelivered"]
+    assert [e["type"] for e in before] == [
+        "UserRegistered",
+        "PromptSettingsRecorded",
+        "QuestionAsked",
+        "AnswerGiven",
+        "ReplyDelivered",
+    ]
     assert conversation(events[len(before) :]) == ["QuestionAsked", "AnswerGiven"]
     answers = [m for m in tg.bot_messages(alice.id) if "echo: Will you survive?" in (m.text or "")]
     assert len(answers) == 1, [m.text for m in tg.bot_messages(alice.id)]

@@ -42,6 +42,7 @@ async def test_start_chat_ask_twice_image_reset_ask_again(tg, ai, tmp_path):
     types = [e["type"] for e in log["events"]]
     assert types == [
         "UserRegistered",
+        "PromptSettingsRecorded",
         "QuestionAsked",
         "AnswerGiven",
         "ReplyDelivered",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ async def chat(ai, workdir: Path, lines: list[str], **extra: str) -> str:
         "CONVO_STORE": f"sqlite:///{workdir}/convo.db",
         "CONVO_LOG_LEVEL": "ERROR",
         "CONVO_STREAM": "off",
+        **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
         **extra,
     }
     process = await asyncio.create_subprocess_exec(
@@ -51,7 +53,11 @@ async def replayed(ai, workdir: Path) -> dict:
         "replay",
         "cli:tester",
         "--json",
-        env={"PATH": "/usr/bin:/bin", "CONVO_STORE": f"sqlite:///{workdir}/convo.db"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CONVO_STORE": f"sqlite:///{workdir}/convo.db",
+            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
+        },
         cwd=workdir,
         stdout=subprocess.PIPE,
     )

@@ -14,6 +14,24 @@ import sys
 MUTATIONS = [
     (
         "domain/tail.py",
+        "        if self._shaping is None and isinstance(event, PromptSettingsRecorded):",
+        "        if False:",
+        "test_tail_read_state_equals_full_fold_state",
+    ),
+    (
+        "domain/conversation.py",
+        "    if state.shaping is not None and state.shaping_version <= far and not changed:",
+        "    if False:",
+        "test_a_setting_far_back_is_restated_and_found_by_a_short_tail_read",
+    ),
+    (
+        "domain/conversation.py",
+        "    if shaping is None or shaping.same_as(state.shaping):",
+        "    if True:",
+        "test_a_setting_far_back_is_restated_and_found_by_a_short_tail_read",
+    ),
+    (
+        "domain/tail.py",
         "        if self._voice is None and isinstance(event, VoiceRepliesSelected):",
         "        if False:",
         "test_tail_read_state_equals_full_fold_state",

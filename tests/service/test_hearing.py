@@ -15,6 +15,7 @@ from domain.commands import Sender
 from domain.events import (
     AnswerGiven,
     Event,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
     SoundKind,
@@ -105,7 +106,8 @@ async def events_of(store: EventStore, stream: str = "7") -> list[RecordedEvent]
 
 
 def without_registration(recorded: list[RecordedEvent]) -> list[Event]:
-    return [item.event for item in recorded if not isinstance(item.event, UserRegistered)]
+    """The events, without the registration and the prompt settings recorded before the first question."""
+    return [item.event for item in recorded if not isinstance(item.event, UserRegistered | PromptSettingsRecorded)]
 
 
 @pytest.fixture

@@ -8,7 +8,15 @@ from hypothesis import given
 from domain.commands import Ask, FailAnswer, GiveAnswer, RequestImage, Reset, Say, SelectMode, Sender, Start
 from domain.conversation import INITIAL, MODE_HORIZON, decide, fold
 from domain.errors import EmptyMessage
-from domain.events import AnswerFailed, ConversationReset, ImageRequested, ModeSelected, QuestionAsked, UserRegistered
+from domain.events import (
+    AnswerFailed,
+    ConversationReset,
+    ImageRequested,
+    ModeSelected,
+    PromptSettingsRecorded,
+    QuestionAsked,
+    UserRegistered,
+)
 from tests.strategies import run_script, senders, streams, tail_read, texts
 
 ADA = Sender(user_id=7, username=None, first_name="Ada", language_code="en")
@@ -60,9 +68,10 @@ def test_an_outcome_is_recorded_once():
 
 
 def test_the_settings_are_restated_so_tail_reads_stay_short():
+    shaping = PromptSettingsRecorded(persona="Be brief.", budget=3072, lookback=2000, model="m")
     stream = run_script(
         [SelectMode(sender=ADA, mode="image")]
-        + [RequestImage(sender=ADA, prompt=f"p{i}") for i in range(MODE_HORIZON)],
+        + [RequestImage(sender=ADA, prompt=f"p{i}", shaping=shaping) for i in range(MODE_HORIZON)],
         ADA,
     )
     restated = [e for e in stream if isinstance(e.event, ModeSelected) and e.event.restated]
@@ -70,7 +79,8 @@ def test_the_settings_are_restated_so_tail_reads_stay_short():
     assert restated[0].event.mode == "image"
     tail_state, read = tail_read(stream)
     assert tail_state == fold(stream)
-    assert read <= MODE_HORIZON + 6  # the mode, persona, model, language and voice setting are restated together
+    assert read <= MODE_HORIZON + 7  # the mode, persona, model, language, voice and prompt settings restated together
+    assert any(isinstance(e.event, PromptSettingsRecorded) and e.event.restated for e in stream)
 
 
 @given(streams(), senders)

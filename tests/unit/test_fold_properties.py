@@ -29,6 +29,7 @@ from domain.events import (
     ModeSelected,
     PersonaSelected,
     Photo,
+    PromptSettingsRecorded,
     QuestionAsked,
     RecordedEvent,
     TurnUndone,
@@ -251,12 +252,14 @@ _SETTINGS = st.sampled_from(
 def test_a_setting_far_back_is_restated_and_found_by_a_short_tail_read(stream, setting, beyond):
     """A setting stated once and then buried under more than MODE_HORIZON events is still known to a tail read
     that stops within the horizon (the decider restates every setting), and the read equals the full fold."""
-    requests = [RequestImage(sender=_SOMEONE, prompt=f"p{i}") for i in range(MODE_HORIZON + beyond)]
+    shaping = PromptSettingsRecorded(persona="Be brief.", budget=3000, lookback=400, model="m-far")
+    requests = [RequestImage(sender=_SOMEONE, prompt=f"p{i}", shaping=shaping) for i in range(MODE_HORIZON + beyond)]
     recorded = _record(stream, setting, *requests)
     state = fold(recorded)
     tail_state, read = tail_read(recorded)
     assert tail_state == state
-    assert read <= MODE_HORIZON + 6  # five settings restated together, and the request they precede
+    assert read <= MODE_HORIZON + 7  # six settings restated together, and the request they precede
+    assert state.shaping is not None and state.shaping.same_as(shaping)
     known = {
         "mode": state.mode,
         "prompt": state.persona_prompt,

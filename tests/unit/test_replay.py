@@ -22,8 +22,8 @@ from domain.codec import SCHEMA_VERSIONS, event_from_document, event_to_document
 from domain.commands import Ask, Command, GiveAnswer, RequestImage, Reset, SelectMode, SelectModel, Sender, Start
 from domain.conversation import State, decide, fold
 from domain.errors import DomainError
-from domain.events import AnswerGiven, ConversationReset, QuestionAsked, RecordedEvent, TurnUndone
-from domain.prompt import Message, ModelPrompts, PromptPolicy, estimate_tokens, prompt_for
+from domain.events import AnswerFailed, AnswerGiven, ConversationReset, QuestionAsked, RecordedEvent, TurnUndone
+from domain.prompt import Message, ModelPrompts, PromptPolicy, estimate_tokens, prompt_for, shaped_policy
 from entrypoints.replay import json_text, render_stream_list, render_table, replay_json, streams_json
 from service.replay import PromptRecord, Replay, StreamNotFound, list_streams
 from service.replay import Step as ReplayStep
@@ -121,7 +121,7 @@ def built_in_pairs(result: Replay) -> list[tuple[PromptRecord | None, PromptReco
     pairs: list[tuple[PromptRecord | None, PromptRecord]] = []
     previous = None
     for record in result.prompts:
-        if record.error is None:
+        if record.error is None and record.failed is None:
             pairs.append((previous, record))
             previous = record
     return pairs
@@ -190,7 +190,14 @@ def test_each_event_s_data_is_the_codec_s_and_loads_back(stream: list[RecordedEv
 def prompt_or_error(
     stream: Sequence[RecordedEvent], question_version: int, policy: PromptPolicy
 ) -> tuple[tuple[Message, ...], str | None]:
-    """What `prompt_for` folds over the whole stream so far: the prompt, or no messages and why."""
+    """What `prompt_for` folds over the whole stream so far (up to the outcome, last): the prompt, or no messages
+    and why. Folded with the settings the stream recorded before the question and the budget recorded with the
+    outcome; `policy` only where it recorded none."""
+    shaping = fold([recorded for recorded in stream if recorded.version < question_version]).shaping
+    if shaping is not None:
+        outcome = stream[-1].event
+        budget = outcome.prompt_budget if isinstance(outcome, AnswerGiven | AnswerFailed) else 0
+        policy = shaped_policy(shaping, None, budget)
     try:
         return prompt_for(stream, question_version, policy), None
     except DomainError as error:
@@ -200,11 +207,14 @@ def prompt_or_error(
 @given(nonempty(tagged=True), policies)
 def test_each_answer_s_prompt_is_the_one_prompt_for_folds(stream: list[RecordedEvent], policy: PromptPolicy) -> None:
     result = replayed(stream, policy)
-    answers = [recorded for recorded in stream if isinstance(recorded.event, AnswerGiven)]
-
-    assert [(r.question_version, r.answer_version) for r in result.prompts] == [
-        (a.event.question_version, a.version) for a in answers if isinstance(a.event, AnswerGiven)
+    asked = {recorded.version for recorded in stream if isinstance(recorded.event, QuestionAsked)}
+    outcomes = [
+        (recorded.event.question_version, recorded.version)
+        for recorded in stream
+        if isinstance(recorded.event, AnswerGiven | AnswerFailed) and recorded.event.question_version in asked
     ]
+
+    assert [(r.question_version, r.answer_version) for r in result.prompts] == outcomes
     for record in result.prompts:
         expected = prompt_or_error(stream[: record.answer_version], record.question_version, policy)
         assert (record.messages, record.error) == expected
