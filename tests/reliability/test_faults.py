@@ -322,7 +322,7 @@ async def test_sigkill_then_restart_answers_exactly_once(tg, ai, tmp_path, store
     mine = [e for e in events if e["causation_id"].startswith(f"tg:{seen['update']}")]
     assert conversation(mine) == ["UserRegistered", "QuestionAsked", "AnswerGiven"], events
     assert conversation(events) == ["UserRegistered", "QuestionAsked", "AnswerGiven"]
-    assert [e["version"] for e in events] == [1, 2, 3, 4]
+    assert [e["version"] for e in events] == [1, 2, 3, 4, 5]  # and the prompt settings, recorded with the question
     assert events[-1]["type"] == "ReplyDelivered"
     asked_after_restart = len([r for r in ai.chat_requests if r.last_user_text == question]) - asked_before_restart
     assert asked_after_restart == (0 if point.startswith("after_answer") else 1)
