@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         "--ask", action="store_true", help="with --what-if: put the questions to the model again (nothing recorded)"
     )
 
+    inspect = commands.add_parser(
+        "inspect", help="the log in a browser: streams, timelines, prompts and diffs (read only)"
+    )
+    inspect.add_argument(
+        "--listen",
+        default="127.0.0.1:8089",
+        metavar="HOST:PORT",
+        help="address to serve on (default 127.0.0.1:8089; any other than loopback needs CONVO_INSPECT_TOKEN)",
+    )
+
     store = commands.add_parser("store", help="event store administration")
     store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
     store_commands.add_parser("init", help="create the store's schema (idempotent)")
@@ -230,6 +240,24 @@ async def _replay(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
         await store.close()
 
 
+async def _inspect(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
+    from entrypoints.inspect import TOKEN_SETTING, build_app, check_exposure, parse_listen, serve
+    from entrypoints.inspect_setup import build_inspector
+
+    listen = parse_listen(args.listen)
+    token = env.get(TOKEN_SETTING, "").strip() or None
+    check_exposure(listen, token)
+    if token:
+        redactor.add([token])
+    inspector, close = await build_inspector(env)
+    try:
+        started = "convo inspect: serving {} (read only; Ctrl-C stops)"
+        await serve(build_app(inspector, token), listen, lambda url: print(started.format(url), flush=True))
+    finally:
+        await close()
+    return 0
+
+
 async def _store(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.stores import open_configured_store
 
@@ -313,6 +341,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str], Redactor],
     "bot": _bot,
     "chat": _chat,
     "replay": _replay,
+    "inspect": _inspect,
     "store": _store,
     "forget": _forget,
     "usage": _usage,

@@ -189,7 +189,7 @@ def replay_steps(events: Sequence[RecordedEvent], folding: Folding) -> Iterable[
     """Each event with the state after it and, for answers and failed questions, the prompt diffed against the
     previous one."""
     state = INITIAL
-    previous: _KeyedPrompt = ()
+    previous: KeyedPrompt = ()
     undone = {e.event.question_version: e.event.reason for e in events if isinstance(e.event, TurnUndone)}
     asked_of: dict[int, Asked] = {}
     for recorded in events:
@@ -200,13 +200,13 @@ def replay_steps(events: Sequence[RecordedEvent], folding: Folding) -> Iterable[
             asked_of[recorded.version] = Asked(state.model, state.shaping)
         if isinstance(event, AnswerGiven | AnswerFailed) and event.question_version in asked_of:
             asked = asked_of[event.question_version]
-            record, keyed = _prompt_record(events, recorded.version, event, folding, asked, previous)
+            record, keyed = prompt_record(events, recorded.version, event, folding, asked, previous)
             if isinstance(event, AnswerGiven):  # diffs run from answer to answer; a failure's is shown alone
                 previous = keyed
-        yield Step(recorded, state, record, undone.get(_turn_of(recorded)))
+        yield Step(recorded, state, record, undone.get(question_version_of(recorded)))
 
 
-def _turn_of(recorded: RecordedEvent) -> int:
+def question_version_of(recorded: RecordedEvent) -> int:
     """The question version of the turn a question or an answer belongs to (0 for other events)."""
     if isinstance(recorded.event, QuestionAsked):
         return recorded.version
@@ -219,17 +219,17 @@ Verification: TypeAlias = Literal["verified", "differs", "unrecorded"]
 _Key: TypeAlias = tuple[object, ...]
 
 
-_KeyedPrompt: TypeAlias = tuple[tuple[_Key, Message], ...]
+KeyedPrompt: TypeAlias = tuple[tuple[_Key, Message], ...]
 
 
-def _prompt_record(
+def prompt_record(
     events: Sequence[RecordedEvent],
     outcome_version: int,
     outcome: AnswerGiven | AnswerFailed,
     folding: Folding,
     asked: Asked,
-    previous: _KeyedPrompt,
-) -> tuple[PromptRecord, _KeyedPrompt]:
+    previous: KeyedPrompt,
+) -> tuple[PromptRecord, KeyedPrompt]:
     """The prompt a question was sent (or would have been, for one that failed), diffed against the previous built
     prompt and checked against the digest recorded with the outcome; with the prompt the next one is diffed
     against (still the previous one when this prompt cannot be built). It is folded as the bot folded it: with the
@@ -287,7 +287,7 @@ def _version(recorded: RecordedEvent) -> int:
     return recorded.version
 
 
-def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> _KeyedPrompt:
+def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> KeyedPrompt:
     """Each message named by where it came from, so the diff follows turns rather than equal texts.
 
     The prompt is the persona, the newest turns (a suffix of `turns`) and the question; should it ever not line up
@@ -304,7 +304,7 @@ def _keyed(messages: Sequence[Message], turns: Sequence[Turn], asked: int) -> _K
     return tuple(zip(keys, messages, strict=True))
 
 
-def _keyed_by_content(messages: Sequence[Message]) -> _KeyedPrompt:
+def _keyed_by_content(messages: Sequence[Message]) -> KeyedPrompt:
     """Messages named by role, content and how many equal messages came before (the persona as `_keyed` names it)."""
     seen: Counter[Message] = Counter()
     keyed: list[tuple[_Key, Message]] = []
@@ -315,7 +315,7 @@ def _keyed_by_content(messages: Sequence[Message]) -> _KeyedPrompt:
     return tuple(keyed)
 
 
-def _diff(old: _KeyedPrompt, new: _KeyedPrompt) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
+def _diff(old: KeyedPrompt, new: KeyedPrompt) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
     """(added, dropped): messages only in the new prompt, in its order; only in the old one, in its order. A message
     that changed in place (a turn's picture become a mark as it aged) is dropped as it was and added as it is."""
     old_keys = set(old)

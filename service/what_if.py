@@ -88,7 +88,7 @@ async def what_if(
         if question is not None and event.question_version != question:
             continue
         asked = asked_of[event.question_version]
-        alternatives.append(_alternative(events, recorded, asked, replayed[recorded.version], folding, change))
+        alternatives.append(alternative_of(events, recorded, asked, replayed[recorded.version], folding, change))
     return alternatives
 
 
@@ -96,7 +96,7 @@ async def _records(events: Sequence[RecordedEvent], folding: Folding) -> list[Pr
     return [step.prompt for step in replay_steps(events, folding) if step.prompt is not None]
 
 
-def _alternative(
+def alternative_of(
     events: Sequence[RecordedEvent],
     outcome: RecordedEvent,
     asked: Asked,
