@@ -177,12 +177,12 @@ def test_the_transcript_names_the_user_marks_undone_turns_resets_and_failures() 
         recorded(9, AnswerFailed(kind="rate_limited", message="slow down", question_version=8)),
     ]
     undone = {2: "undo"}
-    blocks = [transcript.event_block(event, undone) for event in events]
+    blocks = [transcript.event_block(event, undone) or "" for event in events]
 
     assert blocks[0] == "**User:** Ada (@ada) · Telegram id 7 · language en · v1 · 2026-01-01 00:00:01 UTC"
     assert blocks[1] == "### Question · v2 · 2026-01-01 00:00:02 UTC · *undone*\n\n> What is 2+2?"
     assert blocks[2] == "### Answer · v3 · 2026-01-01 00:00:03 UTC · m · *undone*\n\n> **4**"
-    assert blocks[3] is None
+    assert blocks[3] == ""
     assert blocks[4] == "*v5 · 2026-01-01 00:00:05 UTC · the turn of question v2 is undone*"
     assert "**Conversation reset** · v6" in blocks[5] and blocks[5].startswith("---\n\n")
     assert blocks[6] == "### Image requested · v7 · 2026-01-01 00:00:07 UTC\n\n> a \\*red\\* fox"
