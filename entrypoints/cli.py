@@ -1,4 +1,4 @@
-"""The `convo` command: bot, chat, replay, usage, store init/copy, forget.
+"""The `convo` command: bot, chat, replay, usage, store init/copy, export, import, forget.
 
 Bad configuration ends the command with one line on stderr (exit 2), never a traceback.
 """
@@ -76,6 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("--json", action="store_true", help="print one JSON document")
     usage.add_argument("--top", type=_positive, metavar="N", help="only the N most costly rows")
+
+    export = commands.add_parser("export", help="write a user's stream as JSON lines (to import) or Markdown")
+    export.add_argument("user", help="the user's Telegram id (the stream)")
+    export.add_argument("--format", choices=("jsonl", "md"), default="jsonl", help="JSON lines (default) or Markdown")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+
+    restore = commands.add_parser("import", help="restore a JSON-lines export into the store (idempotent)")
+    restore.add_argument("file", help="a file `convo export` wrote")
+    restore.add_argument("--as", dest="as_user", metavar="USER", help="import it as this stream instead of its own")
 
     forget = commands.add_parser("forget", help="erase a user's stream from the store")
     forget.add_argument("user", help="the user's Telegram id (the stream)")
@@ -316,6 +325,18 @@ async def _usage(args: argparse.Namespace, env: Mapping[str, str], redactor: Red
     return 0
 
 
+async def _export(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
+    from entrypoints.export import export_stream
+
+    return await export_stream(env, args.user, args.format, args.output)
+
+
+async def _import(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
+    from entrypoints.export import import_file
+
+    return await import_file(env, args.file, args.as_user)
+
+
 async def _forget(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.stores import open_configured_store
 
@@ -343,6 +364,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str], Redactor],
     "replay": _replay,
     "inspect": _inspect,
     "store": _store,
+    "export": _export,
+    "import": _import,
     "forget": _forget,
     "usage": _usage,
 }

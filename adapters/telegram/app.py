@@ -34,7 +34,18 @@ from adapters.settings import ConfigError
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
 from adapters.telegram.files import TelegramFiles
-from adapters.telegram.handlers import choices, commands, forget, language, media, messages, turns, usage, voice
+from adapters.telegram.handlers import (
+    choices,
+    commands,
+    export,
+    forget,
+    language,
+    media,
+    messages,
+    turns,
+    usage,
+    voice,
+)
 from adapters.telegram.handlers.choices import Choices
 from adapters.telegram.handlers.media import MediaOptions
 from adapters.telegram.i18n import ENGLISH, LANGUAGES, translated
@@ -123,6 +134,7 @@ def build_dispatcher(
         language.router,
         usage.router,
         voice.router,
+        export.router,
         forget.router,
         turns.router,
         commands.router,

@@ -27,6 +27,7 @@ HELP = N_(
     "/usage – what you have used, and what is left of your budget\n"
     "/voice – answers as voice messages too: /voice on or /voice off\n"
     "/reset – start the conversation over\n"
+    "/export – send you everything I stored about this chat, as files\n"
     "/forget – erase everything I stored about you\n"
     "/help – this help"
 )
@@ -39,6 +40,13 @@ FORGET_DONE = N_("Erased. Everything I stored about this chat is gone.")
 FORGET_CANCELLED = N_("Nothing was erased.")
 FORGET_BUTTON_YES = N_("Yes, erase it")
 FORGET_BUTTON_NO = N_("Cancel")
+EXPORT_CAPTION = N_("Everything I stored about this chat: {events} events, as data (.jsonl) and as a transcript (.md).")
+EXPORT_EMPTY = N_("I have stored nothing about this chat yet.")
+EXPORT_TOO_BIG = N_(
+    "This chat's history is too big to send: a bot can send files of at most {limit} MB. The bot's operator can "
+    "export it with convo export."
+)
+EXPORT_ADMINS_ONLY = N_("Only this chat's admins can export it.")
 STALE_BUTTON = N_("This button is no longer valid.")
 EMPTY = N_("Send me some text — for example a question, or /image a red fox in the snow.")
 NOT_TEXT = N_(
@@ -167,6 +175,7 @@ COMMANDS = (
     ("voice", N_("Answers as voice messages too: on or off")),
     ("reset", N_("Start the conversation over")),
     ("help", N_("What I can do")),
+    ("export", N_("Download everything stored about this chat")),
     ("forget", N_("Erase everything stored about you")),
 )
 """The command menu: each command and its description (registered per language with setMyCommands)."""

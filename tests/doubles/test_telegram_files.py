@@ -334,3 +334,15 @@ async def test_voice_chat_actions_are_accepted(bot: Bot, tg: FakeTelegram, alice
     assert await bot.send_chat_action(alice.id, "record_voice")
     assert await bot.send_chat_action(alice.id, "upload_voice")
     assert [record.action for record in tg.chat_actions(alice.id)] == ["record_voice", "upload_voice"]
+
+
+async def test_send_document_takes_up_to_50_mb_and_refuses_more(bot: Bot, tg: FakeTelegram, alice: User) -> None:
+    from aiogram.exceptions import TelegramEntityTooLarge
+
+    from tests.doubles.telegram.api_media import MAX_UPLOAD_SIZE
+
+    sent = await bot.send_document(alice.id, BufferedInputFile(b"x" * MAX_UPLOAD_SIZE, "big.jsonl"))
+    assert sent.document is not None and sent.document.file_size == MAX_UPLOAD_SIZE
+    with pytest.raises(TelegramEntityTooLarge, match="Request Entity Too Large"):
+        await bot.send_document(alice.id, BufferedInputFile(b"x" * (MAX_UPLOAD_SIZE + 1), "bigger.jsonl"))
+    assert [document.upload.filename for document in tg.documents(alice.id)] == ["big.jsonl"]

@@ -17,6 +17,7 @@ Quick reference (all waits are ``async``; everything else is synchronous)::
         tg.file(file_id) / file_bytes(file_id) / file_url(file_id) / downloads(file_id) -> int  # GET /file/bot…
         tg.expire_file(file_id) / restore_file(file_id)   # getFile: "wrong file_id or the file is temporarily …"
         tg.voices(chat_id)      # sendVoice messages; .upload holds the uploaded bytes (sendAudio/sendDocument too)
+        tg.documents(chat_id)   # sendDocument messages; an upload over 50 MB is refused (413 Request Entity Too Large)
         tg.send_content(alice, {...}) / edit_message(alice, msg, "new")
         tg.send_text(None, "anonymous", group)      # an update without "from"
         tg.press_button(alice, bot_msg, "data") -> callback query id

@@ -12,7 +12,8 @@ upload (bytes, file name, content type) in ``StoredMessage.upload`` and the byte
 ``mime_type`` comes from the bytes (Ogg ``audio/ogg``, MP3 ``audio/mpeg``, MP4/M4A ``audio/mp4``), else the
 upload's content type.  Telegram clients play a voice note only for OGG/Opus, MP3 and M4A; the fake keeps any
 bytes.  ``audio`` adds ``performer``, ``title`` and ``file_name``; ``document`` keeps the upload's file name
-and a MIME type guessed from it.
+and a MIME type guessed from it.  An upload over ``MAX_UPLOAD_SIZE`` (50 MB, what a bot may send) is refused as
+the real server refuses it: ``413 Request Entity Too Large``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from tests.doubles import media_samples
 
 from .api_messages import final_caption, formatted_input, reply_target
-from .errors import bad_request
+from .errors import ApiError, bad_request
 from .files import TYPE_NAMES, StoredFile
 from .markup import parse_reply_markup
 from .models import UploadedFile
@@ -32,6 +33,8 @@ from .params import Params
 from .registry import api_method
 from .state import BotState
 
+MAX_UPLOAD_SIZE = 50 * 1024 * 1024
+"""Bytes of the largest file a bot may upload."""
 _SNIFFED_AUDIO = {"ogg": "audio/ogg", "mp3": "audio/mpeg", "mp4": "audio/mp4"}
 _DEFAULT_NAMES = {"voice": "voice.oga", "audio": "audio.mp3", "document": "document"}
 
@@ -84,6 +87,8 @@ async def _send_file(state: BotState, params: Params, kind: str) -> Any:
 def _uploaded(state: BotState, kind: str, upload: UploadedFile) -> StoredFile:
     if not upload.data:
         raise bad_request("file must be non-empty")
+    if upload.size > MAX_UPLOAD_SIZE:
+        raise ApiError(413, "Request Entity Too Large")
     name = upload.filename or _DEFAULT_NAMES[kind]
     return state.files.add(kind, data=upload.data, mime_type=_mime_type(kind, upload, name), file_name=name)
 

@@ -363,6 +363,11 @@ class FakeTelegram(MediaInjector):
         sent = self.bot_messages(chat_id, include_deleted=True, thread=thread)
         return [message for message in sent if "voice" in message.content]
 
+    def documents(self, chat_id: int | None = None, *, thread: ThreadFilter = None) -> list[StoredMessage]:
+        """Documents the bot sent (``message.upload`` holds an uploaded one's bytes and file name)."""
+        sent = self.bot_messages(chat_id, include_deleted=True, thread=thread)
+        return [message for message in sent if "document" in message.content]
+
     def file(self, file_id: str) -> StoredFile | None:
         """A file the server issued (``.data``, ``.size``, ``.mime_type``, ``.file_path``...)."""
         return self.state.files.get(file_id)
