@@ -1,4 +1,4 @@
-"""The `convo` command: bot, chat, replay, usage, store init/copy, export, import, forget.
+"""The `convo` command: bot, chat, replay, inspect, usage, stats, store init/copy, export, import, forget.
 
 Bad configuration ends the command with one line on stderr (exit 2), never a traceback.
 """
@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     restore = commands.add_parser("import", help="restore a JSON-lines export into the store (idempotent)")
     restore.add_argument("file", help="a file `convo export` wrote")
     restore.add_argument("--as", dest="as_user", metavar="USER", help="import it as this stream instead of its own")
+
+    stats = commands.add_parser(
+        "stats", help="how the bot is doing: users, questions, failures, latency, tokens and cost by model and day"
+    )
+    stats.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="first day counted (UTC)")
+    stats.add_argument("--json", action="store_true", help="print one JSON document")
 
     forget = commands.add_parser("forget", help="erase a user's stream from the store")
     forget.add_argument("user", help="the user's Telegram id (the stream)")
@@ -337,6 +343,34 @@ async def _import(args: argparse.Namespace, env: Mapping[str, str], redactor: Re
     return await import_file(env, args.file, args.as_user)
 
 
+async def _stats(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
+    from entrypoints import stats
+    from entrypoints.settings import price_table
+    from entrypoints.stores import open_configured_store
+    from service.stats_report import stats_report
+
+    prices = price_table(env)
+    store = await open_configured_store(env)
+    try:
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            from service.stats_report import log_size
+
+            with Progress(console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task("reading the log", total=await log_size(store))
+                result = await stats_report(store, prices, args.since, lambda events: progress.advance(task, events))
+        else:
+            result = await stats_report(store, prices, args.since)
+    finally:
+        await store.close()
+    if args.json:
+        print(json.dumps(stats.stats_json(result), ensure_ascii=False, indent=2))
+    else:
+        stats.render_stats(result, Console(), sys.stdout.isatty())
+    return 0
+
+
 async def _forget(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
     from entrypoints.stores import open_configured_store
 
@@ -368,6 +402,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Mapping[str, str], Redactor],
     "import": _import,
     "forget": _forget,
     "usage": _usage,
+    "stats": _stats,
 }
 
 

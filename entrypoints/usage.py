@@ -20,16 +20,16 @@ def report_json(report: UsageReport) -> dict[str, Any]:
         "since": None if report.since is None else report.since.isoformat(),
         "until": None if report.until is None else report.until.isoformat(),
         "currency": "USD",
-        "rows": [_row_json(row) for row in report.rows],
-        "total": _row_json(report.total),
+        "rows": [row_json(row) for row in report.rows],
+        "total": row_json(report.total),
         "unpriced_models": list(report.unpriced),
     }
 
 
 def render_report(report: UsageReport, console: Console, terminal: bool) -> None:
     """The rows and the total, as a table on a terminal, else as plain text; then a note of unpriced models."""
-    rows = [(row.key, *_cells(row)) for row in report.rows]
-    total = ("total", *_cells(report.total))
+    rows = [(row.key, *row_cells(row)) for row in report.rows]
+    total = ("total", *row_cells(report.total))
     if terminal:
         table = Table(title=_title(report), show_footer=True)
         table.add_column(report.by, footer=total[0])
@@ -55,7 +55,8 @@ def _title(report: UsageReport) -> str:
     return f"usage by {report.by}, {since} to {until} (UTC)"
 
 
-def _cells(row: UsageRow) -> tuple[str, ...]:
+def row_cells(row: UsageRow) -> tuple[str, ...]:
+    """A row's numbers as the table shows them (COLUMNS)."""
     return (
         str(row.input_tokens),
         str(row.cached_input_tokens),
@@ -65,7 +66,8 @@ def _cells(row: UsageRow) -> tuple[str, ...]:
     )
 
 
-def _row_json(row: UsageRow) -> dict[str, Any]:
+def row_json(row: UsageRow) -> dict[str, Any]:
+    """A row as JSON: counts as numbers, the cost as an exact decimal string in USD."""
     return {
         "key": row.key,
         "input_tokens": row.input_tokens,
