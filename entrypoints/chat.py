@@ -2,7 +2,8 @@
 
 Ctrl-C at the prompt ends the program at once (exit status 130, the shell's convention for SIGINT). Ctrl-C while an
 answer streams stops that answer, as Telegram's Stop button does: what had arrived is recorded as a stopped answer,
-shown marked `[stopped]`, and the prompt comes back; a second Ctrl-C before it does ends the program.
+shown marked `[stopped]`, and the prompt comes back; a second Ctrl-C before it does ends the program, and so does
+Ctrl-C while a picture is being drawn (the image model cannot be stopped half-way).
 """
 
 from __future__ import annotations
