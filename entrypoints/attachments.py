@@ -14,7 +14,7 @@ from pathlib import Path
 
 from adapters.documents import Unreadable, read_text
 from domain.events import FileText, Photo
-from domain.ports import Sound, TextSoFar
+from domain.ports import Sound, StopSignal, TextSoFar
 from service.conversations import ConversationService, Request
 from service.documents import FileDoesNotFit
 from service.hearing import Note, NotHeard
@@ -39,9 +39,14 @@ def parse(rest: str) -> tuple[Path, str]:
 
 
 async def send_file(
-    service: ConversationService, request: Request, rest: str, on_text: TextSoFar | None
+    service: ConversationService,
+    request: Request,
+    rest: str,
+    on_text: TextSoFar | None,
+    stop: StopSignal | None = None,
 ) -> tuple[str, Outcome]:
-    """Send the file `/file` names; (what to show before the answer, the outcome)."""
+    """Send the file `/file` names; (what to show before the answer, the outcome). Once `stop` is set, the answer is
+    what had arrived."""
     path, question = parse(rest)
     try:
         data = await asyncio.to_thread(path.read_bytes)
@@ -54,15 +59,21 @@ async def send_file(
             file_id=f"local:{path}", file_unique_id=digest[:32], width=0, height=0, size=len(data), sha256=digest
         )
         service.pictures.keep(photo, data)
-        outcome = await service.say(request, question or PHOTO_QUESTION, on_text, photos=(photo,))
+        outcome = await service.say(request, question or PHOTO_QUESTION, on_text, stop, photos=(photo,))
         return f"(picture {path.name}, {len(data)} bytes)", outcome
     if suffix in SOUNDS:
-        return await _sound(service, request, path, data, digest, on_text)
-    return await _document(service, request, path, data, digest, question or FILE_QUESTION, on_text)
+        return await _sound(service, request, path, data, digest, on_text, stop)
+    return await _document(service, request, path, data, digest, question or FILE_QUESTION, on_text, stop)
 
 
 async def _sound(
-    service: ConversationService, request: Request, path: Path, data: bytes, digest: str, on_text: TextSoFar | None
+    service: ConversationService,
+    request: Request,
+    path: Path,
+    data: bytes,
+    digest: str,
+    on_text: TextSoFar | None,
+    stop: StopSignal | None,
 ) -> tuple[str, Outcome]:
     mime_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
@@ -75,7 +86,7 @@ async def _sound(
         failure = failed.failure
         return "", Failed(request="question", kind=failure.kind, message=failure.message, delivered=True)
     text = heard.transcript.text
-    outcome = await service.say(request, text, on_text, heard=heard)
+    outcome = await service.say(request, text, on_text, stop, heard=heard)
     return f"(heard: “{text}”)", outcome
 
 
@@ -87,6 +98,7 @@ async def _document(
     digest: str,
     question: str,
     on_text: TextSoFar | None,
+    stop: StopSignal | None,
 ) -> tuple[str, Outcome]:
     mime_type = mimetypes.guess_type(path.name)[0] or ""
     try:
@@ -101,5 +113,5 @@ async def _document(
     shown = f"(file {path.name}: {len(read.text)} characters"
     if read.dropped_chars:
         shown += f"; {read.dropped_chars} more did not fit the prompt budget of {budget} tokens and were cut"
-    outcome = await service.say(request, question, on_text, files=(read,))
+    outcome = await service.say(request, question, on_text, stop, files=(read,))
     return shown + ")", outcome

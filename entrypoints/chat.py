@@ -1,4 +1,10 @@
-"""`convo chat`: the same service in a terminal, for trying convo without Telegram."""
+"""`convo chat`: the same service in a terminal, for trying convo without Telegram.
+
+Ctrl-C at the prompt ends the program at once (exit status 130, the shell's convention for SIGINT). Ctrl-C while an
+answer streams stops that answer, as Telegram's Stop button does: what had arrived is recorded as a stopped answer,
+shown marked `[stopped]`, and the prompt comes back; a second Ctrl-C before it does ends the program, and so does
+Ctrl-C while a picture is being drawn (the image model cannot be stopped half-way).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ from collections.abc import Awaitable, Callable
 
 from domain.commands import Sender
 from domain.errors import EmptyMessage
-from domain.ports import StoreUnavailable, TextSoFar
+from domain.ports import StopSignal, StoreUnavailable, TextSoFar
+from entrypoints.answer_line import STOPPED, AnswerLine
 from entrypoints.attachments import AttachmentError, send_file
+from entrypoints.terminal import LineReader, interrupt_stops
 from service.conversations import ConversationService, Request
 from service.outcomes import Answered, Drawn, Failed, Outcome
 
@@ -42,12 +50,16 @@ class TerminalChat:
         print(f"convo chat — stream {self._stream}. {HELP}")
         started = await self._service.start(self._request())
         print(f"[{started.mode} mode]")
+        reader = LineReader(sys.stdout, sys.stdin.fileno(), sys.stdin.encoding or "utf-8")
         while True:
             try:
-                line = await asyncio.to_thread(input, "you> ")
-            except (EOFError, KeyboardInterrupt):
+                line = await reader.read_line("you> ")
+            except EOFError:
                 print()
                 return
+            except asyncio.CancelledError:  # Ctrl-C: the line the terminal echoed ^C on ends before the shell's
+                print()
+                raise
             if line.strip() in ("/quit", "/exit"):
                 return
             try:
@@ -85,41 +97,41 @@ class TerminalChat:
 
     async def _send_file(self, rest: str) -> None:
         try:
-            await self._answer(lambda grow: send_file(self._service, self._request(), rest, grow))
+            await self._answer(lambda grow, stop: send_file(self._service, self._request(), rest, grow, stop))
         except AttachmentError as error:
             print(f"({error})")
 
     async def _say(self, line: str) -> None:
-        async def said(grow: TextSoFar) -> tuple[str, Outcome]:
-            return "", await self._service.say(self._request(), line, grow)
+        async def said(grow: TextSoFar, stop: StopSignal) -> tuple[str, Outcome]:
+            return "", await self._service.say(self._request(), line, grow, stop)
 
         await self._answer(said)
 
-    async def _answer(self, ask: Callable[[TextSoFar], Awaitable[tuple[str, Outcome]]]) -> None:
-        shown = 0
-
-        async def grow(text: str) -> None:
-            nonlocal shown
-            if shown == 0:
-                sys.stdout.write("bot> ")
-            sys.stdout.write(text[shown:] if len(text) >= shown else "\n" + text)
-            sys.stdout.flush()
-            shown = len(text)
-
-        before, outcome = await ask(grow)
-        if before and not shown:
+    async def _answer(self, ask: Callable[[TextSoFar, StopSignal], Awaitable[tuple[str, Outcome]]]) -> None:
+        """Ask, showing the answer as it streams; Ctrl-C meanwhile stops it."""
+        line = AnswerLine(sys.stdout)
+        stop = asyncio.Event()
+        try:
+            with interrupt_stops(stop):
+                before, outcome = await ask(line.grow, stop)
+        except BaseException:
+            line.end()  # an error or a cancellation ends the line, and lets the held log records out
+            raise
+        if before and not line.written:
             print(before)
-        if shown:
-            print()
-        if not (shown and isinstance(outcome, Answered)):
+        if isinstance(outcome, Answered):
+            line.end(outcome.text, stopped=outcome.stopped)
+        else:
+            line.end()
+        if not (line.written and isinstance(outcome, Answered)):
             self._show(outcome)
         await self._service.mark_delivered(self._stream, outcome)
 
     @staticmethod
     def _show(outcome: Outcome) -> None:
         match outcome:
-            case Answered(text=text):
-                print(f"bot> {text}")
+            case Answered(text=text, stopped=stopped):
+                print(f"bot> {text}{STOPPED if stopped else ''}")
             case Drawn(image_ref=ref, data=data):
                 where = ref if ref.startswith("http") else f"{len(data or b'')} bytes ({ref[:20]}…)"
                 print(f"bot> [picture: {where}]")

@@ -24,9 +24,32 @@ if TYPE_CHECKING:
     from domain.prompt import ModelPrompts
 
 
+SETTINGS_EPILOG = (
+    "Settings come from environment variables, or from a .env file in the working directory (the environment wins "
+    "over it); README.md's Configuration section lists them."
+)
+"""The end of every --help: where `entrypoints.config.environment` reads the settings from."""
+
+
+class _Version(argparse.Action):
+    """`--version`: print `convo <version>` and exit 0; the version is looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from entrypoints.version import package_version
+
+        print(f"convo {package_version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convo", description="Event-sourced Telegram conversation bot.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(
+        prog="convo", description="Event-sourced Telegram conversation bot.", epilog=SETTINGS_EPILOG
+    )
+    parser.add_argument("--version", action=_Version, help="print convo's version and exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_SettingsParser)
 
     bot = commands.add_parser("bot", help="run the Telegram bot (long polling, or a webhook server)")
     bot.add_argument("--webhook-url", metavar="URL", help="serve a webhook at this public https URL instead of polling")
@@ -61,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     store = commands.add_parser("store", help="event store administration")
-    store_commands = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    store_commands = store.add_subparsers(
+        dest="store_command", required=True, metavar="ACTION", parser_class=_SettingsParser
+    )
     store_commands.add_parser("init", help="create the store's schema (idempotent)")
     copy = store_commands.add_parser("copy", help="copy every stream from SRC to DST (resumable, idempotent)")
     copy.add_argument("src", help="source store URL (e.g. fauna, sqlite:///convo.db)")
@@ -96,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("user", help="the user's Telegram id (the stream)")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
+
+
+class _SettingsParser(argparse.ArgumentParser):
+    """A subcommand's parser, whose --help ends by saying where the settings come from."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("epilog", SETTINGS_EPILOG)
+        super().__init__(*args, **kwargs)
 
 
 def _day(text: str) -> date:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 import structlog
 import structlog.dev
@@ -47,6 +48,59 @@ class Redactor:
         return {key: self.scrub(value) for key, value in event_dict.items()}
 
 
+class HoldingHandler(logging.StreamHandler[TextIO]):
+    """A stream handler that can hold its records back, formatted when they happen, and write them later: the
+    terminal chat holds them while an answer streams, so that no log line lands in the middle of it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._held: list[str] | None = None
+
+    def hold(self) -> None:
+        """Keep records back from now on (holding again changes nothing)."""
+        self.acquire()
+        try:
+            if self._held is None:
+                self._held = []
+        finally:
+            self.release()
+
+    def resume(self) -> None:
+        """Write the records held back, in order, then write records as they come again."""
+        self.acquire()
+        try:
+            held, self._held = self._held or [], None
+            for line in held:
+                self.stream.write(line + self.terminator)
+            if held:
+                self.flush()
+        finally:
+            self.release()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record, or keep it (formatted now, with its own time and context) while held."""
+        if self._held is None:
+            super().emit(record)
+            return
+        try:
+            self._held.append(self.format(record))
+        except Exception:  # the logging module's own convention: report it, never raise from a log call
+            self.handleError(record)
+
+
+@contextmanager
+def logs_held() -> Iterator[None]:
+    """While inside, the root logger's holding handlers keep records back; they write them on the way out."""
+    handlers = [handler for handler in logging.getLogger().handlers if isinstance(handler, HoldingHandler)]
+    for handler in handlers:
+        handler.hold()
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.resume()
+
+
 def configure_logging(redactor: Redactor, level: str = "INFO", fmt: str = "auto") -> None:
     """Set up structlog and route the standard library through it, every line through `redactor`; `fmt` is auto,
     json or console."""
@@ -76,7 +130,7 @@ def configure_logging(redactor: Redactor, level: str = "INFO", fmt: str = "auto"
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, redactor, renderer],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = HoldingHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

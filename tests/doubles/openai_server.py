@@ -644,7 +644,10 @@ class FakeOpenAI(AudioMixin, VisionMixin):
     ``api_key=None`` accepts any non-empty bearer key.  ``port=0`` picks a free port.
     ``context_window`` (tokens), when set, makes over-long prompts fail with
     ``context_length_exceeded`` as the real API does; with ``overflow="empty_stream"`` an over-long streamed
-    prompt is answered 200 with a stream that ends without a word instead, as llama.cpp's server has done.
+    prompt is answered 200 with a stream that ends without a word instead, as llama.cpp's server has done; with
+    ``overflow="llama.cpp"`` the window is llama-server's ``-c``: a prompt that fills it is refused with
+    llama.cpp's own 400 body (``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``), and an answer
+    stops with ``finish_reason: "length"`` where prompt and answer together fill it.
     ``tokenize="llama.cpp"`` serves llama.cpp's ``POST /tokenize`` (``{"content"}`` -> ``{"tokens"}``), and
     ``tokenize="vllm"`` vLLM's (``{"messages"}`` -> ``{"count", "max_model_len"}``), counting with
     :func:`count_tokens`; otherwise ``/tokenize`` is a 404.
@@ -664,7 +667,7 @@ class FakeOpenAI(AudioMixin, VisionMixin):
         chunk_delay: float = 0.0,
         stream_chunk_tokens: int = 1,
         context_window: int | None = None,
-        overflow: Literal["error", "empty_stream"] = "error",
+        overflow: Literal["error", "empty_stream", "llama.cpp"] = "error",
         tokenize: Literal["llama.cpp", "vllm"] | None = None,
         models: Iterable[str] = DEFAULT_MODELS,
     ) -> None:
@@ -1082,9 +1085,17 @@ class FakeOpenAI(AudioMixin, VisionMixin):
             limit = int((call.fault or Fault("")).get("limit", 128_000))
             return context_length_error(limit, max(tokens, limit + 1), requested)
         window = self.context_window
+        if window is not None and self.overflow == "llama.cpp":
+            return llama_cpp_context_error(window, tokens) if tokens >= window else None
         if window is not None and tokens + (requested or 0) > window:
             return context_length_error(window, tokens, requested)
         return None
+
+    def _room_left(self, body: JSONDict) -> int | None:
+        """Tokens an answer may have before it fills llama-server's window with its prompt; None without one."""
+        if self.context_window is None or self.overflow != "llama.cpp":
+            return None
+        return self.context_window - prompt_tokens(body["messages"])
 
     async def _plan_chat(self, call: _Call) -> ChatPlan:
         body = call.body
@@ -1094,6 +1105,8 @@ class FakeOpenAI(AudioMixin, VisionMixin):
         reasoning = reasoning or ""
         finish_reason = "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        room = self._room_left(body)
+        limit = min(limit, room) if limit and room is not None else limit or room
         if limit and count_tokens(reasoning) + count_tokens(text) > limit:
             reasoning, text = fit_tokens(reasoning, text, limit)
             finish_reason = "length"
@@ -1488,6 +1501,21 @@ def chat_policy_error(fault: Fault) -> ApiError:
         )
         return ApiError(400, message, code=code)
     return ApiError(400, fault.get("message", _SAFETY_MESSAGE), code=code)
+
+
+def llama_cpp_context_error(window: int, tokens: int) -> ApiError:
+    """llama-server's 400 for a prompt that fills its context (``-c``): its own body, not OpenAI's shape."""
+    message = f"request ({tokens} tokens) exceeds the available context size ({window} tokens), try increasing it"
+    body = {
+        "error": {
+            "code": 400,
+            "message": message,
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": tokens,
+            "n_ctx": window,
+        }
+    }
+    return _RawError(400, message, raw=body)
 
 
 def context_length_error(limit: int, tokens: int, requested: int | None) -> ApiError:
