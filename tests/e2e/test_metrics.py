@@ -3,9 +3,13 @@ CONVO_METRICS_LISTEN in polling mode and on the webhook server in webhook mode; 
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 from domain.events import FAILURE_KINDS
-from tests.e2e.harness import bot_env, running_bot, wait_for_text
+from tests.e2e.harness import bot_env, run_cli, running_bot, wait_for_text
 from tests.e2e.metrics_scrape import Scrape, delta, scrape, scrape_when
+from tests.e2e.test_config_errors import is_log_record
 from tests.e2e.test_webhook import SECRET, free_port
 
 MODEL = "gpt-4o-mini"
@@ -157,3 +161,17 @@ async def test_the_webhook_server_serves_metrics(tg, ai, tmp_path):
         assert delta(before, after, f"{FIRST_TOKEN}_count", model=MODEL) == 1
         assert delta(before, after, f"{APPEND}_count", store="sqlite") >= 3
         assert failures_grown(before, after) == {}
+
+
+async def test_a_metrics_address_taken_stops_start_up_with_one_line(tg, ai, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = bot_env(tg, ai, f"sqlite:///{tmp_path}/convo.db", CONVO_METRICS_LISTEN=f"127.0.0.1:{port}")
+        result = await asyncio.wait_for(run_cli(env, tmp_path, "bot"), 60)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if not is_log_record(line)]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"convo: error: cannot listen on 127.0.0.1:{port} (CONVO_METRICS_LISTEN)"), lines[0]
+    assert tg.calls_to("getUpdates") == []

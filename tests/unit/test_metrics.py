@@ -7,6 +7,7 @@ import pytest
 from adapters.memory.store import MemoryEventStore
 from adapters.metrics.registry import Metrics
 from adapters.metrics.store import MeteredEventStore
+from adapters.stores import backend_of
 from adapters.telegram.tally import outcome_class
 from domain.events import AnswerFailed, AnswerGiven, QuestionAsked
 
@@ -62,3 +63,18 @@ async def test_answers_count_their_billed_tokens_by_model():
 )
 def test_each_log_outcome_is_counted_in_its_class(outcome, counted):
     assert outcome_class(outcome) == counted
+
+
+@pytest.mark.parametrize(
+    ("url", "backend"),
+    [
+        ("sqlite:///convo.db", "sqlite"),
+        ("postgresql://convo@db/convo", "postgresql"),
+        ("postgres://convo@db/convo", "postgresql"),
+        ("fauna", "fauna"),
+        ("fauna://", "fauna"),
+        ("memory://", "memory"),
+    ],
+)
+def test_appends_are_labelled_with_the_store_backend(url, backend):
+    assert backend_of(url) == backend
