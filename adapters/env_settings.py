@@ -17,7 +17,13 @@ import annotated_types
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticUndefined
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from adapters.settings import ConfigError
 
@@ -46,6 +52,20 @@ def _stream_mode(value: object) -> object:
 
 StreamMode = Annotated[Literal["drafts", "edits", "off"], BeforeValidator(_stream_mode)]
 """How an answer is shown while it is generated (CONVO_STREAM)."""
+
+
+def _host_port(value: object) -> object:
+    """`HOST:PORT` (`:PORT` listens on every interface) as a (host, port) pair."""
+    if not isinstance(value, str):
+        return value
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be HOST:PORT such as 0.0.0.0:8080, got {value!r}")
+    return host or "0.0.0.0", int(port)
+
+
+HostPort = Annotated[tuple[str, int], NoDecode, BeforeValidator(_host_port)]
+"""Where a server listens: a host and a port, given as `HOST:PORT`."""
 
 
 def setting(*names: str, default: Any = PydanticUndefined, unset: str | None = None, **bounds: Any) -> Any:

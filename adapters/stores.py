@@ -50,3 +50,9 @@ def open_store(url: str, env: Mapping[str, str]) -> EventStore:
         return FaunaEventStore.from_env(env)
     shown = f" scheme {scheme!r}" if "://" in url and scheme.isalnum() else ""
     raise ValueError(f"unknown event store URL{shown}; use one of: {ACCEPTED}")
+
+
+def backend_of(url: str) -> str:
+    """The store backend a URL names, for metrics labels: `memory`, `sqlite`, `postgresql` or `fauna`."""
+    scheme = url.strip().partition(":")[0]
+    return "postgresql" if scheme == "postgres" else scheme

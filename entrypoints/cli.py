@@ -183,7 +183,8 @@ async def _bot(args: argparse.Namespace, env: Mapping[str, str], redactor: Redac
 
     app = await build_bot(env, redactor)
     try:
-        await run_bot(app.bot, app.dispatcher, app.service, app.settings, args.webhook_url)
+        async with app.metrics_server():
+            await run_bot(app.bot, app.dispatcher, app.service, app.settings, args.webhook_url, app.metrics)
     except TelegramUnauthorizedError:
         raise ConfigError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): was the token revoked?") from None
     finally:

@@ -30,6 +30,7 @@ from aiogram.types import BotCommand
 from aiohttp import web
 from pydantic import ValidationError
 
+from adapters.metrics.registry import Metrics
 from adapters.settings import ConfigError
 from adapters.telegram import replies
 from adapters.telegram.admins import Admins
@@ -68,6 +69,7 @@ from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.settings import TelegramSettings
 from adapters.telegram.speech import Speech
 from adapters.telegram.streaming import StreamStyle
+from adapters.telegram.tally import CountUpdate, not_counted
 from adapters.telegram.tuning import pin_response_models, settle_heap
 from adapters.telegram.webhook import build_webhook_app
 from domain.ports import LeaseTaken, Speaker, StoreError
@@ -100,9 +102,11 @@ def build_dispatcher(
     files: TelegramFiles | None = None,
     speaker: Speaker | None = None,
     media_options: MediaOptions | None = None,
+    count_update: CountUpdate = not_counted,
 ) -> Dispatcher:
     """Routers and middlewares; the service and settings reach handlers by keyword injection. `files` reads what
-    users send (None: nothing can be read), `speaker` speaks answers for /voice (None: nobody can)."""
+    users send (None: nothing can be read), `speaker` speaks answers for /voice (None: nobody can), `count_update`
+    counts each update handled by kind and outcome."""
     chat_locks = StreamLocks()
     limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
     dispatcher = Dispatcher(
@@ -120,7 +124,7 @@ def build_dispatcher(
     access = AccessControl(settings.allowed_users, settings.allowed_chats)
     middlewares = (
         SendersLanguage(),
-        UpdateLog(),
+        UpdateLog(count_update),
         access,
         Addressing(),
         Flood(limiter),
@@ -174,10 +178,16 @@ async def check_bot(bot: Bot, settings: TelegramSettings) -> str:
 
 
 async def run_bot(
-    bot: Bot, dispatcher: Dispatcher, service: ConversationService, settings: TelegramSettings, webhook_url: str | None
+    bot: Bot,
+    dispatcher: Dispatcher,
+    service: ConversationService,
+    settings: TelegramSettings,
+    webhook_url: str | None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM: take up what the inbox and the log hold unfinished, then poll or serve the
-    webhook. A second poller of the same bot on the same store is refused with one line."""
+    webhook. A second poller of the same bot on the same store is refused with one line. The webhook server serves
+    `metrics` at /metrics; they count the updates, and read how many this process holds."""
     username = await check_bot(bot, settings)
     menu = asyncio.create_task(_set_commands(bot))  # one call per language: serving need not wait for them
     stop = asyncio.Event()
@@ -188,14 +198,17 @@ async def run_bot(
     inbox = service.store.inbox(str(bot.id))
     arrival = flood_wait_on_arrival(dispatcher["rate_limiter"])
     allowed = dispatcher.resolve_used_update_types()
+    count = metrics.count_update if metrics is not None else not_counted
     try:
         if webhook_url:
             sharing = Sharing(worker_name(), timedelta(seconds=max(CLAIM_STALE_AFTER, service.takeover_after)))
-            intake = Intake(bot, dispatcher, inbox, chat_locks, arrival, sharing)
-            webhook = _serve_webhook(bot, intake, settings, webhook_url, allowed, stop)
+            intake = Intake(bot, dispatcher, inbox, chat_locks, arrival, sharing, count)
+            _hold(metrics, intake)
+            webhook = _serve_webhook(bot, intake, settings, webhook_url, allowed, stop, metrics)
             await _serve(intake, service, chat_locks, username, "webhook", webhook)
             return
-        intake = Intake(bot, dispatcher, inbox, chat_locks, arrival)
+        intake = Intake(bot, dispatcher, inbox, chat_locks, arrival, count=count)
+        _hold(metrics, intake)
         polling = _serve_polling(bot, intake, allowed, stop)
         try:
             async with service.store.poller_lease(str(bot.id)):
@@ -208,6 +221,12 @@ async def run_bot(
             ) from None
     finally:
         menu.cancel()
+
+
+def _hold(metrics: Metrics | None, intake: Intake) -> None:
+    """The updates-waiting gauge reads the intake's updates in flight."""
+    if metrics is not None:
+        metrics.hold(lambda: intake.in_flight)
 
 
 async def _serve(
@@ -292,13 +311,19 @@ async def _set_webhook(bot: Bot, url: str, secret: str, allowed: list[str]) -> N
 
 
 async def _serve_webhook(
-    bot: Bot, intake: Intake, settings: TelegramSettings, url: str, allowed: list[str], stop: asyncio.Event
+    bot: Bot,
+    intake: Intake,
+    settings: TelegramSettings,
+    url: str,
+    allowed: list[str],
+    stop: asyncio.Event,
+    metrics: Metrics | None,
 ) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"--webhook-url must be an https URL Telegram can reach, got {url!r}")
     path = parts.path or "/webhook"
-    app = build_webhook_app(intake, path, settings.webhook_secret)
+    app = build_webhook_app(intake, path, settings.webhook_secret, metrics)
     runner = web.AppRunner(app)
     await runner.setup()
     host, port = settings.webhook_listen

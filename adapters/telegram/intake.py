@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from adapters.telegram.errors import tell_store_down
 from adapters.telegram.generations import interrupts
 from adapters.telegram.identity import stream_of
+from adapters.telegram.tally import CountUpdate, not_counted, raw_kind, update_kind
 from domain.ports import Inbox, InboxEntry, StoreError, StoreUnavailable
 from service.locks import StreamLocks
 
@@ -92,15 +93,18 @@ class Intake:
         locks: StreamLocks,
         on_arrival: Callable[[Update], dict[str, Any]] = lambda update: {},
         sharing: Sharing | None = None,
+        count: CountUpdate = not_counted,
     ) -> None:
         """`on_arrival(update)` runs as an update arrives (not when its turn comes): what it returns reaches the
-        handlers with the update (the rate limiter's verdict, say, which must count arrivals, not turns)."""
+        handlers with the update (the rate limiter's verdict, say, which must count arrivals, not turns). `count`
+        counts the updates that never reach the dispatcher: duplicates and poison (see `tally`)."""
         self._bot = bot
         self._dispatcher = dispatcher
         self._inbox = inbox
         self._locks = locks
         self._on_arrival = on_arrival
         self._sharing = sharing
+        self._count = count
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._told_store_down: set[int] = set()
 
@@ -124,6 +128,8 @@ class Intake:
         for entry, update in entries:
             if entry.update_id in unhandled and entry.update_id not in self._tasks:  # a redelivery counts once
                 self._start(entry, update, self._on_arrival(update))
+            else:
+                self._count(update_kind(update), "duplicate")
 
     async def resume(self) -> list[int]:
         """Start handling what the inbox holds unfinished (left by a process that stopped, or being handled by
@@ -151,6 +157,7 @@ class Intake:
             update_id = raw.get("update_id") if isinstance(raw, dict) else None
             problems = [".".join(map(str, problem["loc"])) for problem in error.errors()][:5]
             log.error("update_poison", update_id=update_id, problems=problems)
+            self._count(raw_kind(raw), "poison")
             return None
 
     def _start(self, entry: InboxEntry, update: Update, context: dict[str, Any] | None = None) -> None:
@@ -165,6 +172,8 @@ class Intake:
             sharing = self._sharing
             if sharing is None or await self._inbox.claim(entry.update_id, sharing.worker, sharing.stale_after):
                 await self._process(entry, update, context)
+            else:
+                self._count(update_kind(update), "duplicate")
             return
         async with self._locks.hold(entry.chat) if entry.chat is not None else nullcontext():
             if self._sharing is None:
@@ -172,6 +181,8 @@ class Intake:
             elif await self._take_turn(entry, self._sharing):
                 async with self._claimed(entry, self._sharing):
                     await self._process(entry, update, context)
+            else:  # another worker handled it
+                self._count(update_kind(update), "duplicate")
 
     async def _take_turn(self, entry: InboxEntry, sharing: Sharing) -> bool:
         """Handle or wait out the chat's earlier updates, then claim this one; False if another worker finished it."""

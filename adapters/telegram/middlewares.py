@@ -20,16 +20,12 @@ from adapters.telegram.generations import interrupts
 from adapters.telegram.i18n import speaking, translated
 from adapters.telegram.identity import request_for, stream_of_message, thread_of_message
 from adapters.telegram.ratelimit import RateLimiter
+from adapters.telegram.tally import CountUpdate, not_counted, outcome_class, update_kind
 from domain.ports import StoreError, StoreUnavailable
 from service.conversations import ConversationService
 
 log = structlog.get_logger("convo.updates")
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
-
-
-def update_kind(update: Update) -> str:
-    """What kind of update this is, for the log line."""
-    return update.event_type
 
 
 class SendersLanguage(BaseMiddleware):
@@ -43,18 +39,23 @@ class SendersLanguage(BaseMiddleware):
 
 
 class UpdateLog(BaseMiddleware):
-    """Binds the update's ids to every log line and writes one canonical line per update."""
+    """Binds the update's ids to every log line and writes one canonical line per update; counts the update by
+    kind and outcome class (`tally`)."""
+
+    def __init__(self, count: CountUpdate = not_counted) -> None:
+        self._count = count
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         user: User | None = data.get("event_from_user")
         chat: Chat | None = data.get("event_chat")
+        kind = update_kind(event)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             update_id=event.update_id,
             user_id=user.id if user else None,
             chat_id=chat.id if chat else None,
-            kind=update_kind(event),
+            kind=kind,
         )
         started = time.monotonic()
         try:
@@ -62,6 +63,7 @@ class UpdateLog(BaseMiddleware):
         except StoreUnavailable as error:
             structlog.contextvars.bind_contextvars(outcome="store_unavailable", attempt=data.get("attempt", 1))
             log.error("update_failed", latency_ms=_since(started), error=str(error))
+            self._count(kind, outcome_class("store_unavailable"))
             told: set[int] = data.get("store_down_told", set())
             if event.update_id not in told:
                 told.add(event.update_id)
@@ -74,10 +76,12 @@ class UpdateLog(BaseMiddleware):
                 log.error("update_failed", latency_ms=_since(started), error=str(error))
             else:
                 log.exception("update_failed", latency_ms=_since(started))
+            self._count(kind, outcome_class(outcome))
             return None
-        if "outcome" not in structlog.contextvars.get_contextvars():
-            structlog.contextvars.bind_contextvars(outcome="ignored")
+        outcome = str(structlog.contextvars.get_contextvars().get("outcome", "ignored"))
+        structlog.contextvars.bind_contextvars(outcome=outcome)
         log.info("update_handled", latency_ms=_since(started))
+        self._count(kind, outcome_class(outcome))
         return result
 
 

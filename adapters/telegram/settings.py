@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from adapters.env_settings import EnvSettings, StreamMode, Whole, setting
+from adapters.env_settings import EnvSettings, HostPort, StreamMode, Whole, setting
 
 _TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
@@ -44,7 +44,7 @@ class TelegramSettings(EnvSettings):
     minute per group)."""
     show_reasoning: Literal["hidden", "collapsed"] = setting("CONVO_SHOW_REASONING", default="collapsed")
     """Whether a reasoning model's thoughts are shown above its answer, in one expandable quote."""
-    webhook_listen: Annotated[tuple[str, int], NoDecode] = setting("CONVO_WEBHOOK_LISTEN", default=("0.0.0.0", 8080))
+    webhook_listen: HostPort = setting("CONVO_WEBHOOK_LISTEN", default=("0.0.0.0", 8080))
     """Host and port the webhook server listens on."""
     webhook_key: SecretStr | None = setting("CONVO_WEBHOOK_SECRET", default=None)
     """The webhook secret if one is set (`webhook_secret` derives one from the token otherwise)."""
@@ -91,16 +91,6 @@ class TelegramSettings(EnvSettings):
         if not ids or not all(re.fullmatch(r"-?\d+", part) for part in ids):
             raise ValueError("must be Telegram ids separated by commas, e.g. 12345,-100987654321")
         return frozenset(int(part) for part in ids)
-
-    @field_validator("webhook_listen", mode="before")
-    @classmethod
-    def _listen(cls, raw: Any) -> Any:
-        if not isinstance(raw, str):
-            return raw
-        host, _, port = raw.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"must be HOST:PORT such as 0.0.0.0:8080, got {raw!r}")
-        return host or "0.0.0.0", int(port)
 
     @field_validator("webhook_key")
     @classmethod

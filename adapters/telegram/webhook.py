@@ -1,4 +1,4 @@
-"""Webhook mode: an aiohttp server that checks Telegram's secret-token header and serves a health endpoint.
+"""Webhook mode: an aiohttp server that checks Telegram's secret-token header and serves health and metrics.
 
 An update is answered 200 only once the inbox holds it (see intake.py), so Telegram sends it again if this worker
 dies first or the store cannot take it (500); 401 without the right secret, and nothing is recorded then.
@@ -12,6 +12,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from adapters.metrics.http import add_metrics_route
+from adapters.metrics.registry import Metrics
 from adapters.telegram.intake import Intake
 from domain.ports import StoreError
 
@@ -19,8 +21,8 @@ log = structlog.get_logger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def build_webhook_app(intake: Intake, path: str, secret: str) -> web.Application:
-    """The aiohttp application: POST `path` for updates, GET /healthz for health."""
+def build_webhook_app(intake: Intake, path: str, secret: str, metrics: Metrics | None = None) -> web.Application:
+    """The aiohttp application: POST `path` for updates, GET /healthz for health, GET /metrics for Prometheus."""
 
     async def receive(request: web.Request) -> web.Response:
         if not secrets.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
@@ -45,4 +47,6 @@ def build_webhook_app(intake: Intake, path: str, secret: str) -> web.Application
     app = web.Application()
     app.router.add_post(path, receive)
     app.router.add_get("/healthz", health)
+    if metrics is not None:
+        add_metrics_route(app, metrics)
     return app

@@ -34,6 +34,7 @@ def is_log_record(line: str) -> bool:
         ({"CONVO_STORE": f"postgresql://convo:{PASSWORD}@127.0.0.1:1/convo"}, "store"),
         ({"CONVO_PROMPT_BUDGET": "lots"}, "CONVO_PROMPT_BUDGET"),
         ({"CONVO_LOG_LEVEL": "LOUD"}, "CONVO_LOG_LEVEL"),
+        ({"CONVO_METRICS_LISTEN": "localhost"}, "CONVO_METRICS_LISTEN"),
     ],
     ids=[
         "no-token",
@@ -44,6 +45,7 @@ def is_log_record(line: str) -> bool:
         "unreachable-store",
         "bad-number",
         "bad-log-level",
+        "bad-metrics-listen",
     ],
 )
 async def test_bad_configuration_stops_start_up_with_one_line(tg, ai, tmp_path, change, named):
