@@ -11,8 +11,6 @@ import io
 from pathlib import PurePosixPath
 from typing import Literal, TypeAlias
 
-from pypdf import PdfReader
-
 MAX_TEXT_BYTES = 1_000_000
 """Most text a document may hold, in bytes of UTF-8."""
 MAX_PDF_PAGES = 2_000
@@ -128,6 +126,8 @@ def _detected(name: str, data: bytes) -> str:
 
 
 def _pdf_text(name: str, data: bytes) -> str:
+    from pypdf import PdfReader  # here: a tenth of a second of the bot's start-up, and most chats send no PDF
+
     # pypdf raises all kinds of errors on damaged input, not only its own PdfError: each means a broken file.
     try:
         reader = PdfReader(io.BytesIO(data))

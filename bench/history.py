@@ -37,7 +37,7 @@ from adapters.sqlite.store import SqliteEventStore
 from bench.baseline import TutorialBaseline
 from domain.commands import Ask, Command, GiveAnswer, Sender
 from domain.conversation import INITIAL, State, decide, evolve
-from domain.events import RecordedEvent
+from domain.events import PromptSettingsRecorded, RecordedEvent
 from domain.ports import Completion, EventStore, ModelFailure, Picture, StopSignal, TextSoFar
 from domain.prompt import Message, PromptPolicy
 from service.conversations import ConversationService, Request
@@ -121,17 +121,20 @@ class Cell:
 # --- pre-filling ------------------------------------------------------------------------------------------------
 
 
-def seed_events(stream: str, size: int, sender: Sender = SENDER) -> list[RecordedEvent]:
+def seed_events(
+    stream: str, size: int, sender: Sender = SENDER, shaping: PromptSettingsRecorded | None = None
+) -> list[RecordedEvent]:
     """At least `size` events (at most two more) of a realistic chat, each decided and folded by the real domain.
 
     Question and answer turns, as a store would record them (versions 1.., one causation id per batch); the
     decider adds the registration and the periodic mode restatements itself. The stream ends with no request
-    pending.
+    pending. With `shaping`, each question records those prompt settings as the service does.
     """
     state, recorded = INITIAL, list[RecordedEvent]()
     turn = 0
     while len(recorded) < size:
-        state = _record(state, recorded, stream, Ask(sender=sender, text=QUESTION.format(n=turn)), f"seed:{turn}")
+        asked = Ask(sender=sender, text=QUESTION.format(n=turn), shaping=shaping)
+        state = _record(state, recorded, stream, asked, f"seed:{turn}")
         pending = state.pending
         assert pending is not None
         answer = GiveAnswer(

@@ -5,6 +5,9 @@
 Each round runs, one after another on the same machine:
 - `python -c pass`: the interpreter alone, the floor no command goes under;
 - `python -c "import openai, aiogram"`: what every command paid before store commands stopped importing the SDKs;
+- `import aiogram` as aiogram does it (every Bot API type built at import) and as convo does it
+  (`import adapters.telegram`: types built on first use, `adapters/telegram/lazy_types.py`);
+- `convo --help`;
 - `convo replay --list` on an empty SQLite store, to its exit;
 - `convo bot` on an empty SQLite store, from the spawn to its first getUpdates reaching a local fake Bot API.
 
@@ -50,6 +53,18 @@ async def sdk_imports(workdir: Path) -> float:
     return await _timed(sys.executable, "-c", "import openai, aiogram")
 
 
+async def aiogram_eager(workdir: Path) -> float:
+    return await _timed(sys.executable, "-c", "import aiogram")
+
+
+async def aiogram_lazy(workdir: Path) -> float:
+    return await _timed(sys.executable, "-c", "import adapters.telegram")
+
+
+async def help_text(workdir: Path) -> float:
+    return await _timed(sys.executable, "-m", "entrypoints.cli", "--help", cwd=workdir)
+
+
 async def replay_list(workdir: Path) -> float:
     env = {**os.environ, "CONVO_STORE": f"sqlite:///{workdir}/replay.db"}
     return await _timed(sys.executable, "-m", "entrypoints.cli", "replay", "--list", env=env, cwd=workdir)
@@ -74,9 +89,15 @@ async def bot_to_first_poll(workdir: Path) -> float:
             await process.wait()
 
 
+TARGETS = {"convo bot -> 1st getUpdates": 2.0, "convo replay --list": 0.5, "convo --help": 0.3}
+"""Issue 19's targets, in seconds (medians, on an idle 2-core machine)."""
+
 MEASURES: dict[str, Measure] = {
     "python -c pass": interpreter,
     "import openai, aiogram": sdk_imports,
+    "import aiogram (eager types)": aiogram_eager,
+    "import aiogram (lazy types)": aiogram_lazy,
+    "convo --help": help_text,
     "convo replay --list": replay_list,
     "convo bot -> 1st getUpdates": bot_to_first_poll,
 }
@@ -106,6 +127,11 @@ def main() -> None:
     print(f"  replay --list / interpreter alone:        {replay / medians['python -c pass']:.1f}x")
     print(f"  SDK imports alone / replay --list:        {medians['import openai, aiogram'] / replay:.1f}x")
     print(f"  bot to first poll / replay --list:        {medians['convo bot -> 1st getUpdates'] / replay:.1f}x")
+    eager, lazy = medians["import aiogram (eager types)"], medians["import aiogram (lazy types)"]
+    print(f"  aiogram eager / lazy (adapters.telegram): {eager / lazy:.1f}x")
+    for name, target in TARGETS.items():
+        verdict = "met" if medians[name] <= target else "MISSED"
+        print(f"  target {name}: at most {target} s: {verdict} ({medians[name]:.3f} s)")
 
 
 if __name__ == "__main__":

@@ -176,10 +176,10 @@ def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _bot(args: argparse.Namespace, env: Mapping[str, str], redactor: Redactor) -> int:
-    from aiogram.exceptions import TelegramUnauthorizedError
-
-    from adapters.telegram.app import run_bot
+    from adapters.telegram.app import run_bot  # first: aiogram is imported with its types built on first use
     from entrypoints.bootstrap import build_bot
+
+    from aiogram.exceptions import TelegramUnauthorizedError  # isort: skip
 
     app = await build_bot(env, redactor)
     try:

@@ -28,3 +28,15 @@ def test_history_benchmark_prints_a_table(capsys: pytest.CaptureFixture[str]) ->
     ]
     assert "convo ms" in out
     assert out.count("target met") + out.count("target MISSED") == 2
+
+
+def test_inspect_pages_benchmark_prints_each_page_and_the_whole_fold(capsys: pytest.CaptureFixture[str]) -> None:
+    """A small stream, one repeat: a row for each page and for the whole fold, with its ratio."""
+    from bench import inspect_pages
+
+    inspect_pages.main(["--events", "400", "--repeats", "1"])
+
+    out = capsys.readouterr().out
+    assert "one stream of 400 events" in out
+    for row in ("page: newest", "page: middle", "page: first", "whole fold"):
+        assert row in out
