@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Dockerfile with podman on a Debian base made here, then runs the image in webhook mode against the local
-# Telegram and OpenAI servers: its HEALTHCHECK passes, /start and one question are answered, SIGTERM stops it cleanly
-# (tests/container/run_image.py).
+# Telegram and OpenAI servers, twice: with its default store (SQLite on the /data volume), then with a fresh database
+# on the PostgreSQL server CONVO_TEST_POSTGRES names (as compose.yaml configures the bot). Each time its HEALTHCHECK
+# passes, /start and one question are answered, and SIGTERM stops it cleanly (tests/container/run_image.py).
 #
 #   PYTHON=.venv/bin/python tests/container/build_and_run.sh      # as root; FRESH=1 makes the base image again
 #
@@ -83,7 +84,9 @@ podman build --quiet --isolation chroot --network host --format docker \
     --build-arg "BASE=$BASE_TAG" --build-arg "PIP_OPTIONS=--no-index --find-links=/wheels" \
     --tag "$IMAGE" . >/dev/null
 
-step "running $IMAGE"
-"$PYTHON" -m tests.container.run_image "$IMAGE" --engine "${engine[*]}" \
-    "${run_options[@]/#/--run-option=}"
+step "running $IMAGE with SQLite on /data"
+"$PYTHON" -m tests.container.run_image "$IMAGE" --engine "${engine[*]}" "${run_options[@]/#/--run-option=}"
+step "running $IMAGE with PostgreSQL"
+"$PYTHON" -m tests.container.run_image "$IMAGE" --engine "${engine[*]}" "${run_options[@]/#/--run-option=}" \
+    --postgres "${CONVO_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/test}"
 step "passed"

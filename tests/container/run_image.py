@@ -1,12 +1,15 @@
 """Runs the built image in webhook mode against the local Telegram and OpenAI servers, and checks one conversation.
 
-`python -m tests.container.run_image IMAGE [--engine=COMMAND] [--run-option=...]...` (build_and_run.sh calls it):
+`python -m tests.container.run_image IMAGE [--postgres URL] [--engine=COMMAND] [--run-option=...]...`
+(build_and_run.sh calls it):
 1. starts the Telegram and OpenAI doubles on 127.0.0.1 in this process;
 2. starts the image's default command in a container on the host's network, pointed at them, with the webhook
-   server on a free loopback port;
+   server on a free loopback port; its store is the image's default (SQLite on the /data volume), or with
+   `--postgres ADMIN_URL` a fresh database made on that server (dropped at the end), as compose.yaml configures it;
 3. runs the image's own HEALTHCHECK (`podman healthcheck run`) until the engine calls the container healthy;
 4. sends /start and one question and waits for both answers over the webhook;
-5. lists the streams with `convo replay --list` inside the container (the store on the /data volume holds it);
+5. checks inside the container that the bot runs as uid 10001, that `convo replay --list` lists exactly that
+   user's stream, and (SQLite) that the database is on the /data volume;
 6. stops the container with SIGTERM and checks it exits 0.
 Exit status 0 when all of it held; otherwise 1, with the container's log and the step that failed.
 """
@@ -21,7 +24,13 @@ import shlex
 import socket
 import sys
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
 
 from tests.doubles.openai_server import FakeOpenAI
 from tests.doubles.telegram import FakeTelegram
@@ -84,8 +93,33 @@ async def wait_healthy(engine: Engine, name: str, timeout: float = HEALTHY_WITHI
     raise Failed(f"not healthy within {timeout:.0f} s; the last check said: {last.strip()}")
 
 
-async def conversation(engine: Engine, image: str, options: Sequence[str]) -> None:
+@asynccontextmanager
+async def scratch_database(admin_url: str) -> AsyncIterator[str]:
+    """A new database on the server `admin_url` reaches (its URL yielded), dropped WITH (FORCE) afterwards."""
+    name = f"convo_image_{uuid.uuid4().hex[:12]}"
+    try:
+        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+            await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as error:
+        raise Failed(f"cannot make a database on the PostgreSQL server at {admin_url}: {error}") from None
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
+            await admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def conversation(engine: Engine, image: str, options: Sequence[str], postgres: str | None) -> None:
     """Steps 1-6 of the module's docstring."""
+    if postgres is None:
+        await conversation_on(engine, image, options, None)
+        return
+    async with scratch_database(postgres) as store:
+        await conversation_on(engine, image, options, store)
+
+
+async def conversation_on(engine: Engine, image: str, options: Sequence[str], store: str | None) -> None:
+    """Steps 1 and 3-6, with the container's store at `store` (None: the image's default)."""
     name = f"convo-image-test-{os.getpid()}"
     port = free_port()
     async with FakeTelegram() as tg, FakeOpenAI(api_key=None) as ai:
@@ -97,7 +131,7 @@ async def conversation(engine: Engine, image: str, options: Sequence[str]) -> No
             "CONVO_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
             "CONVO_WEBHOOK_LISTEN": f"127.0.0.1:{port}",
             "CONVO_WEBHOOK_SECRET": SECRET,
-        }
+        } | ({} if store is None else {"CONVO_STORE": store})
         settings = [f"--env={key}={value}" for key, value in env.items()]
         await engine("run", "--detach", f"--name={name}", "--network=host", *options, *settings, image)
         try:
@@ -111,10 +145,7 @@ async def conversation(engine: Engine, image: str, options: Sequence[str]) -> No
             if tg.webhook.url != env["CONVO_WEBHOOK_URL"] or tg.calls_to("getUpdates"):
                 raise Failed("the image's default command did not serve the webhook")
             print("one question answered over the webhook", flush=True)
-            _, listing = await engine("exec", name, "convo", "replay", "--list", "--json")
-            streams = [item["stream"] for item in json.loads(listing)["streams"]]
-            if streams != [str(alice.id)]:
-                raise Failed(f"the store on /data lists {streams}, not Alice's stream")
+            await inside(engine, name, str(alice.id), on_volume=store is None)
             await engine("stop", "--time=30", name)
             _, exit_code = await engine("inspect", "--format", "{{.State.ExitCode}}", name)
             if exit_code.strip() != "0":
@@ -126,6 +157,23 @@ async def conversation(engine: Engine, image: str, options: Sequence[str]) -> No
             raise
         finally:
             await engine("rm", "--force", "--volumes", name, check=False)
+
+
+async def inside(engine: Engine, name: str, stream: str, *, on_volume: bool) -> None:
+    """Step 5: the bot's user, the streams its store lists, and (on_volume) where the SQLite file is."""
+    _, uid = await engine("exec", name, "id", "-u")
+    if uid.strip() != "10001":
+        raise Failed(f"the container runs as uid {uid.strip()}, not 10001")
+    _, listing = await engine("exec", name, "convo", "replay", "--list", "--json")
+    streams = [item["stream"] for item in json.loads(listing)["streams"]]
+    if streams != [stream]:
+        raise Failed(f"the store lists {streams}, not the one user's stream {stream}")
+    if on_volume:
+        _, mounts = await engine("inspect", "--format", "{{range .Mounts}}{{.Destination}} {{end}}", name)
+        await engine("exec", name, "test", "-s", "/data/convo.db")
+        if "/data" not in mounts.split():
+            raise Failed(f"/data is not a volume of the container (mounts: {mounts.strip()})")
+    print(f"uid 10001; the store lists the one stream{'; the database is on the /data volume' * on_volume}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,9 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="an option of `podman run` this machine needs (repeatable), e.g. --run-option=--ulimit=nofile=1024:1024",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        help="store the conversation in a fresh database on this PostgreSQL server instead of SQLite on /data",
+    )
     args = parser.parse_args(argv)
     try:
-        asyncio.run(conversation(Engine(shlex.split(args.engine)), args.image, args.run_option))
+        asyncio.run(conversation(Engine(shlex.split(args.engine)), args.image, args.run_option, args.postgres))
     except Failed as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
