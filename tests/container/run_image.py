@@ -2,6 +2,8 @@
 
 `python -m tests.container.run_image IMAGE [--postgres URL] [--engine=COMMAND] [--run-option=...]...`
 (build_and_run.sh calls it):
+0. runs `convo --version` as the container's command, and the default command without CONVO_WEBHOOK_URL (it must
+   stop at once, naming the variable);
 1. starts the Telegram and OpenAI doubles on 127.0.0.1 in this process;
 2. starts the image's default command in a container on the host's network, pointed at them, with the webhook
    server on a free loopback port; its store is the image's default (SQLite on the /data volume), or with
@@ -109,8 +111,20 @@ async def scratch_database(admin_url: str) -> AsyncIterator[str]:
             await admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+async def commands(engine: Engine, image: str, options: Sequence[str]) -> None:
+    """Step 0: another command in the image, and the default command's one line when the webhook URL is missing."""
+    _, version = await engine("run", "--rm", *options, image, "convo", "--version")
+    if not version.strip().splitlines()[-1].startswith("convo "):
+        raise Failed(f"`convo --version` in the image printed {version.strip()!r}")
+    code, said = await engine("run", "--rm", "--no-healthcheck", *options, image, check=False)
+    if code == 0 or "set CONVO_WEBHOOK_URL" not in said:
+        raise Failed(f"without CONVO_WEBHOOK_URL the image exited {code} saying {said.strip()!r}")
+    print("convo --version runs in the image; a missing CONVO_WEBHOOK_URL stops it with one line", flush=True)
+
+
 async def conversation(engine: Engine, image: str, options: Sequence[str], postgres: str | None) -> None:
-    """Steps 1-6 of the module's docstring."""
+    """Steps 0-6 of the module's docstring."""
+    await commands(engine, image, options)
     if postgres is None:
         await conversation_on(engine, image, options, None)
         return
