@@ -16,9 +16,8 @@ import functools
 import hashlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import attrs
 import structlog
@@ -78,44 +77,58 @@ def cached_file(encoding: str, env: Mapping[str, str] | None = None) -> Path | N
 
 
 def token_counter(model: str) -> TokenCounter:
-    """A counter for prompts to `model`: exact when tiktoken can work offline, the domain's estimate otherwise."""
-    encoding = _offline_encoding(model)
-    if encoding is None:
+    """A counter for prompts to `model`: exact when tiktoken can work offline, the domain's estimate otherwise.
+
+    The encoding is loaded on the first count, not here: it holds about 40 MiB, which a bot nobody has asked
+    anything yet need not hold (`bench/memory.py`)."""
+    chosen = _offline_encoding_name(model)
+    if chosen is None:
         return estimate_tokens
+    loaded: list[Callable[[str], int]] = []
 
     @functools.lru_cache(maxsize=COUNTS_REMEMBERED)
     def count(text: str) -> int:
-        return len(encoding.encode(text, disallowed_special=()))
+        if not loaded:
+            loaded.append(_encoder(model, chosen))
+        return loaded[0](text)
 
     return count
 
 
-def _offline_encoding(model: str) -> Any:
-    """tiktoken's encoding for `model` if it needs no download, else None (and why, in the log)."""
+def _offline_encoding_name(model: str) -> str | None:
+    """The tiktoken encoding that counts `model` with no download (it may be a shipped stand-in), else None (and
+    why, in the log)."""
     try:
         import tiktoken
         import tiktoken.registry
     except ImportError:
-        return _fallback(model, "tiktoken is not installed")
+        _fallback(model, "tiktoken is not installed")
+        return None
     try:
         name = tiktoken.encoding_name_for_model(model)
     except KeyError:
-        return _fallback(model, "tiktoken does not know the model")
-    loaded = tiktoken.registry.ENCODINGS.get(name)
-    if loaded is not None:
-        return loaded
-    if cached_file(name) is not None:
-        chosen = name
-    elif name in SHIPPED_STAND_INS and SHIPPED_STAND_INS[name] in tiktoken.list_encoding_names():
-        chosen = SHIPPED_STAND_INS[name]
-    else:
-        return _fallback(model, "the encoding is neither cached nor shipped", encoding=name)
+        _fallback(model, "tiktoken does not know the model")
+        return None
+    if name in tiktoken.registry.ENCODINGS or cached_file(name) is not None:
+        return name
+    if name in SHIPPED_STAND_INS and SHIPPED_STAND_INS[name] in tiktoken.list_encoding_names():
+        return SHIPPED_STAND_INS[name]
+    _fallback(model, "the encoding is neither cached nor shipped", encoding=name)
+    return None
+
+
+def _encoder(model: str, chosen: str) -> Callable[[str], int]:
+    """Counts with the encoding `chosen`, loaded now; the estimate if it fails to load (a broken cache or plugin
+    must not stop the bot)."""
+    import tiktoken
+
     try:
         encoding = tiktoken.get_encoding(chosen)
-    except Exception as error:  # a broken cache or plugin must not stop the bot
-        return _fallback(model, f"tiktoken failed: {type(error).__name__}", encoding=chosen)
-    log.debug("token_counter_exact", model=model, encoding=name, counted_with=chosen)
-    return encoding
+    except Exception as error:
+        _fallback(model, f"tiktoken failed: {type(error).__name__}", encoding=chosen)
+        return estimate_tokens
+    log.debug("token_counter_exact", model=model, counted_with=chosen)
+    return lambda text: len(encoding.encode(text, disallowed_special=()))
 
 
 def _fallback(model: str, reason: str, **fields: str) -> None:

@@ -257,6 +257,17 @@ def test_openai_models_are_counted_by_the_shipped_encoding_without_a_download(of
     assert count("1234567890" * 3) == 10  # cl100k: three digits a token; the estimate guesses differently
 
 
+def test_the_encoding_is_loaded_on_the_first_count_not_before(offline_tiktoken, monkeypatch):
+    import tiktoken.registry
+
+    shipped = tokens.SHIPPED_STAND_INS["cl100k_base"]
+    monkeypatch.delitem(tiktoken.registry.ENCODINGS, shipped, raising=False)
+    count = tokens.token_counter("gpt-4")
+    assert shipped not in tiktoken.registry.ENCODINGS  # a bot nobody asked holds no encoding (~40 MiB)
+    assert count("hello world") == 2
+    assert shipped in tiktoken.registry.ENCODINGS
+
+
 def test_a_corrupt_cache_file_is_passed_over_for_the_shipped_encoding_and_left_alone(offline_tiktoken):
     blob = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
     corrupt = offline_tiktoken / hashlib.sha1(blob.encode()).hexdigest()
