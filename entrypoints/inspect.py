@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 import attrs
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -28,9 +29,15 @@ from service.replay import Folding, StreamNotFound
 from service.stream_list import StreamUsage, stream_rows
 from service.what_if import WhatIf, ask_again, recorded_answer
 
+log = structlog.get_logger(__name__)
+
 DEFAULT_LISTEN = "127.0.0.1:8089"
 TOKEN_SETTING = "CONVO_INSPECT_TOKEN"
 SESSION_COOKIE = "convo_inspect_session"
+MIN_TOKEN_CHARS = 16
+"""Shortest CONVO_INSPECT_TOKEN taken: the token guards every user's conversation."""
+MAX_DIGITS = 18
+"""Longest number a query parameter may be (a version or an offset)."""
 LIST_PAGE = 50
 """Streams per page of the list."""
 _HEADERS = {
@@ -82,6 +89,8 @@ def check_exposure(listen: Listen, token: str | None) -> None:
             f"convo inspect will not serve the log on {listen.host}, which is not a loopback address, "
             f"without {TOKEN_SETTING}: set it to a long random secret"
         )
+    if token and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"{TOKEN_SETTING} is too short to guard the log: use at least {MIN_TOKEN_CHARS} characters")
 
 
 @attrs.frozen
@@ -121,6 +130,9 @@ async def _headers(request: web.Request, handler: _Handler) -> web.StreamRespons
         response = await handler(request)
     except web.HTTPException as error:
         response = error
+    except Exception:  # a bug must not answer without the headers below (nor show a traceback)
+        log.exception("inspect_page_failed", path=request.path)
+        response = _page(500, "something went wrong", "the page could not be made; the inspector's log says why")
     response.headers.update(_HEADERS)
     return response
 
@@ -134,7 +146,7 @@ def _guard(token: str | None) -> Middleware:
             refused = _token_refusal(request, token)
             if refused is not None:
                 return refused
-        elif not is_loopback(request.url.host or ""):
+        elif not is_loopback(_host_name(request.host)):
             return _page(421, "wrong address", "this inspector answers only on 127.0.0.1 or localhost")
         if request.method == "POST" and not _same_origin(request):
             return _page(403, "refused", "a form from another site cannot post here")
@@ -147,22 +159,34 @@ def _token_refusal(request: web.Request, token: str) -> web.StreamResponse | Non
     """None when the request carries the token (header or cookie); a redirect setting the cookie for `?token=`;
     else 401."""
     bearer = request.headers.get("Authorization", "")
-    if bearer.startswith("Bearer ") and hmac.compare_digest(bearer[7:].encode(), token.encode()):
+    if bearer.startswith("Bearer ") and _same(bearer[7:], token):
         return None
     session = request.cookies.get(SESSION_COOKIE, "")
-    if session and hmac.compare_digest(session.encode(), session_value(token).encode()):
+    if session and _same(session, session_value(token)):
         return None
     offered = request.query.get("token")
-    if offered is not None and hmac.compare_digest(offered.encode(), token.encode()):
-        rest = {key: value for key, value in request.query.items() if key != "token"}
-        target = request.path + (f"?{urlencode(rest)}" if rest else "")
-        redirect = web.HTTPSeeOther(target)
+    if offered is not None and _same(offered, token):
+        rest = [(key, value) for key, value in request.query.items() if key != "token"]
+        path = "/" + request.raw_path.partition("?")[0].lstrip("/")  # still encoded; never `//host`, another site
+        redirect = web.HTTPSeeOther(path + (f"?{urlencode(rest)}" if rest else ""))
         redirect.set_cookie(SESSION_COOKIE, session_value(token), httponly=True, samesite="Strict", path="/")
         return redirect
     hint = f"open this page once with ?token=… ({TOKEN_SETTING}), or send it as a Bearer token"
     response = _page(401, "token needed", hint)
     response.headers["WWW-Authenticate"] = 'Bearer realm="convo inspect"'
     return response
+
+
+def _same(offered: str, expected: str) -> bool:
+    """Whether a secret offered equals the one expected, in constant time (any characters, even unpaired ones)."""
+    return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header, without its port (`[::1]:8089` -> `::1`)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -239,7 +263,7 @@ def _whole(query: Mapping[str, str], name: str, default: int | None, least: int 
     text = query.get(name, "").strip()
     if not text:
         return default
-    if not text.isdigit() or int(text) < least:
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS or int(text) < least:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number of {least} or more, got {text!r}")
     return int(text)
 

@@ -25,7 +25,7 @@ from domain.events import (
 from domain.prices import PriceTable, usd
 from domain.prompt import Message
 from domain.usage import billed_by, cost
-from entrypoints.replay import state_summary, summary, utc_seconds
+from entrypoints.replay import safe, state_summary, summary, utc_seconds
 from service.inspection import TimelinePage
 from service.replay import PromptRecord, Step
 from service.stream_list import StreamRow
@@ -70,7 +70,13 @@ def layout(title: str, body: str) -> str:
 def stream_href(stream: str, **query: int | str | None) -> str:
     """The link to a stream's timeline (query parameters that are None are left out)."""
     params = urlencode({key: value for key, value in query.items() if value is not None})
-    return f"/streams/{quote(stream, safe='')}" + (f"?{params}" if params else "")
+    return f"/streams/{_segment(stream)}" + (f"?{params}" if params else "")
+
+
+def _segment(stream: str) -> str:
+    """A stream id as one path segment (`.` and `..` escaped too, or a browser would climb the path)."""
+    quoted = quote(stream, safe="")
+    return quoted.replace(".", "%2E") if set(stream) <= {"."} else quoted
 
 
 # --------------------------------------------------------------------------------------------------- the list
@@ -103,7 +109,8 @@ def _stream_row(row: StreamRow) -> str:
         user += f" ({item.user_id})"
     return (
         f'<tr><td><a href="{escape(stream_href(item.stream))}">{escape(item.stream)}</a></td>'
-        f"<td>{escape(user)}</td><td>{escape(item.first_name or '—')}</td><td class=num>{item.events:,}</td>"
+        f"<td>{escape(safe(user))}</td><td>{escape(safe(item.first_name or '—'))}</td>"
+        f"<td class=num>{item.events:,}</td>"
         f"<td>{utc_seconds(item.last_event_at)}</td><td class=num>{row.tokens:,}</td>"
         f"<td class=num>{usd(row.cost)}</td></tr>"
     )
@@ -225,7 +232,7 @@ def _field(value: object) -> str:
 
 def _prompt_block(record: PromptRecord, stream: str) -> str:
     """The prompt a question was sent, checked against its digest, and the diff to the previous prompt."""
-    outcome = f"failed: {record.failed}" if record.failed else "answered"
+    outcome = f"failed: {escape(record.failed)}" if record.failed else "answered"
     classes = " ".join(["prompt", *(["failed"] if record.failed else []), f"check-{record.verification}"])
     if record.error is not None:
         body = f"<p>not built: {escape(record.error)}</p>"
@@ -278,7 +285,7 @@ def _diff(record: PromptRecord) -> str:
 
 def _ask_form(record: PromptRecord, stream: str) -> str:
     """ "Ask again with…": the question put to the model again under other settings (nothing is recorded)."""
-    action = f"/streams/{quote(stream, safe='')}/ask"
+    action = f"/streams/{_segment(stream)}/ask"
     return (
         f'<details class="ask"><summary>ask again with…</summary><form method="post" action="{escape(action)}">'
         f'<input type="hidden" name="question" value="{record.question_version}">'

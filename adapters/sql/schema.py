@@ -138,7 +138,11 @@ def events_table(dialect: Dialect, events: str) -> tuple[str, ...]:
 
 _SQLITE_ORDER = (
     "CREATE TABLE IF NOT EXISTS {counter} (last INTEGER NOT NULL)",
-    "INSERT INTO {counter} SELECT COALESCE(MAX(position), 0) FROM {events} WHERE NOT EXISTS (SELECT 1 FROM {counter})",
+    # One row, ever: an aggregate always yields a row, so the guard must stand outside it (it once stood inside, and
+    # every start added a row; the DELETE folds those extra rows into the highest one).
+    "INSERT INTO {counter} SELECT COALESCE((SELECT MAX(position) FROM {events}), 0)"
+    " WHERE NOT EXISTS (SELECT 1 FROM {counter})",
+    "DELETE FROM {counter} WHERE rowid <> (SELECT rowid FROM {counter} ORDER BY last DESC LIMIT 1)",
     """CREATE TRIGGER IF NOT EXISTS {events_name}_position AFTER INSERT ON {events} WHEN NEW.position IS NULL
     BEGIN
         UPDATE {counter} SET last = last + 1;

@@ -190,3 +190,40 @@ async def test_a_non_loopback_address_without_a_token_is_refused_in_one_line(tmp
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "CONVO_INSPECT_TOKEN" in result.stderr
     assert not db.exists() or db.stat().st_size == 0
+
+
+async def raw_request(base: str, target: str, headers: bytes = b"") -> tuple[int, dict[str, str]]:
+    """One HTTP/1.1 request written byte for byte (so hostile headers and paths reach the server unchanged)."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET " + target.encode() + b" HTTP/1.1\r\n" + headers + b"Connection: close\r\n\r\n")
+    head = (await reader.read()).split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    writer.close()
+    fields = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+    return int(head[0].split()[1]), fields
+
+
+async def test_hostile_requests_get_clear_refusals_with_the_security_headers(tmp_path):
+    from entrypoints.inspect_pages import stream_href
+
+    db = tmp_path / "convo.db"
+    await recorded(db)
+    token = "s3cret-token-for-tests"
+    host = b"Host: 127.0.0.1\r\n"
+    async with inspector(env_for(db, CONVO_INSPECT_TOKEN=token), tmp_path) as url:
+        status, fields = await raw_request(url, f"/%2Fevil.com?token={token}", host)
+        assert status == 303 and fields["Location"] == "/%2Fevil.com"  # never `//evil.com`, another site
+        status, fields = await raw_request(url, f"//evil.com/?token={token}&a=1&a=2", host)
+        assert status == 303 and fields["Location"] == "/evil.com/?a=1&a=2"
+        status, fields = await raw_request(url, "/", host + b"Authorization: Bearer \xff\xfe\r\n")
+        assert status == 401 and "default-src 'none'" in fields["Content-Security-Policy"]
+        bearer = f"Authorization: Bearer {token}\r\n".encode()
+        for query in ("at=%C2%B2", "at=" + "9" * 5000, "last=-1", "at=abc"):
+            status, fields = await raw_request(url, f"/streams/7?{query}", host + bearer)
+            assert status == 400 and "nosniff" in fields["X-Content-Type-Options"], query
+    async with inspector(env_for(db), tmp_path) as url:
+        status, fields = await raw_request(url, "/", b"Host: localhost:abc\r\n")
+        assert status != 500 and "Content-Security-Policy" in fields  # the name is localhost: no crash
+    assert stream_href("..") == "/streams/%2E%2E" and stream_href("a/b") == "/streams/a%2Fb"
+    short = await run_cli(env_for(db, CONVO_INSPECT_TOKEN="short"), tmp_path, "inspect")
+    assert short.returncode == 2 and short.stderr.count("\n") == 1 and "CONVO_INSPECT_TOKEN" in short.stderr
