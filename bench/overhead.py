@@ -1,6 +1,7 @@
 """Overhead: what convo itself costs per update, with a model that answers at once.
 
 `python -m bench.overhead [--updates 5000] [--rate 100] [--latency-updates 1000] [--store sqlite|postgres]`
+`python -m bench.overhead --one-user 300 --runs 3`: only the one-user mode (3, below).
 
 1. Throughput: `--updates` questions from `--updates / 10` users are queued at once; updates per second from the
    queueing to the last reply reaching the fake Telegram server. Target: at least 500/s.
@@ -9,6 +10,10 @@
    reaching the fake. The fake model answers at once, so this is convo's own latency (plus two local HTTP round
    trips to the fakes). Target: p99 under 10 ms. The same figures counted from the update being queued (which adds
    the fake server's deliberate 2 ms batching delay of a woken long poll) are printed too.
+
+3. One user, in sequence (`--one-user N`): one user asks N questions, each once the previous reply arrived, and each
+   is timed from its hand-over to the bot's first message for it; convo and the baseline alternate run by run.
+   Targets: convo's p50 at most the baseline's, its p99 at most 1.5x the baseline's.
 
 The baseline (`bench.baseline`, one update at a time, calling the same instant fake model through the same OpenAI
 adapter, without streaming) is measured the same way in the same run, on a smaller sample for throughput. convo
@@ -49,6 +54,9 @@ MESSAGES_PER_USER = 10
 LATENCY_USERS = 200
 """Steady-load phase: most users in rotation (each sends one message every LATENCY_USERS / rate seconds)."""
 BASELINE_THROUGHPUT_UPDATES = 500
+ONE_USER_RATE = "1000000"
+ONE_USER_BURST = "1000000"
+"""The one-user mode lifts the bot's per-user flood limit: it measures latency, not the limiter."""
 TARGET_RATE = 500.0
 TARGET_P99_MS = 10.0
 
@@ -187,6 +195,87 @@ async def baseline_latency(count: int, rate: float, store: str) -> Latencies:
                 await asyncio.wait_for(polling, 30)
 
 
+# ---------------------------------------------------------------------------------------------- one user
+
+
+async def one_user_latencies(tg: FakeTelegram, user: User, count: int) -> list[float]:
+    """One user asking `count` questions one after another, each sent once the previous reply arrived: ms from
+    the getUpdates response that hands the question over to the bot's first message for it."""
+    found: list[float] = []
+    for index in range(count):
+        since = len(tg.calls)
+        tg.send_text(user, f"sequential question {index}")
+        update_id = int(tg.updates[-1]["update_id"])
+
+        def replied(since: int = since) -> bool:
+            return bool(first_replies(tg, since).get(user.id))
+
+        await wait_until(replied, 30, interval=0.0005)
+        reply = first_replies(tg, since)[user.id][0]
+        found.append((reply - (tg.handed_over_at(update_id) or reply)) * 1000)
+    return found
+
+
+async def convo_one_user(count: int, store: str) -> list[float]:
+    """convo's added latency for one user asking in sequence (after a registering first message)."""
+    async with load_rig(store, CONVO_RATE_LIMIT=ONE_USER_RATE, CONVO_RATE_BURST=ONE_USER_BURST) as rig:
+        [user] = make_users(rig.tg, 1)
+        await warm_up(rig.tg, [user])
+        return await one_user_latencies(rig.tg, user, count)
+
+
+async def baseline_one_user(count: int, store: str) -> list[float]:
+    """The tutorial-shaped baseline's latency for one user asking in sequence."""
+    with tempfile.TemporaryDirectory(prefix="convo-bench-base-") as tmp:
+        async with fakes(0.0) as (tg, ai), baseline_for(ai, Path(tmp), store) as baseline:
+            [user] = make_users(tg, 1)
+            queue_questions(tg, [user], 1)
+            polling = asyncio.create_task(run_baseline_polling(tg.token, tg.api_base, baseline, 1 + count))
+            try:
+                await wait_until(lambda: len(tg.calls_to("sendMessage")) >= 1, 60)
+                return await one_user_latencies(tg, user, count)
+            finally:
+                await asyncio.wait_for(polling, 30)
+
+
+async def measure_one_user(args: argparse.Namespace) -> dict[str, Any]:
+    """The one-user sequential mode, convo and the baseline interleaved, `runs` times each."""
+    load_before = os.getloadavg()[0]
+    convo: list[tuple[float, float]] = []
+    base: list[tuple[float, float]] = []
+    for _ in range(args.runs):
+        for into, run in ((convo, convo_one_user), (base, baseline_one_user)):
+            times = await run(args.one_user, args.store)
+            into.append((percentile(times, 0.5), percentile(times, 0.99)))
+    return {"convo": convo, "baseline": base, "load_1min": (load_before, os.getloadavg()[0]), "args": args}
+
+
+def report_one_user(result: dict[str, Any]) -> None:
+    """Print the one-user table: medians over runs, each run's figures, ratios and the targets."""
+    args = result["args"]
+    before, after = result["load_1min"]
+    print(
+        f"overhead, one user: {args.one_user} questions in sequence, instant model, store {args.store}, "
+        f"{args.runs} run(s) interleaved; {os.cpu_count()} CPUs, load {before:.2f} before, {after:.2f} after"
+    )
+    medians = {}
+    for name in ("convo", "baseline"):
+        runs = result[name]
+        p50, p99 = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        medians[name] = (p50, p99)
+        each = ", ".join(f"{a:.1f}/{b:.1f}" for a, b in runs)
+        print(fmt_row(f"{name} p50 / p99 (ms), median of runs", f"{p50:.1f} / {p99:.1f}") + f"  runs: {each}")
+    (c50, c99), (b50, b99) = medians["convo"], medians["baseline"]
+    print(
+        fmt_row("convo / baseline p50 (x)", f"{c50 / b50:.2f}")
+        + ("  target <= 1: met" if c50 <= b50 else "  target <= 1: MISSED")
+    )
+    print(
+        fmt_row("convo / baseline p99 (x)", f"{c99 / b99:.2f}")
+        + ("  target <= 1.5: met" if c99 <= 1.5 * b99 else "  target <= 1.5: MISSED")
+    )
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -198,6 +287,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-updates", type=int, default=1000, help="steady phase: how many updates")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
+    parser.add_argument(
+        "--one-user",
+        type=int,
+        metavar="N",
+        help="only the one-user mode: N questions in sequence, against the baseline",
+    )
     return parser.parse_args(argv)
 
 
@@ -292,7 +387,12 @@ def report(result: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the table, return the figures."""
-    result = asyncio.run(measure(parse_args(argv)))
+    args = parse_args(argv)
+    if args.one_user:
+        one_user = asyncio.run(measure_one_user(args))
+        report_one_user(one_user)
+        return one_user
+    result = asyncio.run(measure(args))
     report(result)
     return result
 

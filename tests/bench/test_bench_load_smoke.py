@@ -37,6 +37,16 @@ def test_overhead_benchmark_reports_throughput_and_latency(capsys: pytest.Captur
     assert "throughput convo / baseline" in out
 
 
+def test_overhead_one_user_mode_times_convo_and_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    """Three questions in sequence: each run gives a p50 and a p99 for both, and the table prints both targets."""
+    result = overhead.main(["--one-user", "3", "--runs", "1"])
+
+    assert len(result["convo"]) == len(result["baseline"]) == 1
+    assert all(0 < p50 <= p99 for p50, p99 in result["convo"] + result["baseline"])
+    out = capsys.readouterr().out
+    assert "target <= 1:" in out and "target <= 1.5:" in out
+
+
 def test_memory_benchmark_reads_rss_at_each_checkpoint(capsys: pytest.CaptureFixture[str]) -> None:
     """50 users: RSS is read at idle and after 5, 25 and 50 users."""
     result = memory.main(["--users", "50"])
