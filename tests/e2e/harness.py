@@ -119,6 +119,12 @@ async def run_cli(env: Mapping[str, str], workdir: Path, *args: str) -> subproce
     return subprocess.CompletedProcess(args, process.returncode or 0, out.decode(), err.decode())
 
 
+def store_env(workdir: Path) -> dict[str, str]:
+    """The environment of a `convo` command over `workdir`'s SQLite store, and nothing else (PYTHONPATH passed on)."""
+    env = {"PATH": "/usr/bin:/bin", "CONVO_STORE": f"sqlite:///{workdir}/convo.db"}
+    return env | {name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ}
+
+
 async def replay_json(env: Mapping[str, str], workdir: Path, stream: str) -> dict[str, Any]:
     result = await run_cli(env, workdir, "replay", stream, "--json")
     assert result.returncode == 0, result.stderr

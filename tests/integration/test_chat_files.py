@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.doubles import media_samples
-from tests.e2e.harness import API_KEY
+from tests.e2e.harness import API_KEY, replay_json, store_env
 
 
 async def chat(ai, workdir: Path, lines: list[str], **extra: str) -> str:
@@ -45,26 +44,6 @@ async def chat(ai, workdir: Path, lines: list[str], **extra: str) -> str:
     return out.decode()
 
 
-async def replayed(ai, workdir: Path) -> dict:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "entrypoints.cli",
-        "replay",
-        "cli:tester",
-        "--json",
-        env={
-            "PATH": "/usr/bin:/bin",
-            "CONVO_STORE": f"sqlite:///{workdir}/convo.db",
-            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
-        },
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-    )
-    out, _ = await process.communicate()
-    return json.loads(out)
-
-
 async def test_a_text_file_a_picture_and_a_sound_each_reach_the_model_and_the_log(ai, tmp_path):
     (tmp_path / "notes.md").write_text("# Plan\nShip the release on Friday.\n")
     picture = media_samples.jpeg(320, 240, seed="cli")
@@ -85,7 +64,7 @@ async def test_a_text_file_a_picture_and_a_sound_each_reach_the_model_and_the_lo
     assert second == "What is in this picture?" and [image.data for image in ai.chat_requests[1].images] == [picture]
     assert third == "what day is the release"
     assert len(ai.transcriptions) == 1
-    document = await replayed(ai, tmp_path)
+    document = await replay_json(store_env(tmp_path), tmp_path, "cli:tester")
     types = [event["type"] for event in document["events"]]
     assert types.count("QuestionAsked") == 3 and types.count("VoiceTranscribed") == 1
     photos = [event["data"]["photos"] for event in document["events"] if event["type"] == "QuestionAsked"][1]

@@ -3,14 +3,10 @@ during an answer, log lines while an answer streams, and an answer whose stream 
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from entrypoints.answer_line import CUT_OFF, STOPPED
+from tests.e2e.harness import replay_json, store_env
 from tests.integration.pty_session import CTRL_C, ENTER, TerminalSession, chat_env
 
 PROMPT = "you> "
@@ -65,7 +61,8 @@ async def test_ctrl_c_while_an_answer_streams_stops_it_and_the_prompt_comes_back
         assert "Traceback" not in session.screen, session.screen
     finally:
         await session.close()
-    answers = [event for event in await replayed(tmp_path) if event["type"] == "AnswerGiven"]
+    document = await replay_json(store_env(tmp_path), tmp_path, "cli:tester")
+    answers = [event for event in document["events"] if event["type"] == "AnswerGiven"]
     assert len(answers) == 1 and answers[0]["data"]["stopped"] is True
     # the terminal itself echoes the key as ^C where the cursor was
     assert shown.removeprefix("bot> ").removesuffix(STOPPED).replace("^C", "") == answers[0]["data"]["text"]
@@ -119,23 +116,3 @@ async def test_a_question_typed_then_end_of_input_still_exits_0(ai, tmp_path):
         assert "Traceback" not in session.screen
     finally:
         await session.close()
-
-
-async def replayed(workdir: Path) -> list[dict]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "entrypoints.cli",
-        "replay",
-        "cli:tester",
-        "--json",
-        env={
-            "PATH": "/usr/bin:/bin",
-            "CONVO_STORE": f"sqlite:///{workdir}/convo.db",
-            **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
-        },
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-    )
-    out, _ = await process.communicate()
-    return json.loads(out)["events"]
